@@ -1,0 +1,148 @@
+"""Crawl watched communities: pick a source, stream its records into ingest, record the outcome.
+
+Records are ingested in batches that end at each Checkpoint, each batch in its own transaction, so a
+crawl that dies keeps every finished page and resumes from the last saved checkpoint. A failing source
+ends with a logged reason and never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from crawlers import errors
+from crawlers import records as r
+from crawlers.base import NotConfigured, Source, Target, registered
+from store import models as m
+from store.app import App
+from store.ingest import IngestStats, ingest, load_checkpoint
+
+log = logging.getLogger("resurface.crawl")
+
+BATCH_RECORDS = 500
+
+
+@dataclass
+class RunResult:
+    community_id: int
+    source: str
+    outcome: str  # ok, unavailable, failed, skipped, rescheduled
+    stats: IngestStats = field(default_factory=IngestStats)
+    error: str | None = None
+
+
+def _batches(records: Iterable[r.Record]) -> Iterator[list[r.Record]]:
+    batch: list[r.Record] = []
+    for record in records:
+        batch.append(record)
+        if isinstance(record, r.Checkpoint) or len(batch) >= BATCH_RECORDS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def make_sources(app: App) -> list[Source]:
+    sources = []
+    for name, cls in sorted(registered().items()):
+        try:
+            sources.append(cls.from_settings(app.settings))
+        except NotConfigured as exc:
+            log.info("crawler %s not configured: %s", name, exc)
+    return sources
+
+
+def pick_source(sources: list[Source], target: Target) -> Source | None:
+    return next((s for s in sources if s.handles(target)), None)
+
+
+def crawl_target(app: App, source: Source, community_id: int) -> RunResult:
+    with app.store.session() as session:
+        row = session.get(m.Community, community_id)
+        assert row is not None
+        target = Target(community_id=row.id, platform=row.platform, handle=row.handle, url=row.url,
+                        native_id=row.native_id, cursor=load_checkpoint(session, row.id, source.name))
+        run = m.CrawlRun(community_id=row.id, source=source.name, started_at=m.utcnow())
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    result = RunResult(community_id, source.name, "ok")
+    ctx = app.ingest_context(target_community_id=community_id)
+    try:
+        for batch in _batches(source.crawl(target)):
+            with app.store.session() as session:
+                result.stats.add(ingest(session, batch, ctx))
+    except errors.CommunityUnavailable as exc:
+        result.outcome, result.error = "unavailable", str(exc)
+        with app.store.session() as session:
+            ingest(session, [r.CommunitySnapshot(platform=target.platform, native_id=None, handle=target.handle,
+                                                 url=target.url or "", fetched_at=m.utcnow(), status=exc.status,
+                                                 source_url=target.url)], ctx)
+    except errors.RescheduleSource as exc:
+        result.outcome, result.error = "rescheduled", str(exc)
+    except errors.TransientError as exc:
+        # The network or the platform failed us: an "unreachable" observation, which the detector
+        # only turns into a shutdown after several in a row.
+        result.outcome, result.error = "failed", str(exc)
+        with app.store.session() as session:
+            ingest(session, [r.CommunitySnapshot(platform=target.platform, native_id=None, handle=target.handle,
+                                                 url=target.url or "", fetched_at=m.utcnow(),
+                                                 status=r.CommunityStatus.UNREACHABLE, source_url=target.url)], ctx)
+    except errors.CrawlError as exc:
+        result.outcome, result.error = "failed", str(exc)
+    except Exception as exc:  # a bug in one crawler must not stop the others
+        log.exception("crawler %s crashed on community %s", source.name, community_id)
+        result.outcome, result.error = "failed", f"{type(exc).__name__}: {exc}"
+    if result.error:
+        log.warning("crawl of %s by %s ended: %s: %s", target.url or target.handle, source.name, result.outcome,
+                    result.error)
+    with app.store.session() as session:
+        finished = session.get(m.CrawlRun, run_id)
+        assert finished is not None
+        finished.finished_at = m.utcnow()
+        finished.outcome = result.outcome
+        finished.error = result.error
+        finished.records = result.stats.posts_seen + result.stats.snapshots
+        finished.new_posts = result.stats.posts_new
+        if result.outcome == "rescheduled":
+            finished.next_run_at = m.utcnow() + timedelta(seconds=60)
+    return result
+
+
+def due_communities(app: App, ids: list[int] | None = None) -> list[int]:
+    with app.store.session() as session:
+        query = select(m.Community.id).where(m.Community.watch_state.in_(["seed", "lead", "candidate"]))
+        if ids:
+            query = query.where(m.Community.id.in_(ids))
+        return list(session.scalars(query.order_by(m.Community.id)))
+
+
+def crawl_once(app: App, ids: list[int] | None = None,
+               progress: Callable[[RunResult], None] | None = None) -> list[RunResult]:
+    _ = app.key  # fail before any fetch when the pseudonymisation key is missing
+    sources = make_sources(app)
+    results = []
+    try:
+        for community_id in due_communities(app, ids):
+            with app.store.session() as session:
+                row = session.get(m.Community, community_id)
+                assert row is not None
+                target = Target(row.id, row.platform, row.handle, row.url, row.native_id)
+                manual = bool((row.attrs or {}).get("manual"))
+            source = None if manual else pick_source(sources, target)
+            if source is None:
+                result = RunResult(community_id, "-", "skipped",
+                                   error="entered by hand" if manual else f"no crawler for {target.platform}")
+            else:
+                result = crawl_target(app, source, community_id)
+            results.append(result)
+            if progress:
+                progress(result)
+    finally:
+        for source in sources:
+            source.close()
+    return results

@@ -1,0 +1,34 @@
+"""The running application's handles: settings, the store, the pseudonymisation key.
+
+Opened lazily so that commands which need neither (``--help``, ``init``) never touch the database.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from config.settings import Settings
+from store.db import Store, open_store
+from store.ingest import IngestContext
+from store.pseudonym import load_key
+
+
+class App:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def store(self) -> Store:
+        return open_store(self.settings.store_url, echo=self.settings.store.echo)
+
+    @cached_property
+    def key(self) -> bytes:
+        return load_key(self.settings.key_path)
+
+    def ingest_context(self, target_community_id: int | None = None) -> IngestContext:
+        return IngestContext(key=self.key, store_raw_member_ids=self.settings.privacy.store_raw_member_ids,
+                             target_community_id=target_community_id)
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
