@@ -1,0 +1,741 @@
+"""Find, normalise and classify links in post text and HTML.
+
+Everything here is pure (no I/O) and runs on hostile input: texts written by people evading
+takedowns, on purpose full of defanged links, look-alike characters and junk. So:
+
+* nothing raises on any ``str`` except :func:`normalize_url`, which raises :class:`InvalidURL`
+  (a ``ValueError``) naming the URL; the extractors and :func:`classify_url` turn that into "no link";
+* every regular expression is either anchored on a literal or uses bounded quantifiers, so the
+  work is linear in the input length (no catastrophic backtracking);
+* one URL is at most :data:`MAX_URL_CHARS` characters; longer candidates are junk and skipped.
+
+Canonical URLs are what dedupe leads across posts, so one community has one URL whatever way it
+was written: ``t.me/s/Foo``, ``telegram.me/foo``, ``tg://resolve?domain=FOO`` all become
+``https://t.me/foo``; ``t.me/joinchat/X`` becomes ``https://t.me/+X``; Discord invites become
+``https://discord.gg/CODE``; subreddits ``https://www.reddit.com/r/name``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from html import unescape
+from urllib.parse import parse_qs, quote, unquote, urljoin, urlsplit
+
+import idna
+from lxml import etree
+from lxml import html as lxml_html
+
+from crawlers.records import ExtractedLink, LinkKind, Platform
+
+__all__ = [
+    "MAX_LINKS",
+    "MAX_URL_CHARS",
+    "InvalidURL",
+    "classify_url",
+    "deobfuscate",
+    "extract_links",
+    "extract_links_html",
+    "is_telegram_handle",
+    "normalize_url",
+]
+
+#: Longest URL we consider. Real links are far shorter; anything longer in a post is junk.
+MAX_URL_CHARS = 8192
+#: Most links returned from one text or page (a flood of links is spam, not leads).
+MAX_LINKS = 5000
+
+
+class InvalidURL(ValueError):
+    """A string that cannot be normalised into an http(s) or tg:// URL."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        shown = url if len(url) <= 200 else url[:200] + "…"
+        super().__init__(f"invalid URL {shown!r}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+# --------------------------------------------------------------------------------------------
+# Deobfuscation
+# --------------------------------------------------------------------------------------------
+
+#: Invisible characters used to break up links (zero-width, soft hyphen, bidi controls).
+_INVISIBLE = dict.fromkeys(
+    [
+        *(0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180E, 0x3164, 0xFEFF, 0xFFA0),
+        *range(0x200B, 0x2010),
+        *range(0x202A, 0x202F),
+        *range(0x2060, 0x2070),
+    ],
+)
+
+#: hxxps://, hxxp[:]//, https[:]//, http(:)//, https[://] ... -> http(s)://
+_SCHEME_DEFANG = re.compile(
+    r"(?<![a-z0-9])h(?:xx|tt)p(s?)(?:\[:\]//|\(:\)//|\{:\}//|\[://\]|\(://\)|://)", re.IGNORECASE
+)
+
+#: [.] (.) {.} [dot] (dot) anywhere -> "." (defanging notation, never ordinary prose).
+_DOT_DEFANG = re.compile(r"[\[({] ?(?:\.|dot) ?[\])}]", re.IGNORECASE)
+
+#: Hosts whose spaced-out spelling we undo ("t . me/", "t dot me/"). Only these: "word . word"
+#: in general is ordinary prose.
+_KNOWN_HOST_LABELS: tuple[tuple[str, ...], ...] = (
+    ("t", "me"),
+    ("telegram", "me"),
+    ("telegram", "dog"),
+    ("discord", "gg"),
+    ("discord", "com"),
+    ("discordapp", "com"),
+    ("chat", "whatsapp", "com"),
+    ("signal", "group"),
+    ("reddit", "com"),
+    ("redd", "it"),
+)
+_SPACED_SEP = r"(?:[ \t]{0,3}[.\u3002][ \t]{0,3}|[ \t]{1,3}dot[ \t]{1,3})"
+_SPACED_HOST = re.compile(
+    r"(?<![A-Za-z0-9_.@-])(?P<host>"
+    + "|".join(_SPACED_SEP.join(re.escape(label) for label in labels) for labels in _KNOWN_HOST_LABELS)
+    + r")[ \t]{0,3}(?=/)",
+    re.IGNORECASE,
+)
+_SPACED_SEP_RE = re.compile(_SPACED_SEP, re.IGNORECASE)
+
+
+def deobfuscate(text: str) -> str:
+    """Undo common link evasions so that :func:`extract_links` can see the links.
+
+    Removes invisible characters (zero-width, soft hyphen, bidi controls), applies NFKC (fullwidth
+    ``ｔ.ｍｅ`` -> ``t.me``), repairs defanged schemes (``hxxps://``, ``https[:]//``) and dots
+    (``[.]``, ``(.)``, ``[dot]``), and joins spaced-out spellings of the messaging hosts we know
+    (``t . me/``, ``t dot me/``, ``chat . whatsapp . com/``). Look-alike letters from other scripts
+    (Cyrillic ``е`` in ``t.mе``) are deliberately *not* mapped: such a host is a different host.
+    """
+    text = text.translate(_INVISIBLE)
+    text = unicodedata.normalize("NFKC", text)
+    text = _SCHEME_DEFANG.sub(lambda m: f"http{m.group(1).lower()}://", text)
+    text = _DOT_DEFANG.sub(".", text)
+    return _SPACED_HOST.sub(lambda m: _SPACED_SEP_RE.sub(".", m.group("host")), text)
+
+
+# --------------------------------------------------------------------------------------------
+# Trailing punctuation
+# --------------------------------------------------------------------------------------------
+
+_CLOSERS = {")": "(", "]": "[", "}": "{", ">": "<", "）": "（", "】": "【", "」": "「", "』": "『"}
+_TRAILING = frozenset(".,;:!?'\"»«…*‘’“”‚„。、，！？：；") | frozenset(_CLOSERS)
+_LEADING = frozenset("([{<'\"«»“‘„")
+
+
+def _strip_trailing(candidate: str) -> str:
+    """Drop punctuation that ends a sentence rather than the URL.
+
+    Closing brackets go only when unbalanced, so ``https://en.wikipedia.org/wiki/A_(b)`` keeps its
+    ``)`` while ``(see t.me/foo)`` loses it. Linear: one count per bracket kind, then one pass
+    from the end.
+    """
+    end = len(candidate)
+    if end == 0 or candidate[-1] not in _TRAILING:
+        return candidate
+    balance = {close: candidate.count(close) - candidate.count(open_) for close, open_ in _CLOSERS.items()}
+    while end > 0:
+        ch = candidate[end - 1]
+        if ch in _CLOSERS:
+            if balance[ch] <= 0:
+                break
+            balance[ch] -= 1
+        elif ch not in _TRAILING:
+            break
+        end -= 1
+    return candidate[:end]
+
+
+# --------------------------------------------------------------------------------------------
+# Normalisation
+# --------------------------------------------------------------------------------------------
+
+_TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid",
+        "ttclid", "igshid", "igsh", "si", "ref", "ref_src", "ref_url", "mc_cid", "mc_eid",
+        "_hsenc", "_hsmi", "mkt_tok", "vero_id", "oly_enc_id", "oly_anon_id", "rb_clickid",
+        "s_cid", "_ga", "_gl",
+    }
+)  # fmt: skip
+_TRACKING_PREFIXES = ("utm_", "pk_", "mtm_")
+
+_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]{0,30}):")
+_PORT_START = re.compile(r"\d{1,5}(?:[/?#]|$)")
+_HOST_LABEL_RE = re.compile(r"[a-z0-9_](?:[a-z0-9_\-]{0,61}[a-z0-9_])?")
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_PERCENT_HEX = re.compile(r"%[0-9a-f][0-9A-Fa-f]|%[0-9A-F][a-f]")
+_SAFE_PATH = "/%!$&'()*+,;=:@-._~"
+_SAFE_QUERY = _SAFE_PATH + "?"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    scheme: str
+    host: str  # lower-case ASCII (punycode), IPv6 in brackets
+    port: str  # "" or ":8080"
+    path: str  # percent-encoded ASCII
+    query: str  # percent-encoded ASCII, tracking parameters removed, no "?"
+    fragment: str  # percent-encoded ASCII, no "#"
+
+    def unparse(self, *, fragment: bool = False) -> str:
+        url = f"{self.scheme}://{self.host}{self.port}{self.path}"
+        if self.query:
+            url += "?" + self.query
+        if fragment and self.fragment:
+            url += "#" + self.fragment
+        return url
+
+    @property
+    def segments(self) -> list[str]:
+        return [unquote(s) for s in self.path.split("/") if s]
+
+
+def _quote(value: str, safe: str) -> str:
+    """Percent-encode idempotently: existing escapes survive, lone ``%`` becomes ``%25``."""
+    value = _BAD_PERCENT.sub("%25", value)
+    value = quote(value, safe=safe, errors="replace")
+    return _PERCENT_HEX.sub(lambda m: m.group(0).upper(), value)
+
+
+def _is_tracking(key: str) -> bool:
+    k = unquote(key).lower()
+    return k in _TRACKING_PARAMS or k.startswith(_TRACKING_PREFIXES)
+
+
+def _clean_query(query: str, *, drop: frozenset[str] = frozenset()) -> str:
+    kept = []
+    for piece in query.split("&"):
+        if not piece:
+            continue
+        key = piece.split("=", 1)[0]
+        if _is_tracking(key) or unquote(key).lower() in drop:
+            continue
+        kept.append(_quote(piece, _SAFE_QUERY))
+    return "&".join(kept)
+
+
+def _encode_host(url: str, host: str) -> str:
+    """Lower-case ASCII hosts; IDNA-encode (UTS #46, then IDNA 2008) international ones."""
+    if host.startswith("[") or ":" in host:
+        try:
+            address = ipaddress.IPv6Address(host.strip("[]").split("%", 1)[0])
+        except ValueError:
+            raise InvalidURL(url, f"bad IPv6 host {host!r}") from None
+        return f"[{address.compressed}]"
+    if not host.isascii():
+        try:
+            host = idna.uts46_remap(host, std3_rules=False, transitional=False)
+        except (idna.IDNAError, UnicodeError, ValueError) as exc:
+            raise InvalidURL(url, f"invalid international host ({exc})") from None
+    host = host.lower()
+    if host.endswith("."):
+        host = host[:-1]
+    if not host:
+        raise InvalidURL(url, "no host")
+    labels = []
+    for label in host.split("."):
+        if not label.isascii():
+            try:
+                label = idna.alabel(label).decode("ascii")
+            except (idna.IDNAError, UnicodeError, ValueError) as exc:
+                raise InvalidURL(url, f"invalid international host label {label!r} ({exc})") from None
+        elif label.startswith("xn--"):
+            try:
+                idna.decode(label)
+            except (idna.IDNAError, UnicodeError, ValueError) as exc:
+                raise InvalidURL(url, f"invalid punycode host label {label!r} ({exc})") from None
+        if not _HOST_LABEL_RE.fullmatch(label):
+            raise InvalidURL(url, f"invalid host label {label!r}")
+        labels.append(label)
+    encoded = ".".join(labels)
+    if len(encoded) > 253:
+        raise InvalidURL(url, "host longer than 253 characters")
+    return encoded
+
+
+def _prepare(url: str) -> str:
+    """Clean one candidate: invisible characters, NFKC, outer whitespace and punctuation."""
+    url = unicodedata.normalize("NFKC", url.translate(_INVISIBLE)).strip()
+    start = 0
+    while start < len(url) and url[start] in _LEADING:
+        start += 1
+    return _strip_trailing(url[start:]).strip()
+
+
+def _parse(url: str) -> _Parts:
+    """Generic normalisation (no platform knowledge). Raises :class:`InvalidURL`."""
+    if len(url) > MAX_URL_CHARS:
+        raise InvalidURL(url, f"longer than {MAX_URL_CHARS} characters")
+    text = _prepare(url)
+    if not text:
+        raise InvalidURL(url, "empty")
+    m = _SCHEME_RE.match(text)
+    if text.startswith("//"):
+        text = "https:" + text
+    elif m and text.startswith("//", m.end()):
+        pass
+    elif m and not _PORT_START.match(text, m.end()):
+        # A scheme without "//" ("javascript:", "mailto:", "tg:resolve?..."); "example.com:8080/"
+        # has a port, not a scheme.
+        scheme = m.group(1).lower()
+        if scheme != "tg":
+            raise InvalidURL(url, f"unsupported scheme {scheme!r}")
+        text = "tg://" + text[m.end() :]
+    else:
+        text = "https://" + text
+    try:
+        split = urlsplit(text)
+        scheme = split.scheme.lower()
+        if scheme not in ("http", "https", "tg"):
+            raise InvalidURL(url, f"unsupported scheme {scheme!r}")
+        netloc = split.netloc.rpartition("@")[2]  # credentials are dropped
+        hostname = split.hostname
+        port = split.port
+    except ValueError as exc:
+        if isinstance(exc, InvalidURL):
+            raise
+        raise InvalidURL(url, str(exc)) from None
+    if not hostname:
+        raise InvalidURL(url, "no host")
+    if netloc.startswith("["):
+        hostname = netloc[: netloc.find("]") + 1] if "]" in netloc else hostname
+    host = _encode_host(url, hostname)
+    port_text = "" if port is None or _DEFAULT_PORTS.get(scheme) == port else f":{port}"
+    path = _quote(split.path, _SAFE_PATH)
+    if not path and scheme != "tg":
+        path = "/"
+    return _Parts(scheme, host, port_text, path, _clean_query(split.query), _quote(split.fragment, _SAFE_QUERY))
+
+
+# --------------------------------------------------------------------------------------------
+# Classification
+# --------------------------------------------------------------------------------------------
+
+_TG_HANDLE = re.compile(r"[a-z][a-z0-9_]{4,31}")
+_TG_INVITE = re.compile(r"[A-Za-z0-9_\-]{6,64}")
+_TG_HOSTS = frozenset({"t.me", "www.t.me", "telegram.me", "www.telegram.me", "telegram.dog", "www.telegram.dog"})
+#: First path segments of t.me that are features, not usernames.
+_TG_RESERVED = frozenset(
+    {
+        "share", "addstickers", "addemoji", "addtheme", "addlist", "proxy", "socks", "iv", "login",
+        "setlanguage", "confirmphone", "contact", "invoice", "boost", "giftcode", "bg", "joinchat",
+        "nft", "auth", "s", "c", "a", "k", "z",
+    }
+)  # fmt: skip
+_DISCORD_GG = frozenset({"discord.gg", "www.discord.gg"})
+_DISCORD_COM = frozenset(
+    {
+        "discord.com", "www.discord.com", "ptb.discord.com", "canary.discord.com",
+        "discordapp.com", "www.discordapp.com", "ptb.discordapp.com", "canary.discordapp.com",
+    }
+)  # fmt: skip
+_DISCORD_CODE = re.compile(r"[A-Za-z0-9\-]{2,32}")
+_WHATSAPP_CODE = re.compile(r"[A-Za-z0-9]{10,40}")
+_SIGNAL_GROUP = re.compile(r"[A-Za-z0-9_\-+/=%]{8,1024}")
+_SUBREDDIT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]{1,20}")
+_REDDIT_ID = re.compile(r"[a-z0-9]{1,13}")
+
+
+def is_telegram_handle(handle: str) -> bool:
+    """Telegram username rules: 5-32 of ``[a-z0-9_]``, starting with a letter (case-insensitive)."""
+    return handle.isascii() and _TG_HANDLE.fullmatch(handle.lower()) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    url: str
+    kind: LinkKind
+    platform: str
+    handle: str | None = None
+    invite_code: str | None = None
+    post_id: str | None = None
+    is_private: bool = False
+
+
+def _web(parts: _Parts) -> _Found:
+    return _Found(parts.unparse(), LinkKind.WEB, Platform.WEB)
+
+
+def _telegram_path(parts: _Parts, segs: list[str]) -> _Found | None:
+    if not segs:
+        return _web(parts)
+    first = segs[0]
+    low = first.lower()
+    if first.startswith("+"):
+        code = first[1:]
+        if code.isdigit():
+            return None  # t.me/+<phone number>: a person's phone, never a lead
+        return _tg_invite(code) if _TG_INVITE.fullmatch(code) else _web(parts)
+    if low == "joinchat" and len(segs) >= 2:
+        return _tg_invite(segs[1]) if _TG_INVITE.fullmatch(segs[1]) else _web(parts)
+    if low == "s" and len(segs) >= 2:
+        return _telegram_path(parts, segs[1:])
+    if low == "c" and 3 <= len(segs) <= 4 and all(s.isdigit() and len(s) <= 20 for s in segs[1:]):
+        url = "https://t.me/c/" + "/".join(segs[1:])
+        return _Found(url, LinkKind.TELEGRAM_POST, Platform.TELEGRAM, post_id=segs[-1], is_private=True)
+    if low in _TG_RESERVED or not is_telegram_handle(first):
+        return _web(parts)
+    return _tg_handle(low, segs[1:])
+
+
+def _tg_handle(handle: str, rest: list[str]) -> _Found:
+    if 1 <= len(rest) <= 2 and all(s.isdigit() and len(s) <= 12 for s in rest):
+        url = f"https://t.me/{handle}/" + "/".join(rest)
+        return _Found(url, LinkKind.TELEGRAM_POST, Platform.TELEGRAM, handle=handle, post_id=rest[-1])
+    return _Found(f"https://t.me/{handle}", LinkKind.TELEGRAM_PUBLIC, Platform.TELEGRAM, handle=handle)
+
+
+def _tg_invite(code: str) -> _Found:
+    return _Found(
+        f"https://t.me/+{code}", LinkKind.TELEGRAM_INVITE, Platform.TELEGRAM, invite_code=code, is_private=True
+    )
+
+
+def _tg_scheme(parts: _Parts) -> _Found | None:
+    """tg://resolve?domain=X[&post=N], tg://join?invite=C, tg://privatepost?channel=I&post=N."""
+    params = {k.lower(): v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    action = parts.host
+    if action == "resolve":
+        domain = params.get("domain", "")
+        if not is_telegram_handle(domain):
+            return None
+        post = params.get("post", "")
+        return _tg_handle(domain.lower(), [post] if post else [])
+    if action == "join":
+        code = params.get("invite", "")
+        return _tg_invite(code) if _TG_INVITE.fullmatch(code) else None
+    if action == "privatepost":
+        channel, post = params.get("channel", ""), params.get("post", "")
+        if channel.isdigit() and post.isdigit() and len(channel) <= 20 and len(post) <= 12:
+            url = f"https://t.me/c/{channel}/{post}"
+            return _Found(url, LinkKind.TELEGRAM_POST, Platform.TELEGRAM, post_id=post, is_private=True)
+    return None
+
+
+def _reddit(parts: _Parts, segs: list[str]) -> _Found:
+    low = [s.lower() for s in segs]
+    if parts.host == "redd.it":
+        if len(segs) == 1 and _REDDIT_ID.fullmatch(low[0]):
+            return _reddit_post(None, low[0])
+        return _web(parts)
+    if len(segs) >= 2 and low[0] == "r" and _SUBREDDIT.fullmatch(segs[1]):
+        sub = low[1]
+        if len(segs) >= 4 and low[2] == "comments" and _REDDIT_ID.fullmatch(low[3]):
+            return _reddit_post(sub, low[3])
+        url = f"https://www.reddit.com/r/{sub}"
+        return _Found(url, LinkKind.REDDIT_SUBREDDIT, Platform.REDDIT, handle=sub)
+    if len(segs) >= 2 and low[0] == "comments" and _REDDIT_ID.fullmatch(low[1]):
+        return _reddit_post(None, low[1])
+    return _web(parts)
+
+
+def _reddit_post(sub: str | None, post_id: str) -> _Found:
+    url = f"https://www.reddit.com/r/{sub}/comments/{post_id}" if sub else f"https://www.reddit.com/comments/{post_id}"
+    return _Found(url, LinkKind.REDDIT_POST, Platform.REDDIT, handle=sub, post_id=post_id)
+
+
+def _forum(parts: _Parts) -> _Found | None:
+    """Forum software by its URL shape: Discourse ``/t/slug/123``, phpBB ``viewtopic.php``,
+    XenForo ``/threads/slug.123/`` (also ``index.php?threads/...``). ``post_id`` is the topic id."""
+    segs = [s.lower() for s in parts.path.split("/") if s]
+    for i, seg in enumerate(segs[:3]):
+        if seg == "t":  # Discourse, possibly in a subfolder
+            rest = segs[i + 1 :]
+            if rest and not rest[0].isdigit():
+                rest = rest[1:]  # the slug
+            if 1 <= len(rest) <= 2 and all(r.isdigit() and len(r) <= 12 for r in rest):
+                return _Found(parts.unparse(), LinkKind.FORUM, Platform.DISCOURSE, post_id=rest[0])
+            break
+    if segs and segs[-1] in ("viewtopic.php", "viewforum.php"):
+        query = _clean_query(parts.query, drop=frozenset({"sid"}))  # phpBB session ids
+        url = _Parts(parts.scheme, parts.host, parts.port, parts.path, query, "").unparse()
+        params = parse_qs(query)
+        topic = next((params[k][0] for k in ("t", "p", "f") if params.get(k)), None)
+        return _Found(url, LinkKind.FORUM, Platform.PHPBB, post_id=topic)
+    if segs and segs[-1] == "index.php":  # XenForo without friendly URLs
+        segs = [s for s in unquote(parts.query.split("&", 1)[0]).lower().split("/") if s]
+    for i, seg in enumerate(segs[:4]):
+        if seg in ("threads", "forums") and i + 1 < len(segs):
+            tail = segs[i + 1].rsplit(".", 1)[-1]
+            topic_id = tail if tail.isdigit() and len(tail) <= 12 else None
+            return _Found(parts.unparse(), LinkKind.FORUM, Platform.XENFORO, post_id=topic_id)
+    return None
+
+
+def _classify(parts: _Parts) -> _Found | None:
+    if parts.scheme == "tg":
+        return _tg_scheme(parts)
+    host = parts.host
+    if host in _TG_HOSTS:
+        return _telegram_path(parts, parts.segments)
+    if host.endswith(".t.me") and host.count(".") == 2 and is_telegram_handle(host[:-5]):
+        return _tg_handle(host[:-5], parts.segments)  # https://handle.t.me
+    if host in _DISCORD_GG or host in _DISCORD_COM:
+        segs = parts.segments
+        if host in _DISCORD_COM:
+            segs = segs[1:] if segs and segs[0].lower() == "invite" else []
+        if segs and _DISCORD_CODE.fullmatch(segs[0]):
+            code = segs[0]
+            return _Found(
+                f"https://discord.gg/{code}",
+                LinkKind.DISCORD_INVITE,
+                Platform.DISCORD,
+                invite_code=code,
+                is_private=True,
+            )
+        return _web(parts)
+    if host == "chat.whatsapp.com":
+        segs = parts.segments
+        if segs and segs[0].lower() == "invite":
+            segs = segs[1:]
+        if segs and _WHATSAPP_CODE.fullmatch(segs[0]):
+            code = segs[0]
+            return _Found(
+                f"https://chat.whatsapp.com/{code}",
+                LinkKind.WHATSAPP_INVITE,
+                Platform.WHATSAPP,
+                invite_code=code,
+                is_private=True,
+            )
+        return _web(parts)
+    if host in ("signal.group", "www.signal.group"):
+        if _SIGNAL_GROUP.fullmatch(parts.fragment):
+            return _Found(
+                f"https://signal.group/#{parts.fragment}",
+                LinkKind.SIGNAL_GROUP,
+                Platform.SIGNAL,
+                invite_code=parts.fragment,
+                is_private=True,
+            )
+        return _web(parts)
+    if host == "reddit.com" or host.endswith(".reddit.com") or host == "redd.it":
+        return _reddit(parts, parts.segments)
+    return _forum(parts) or _web(parts)
+
+
+def _analyse(url: str) -> tuple[_Parts, _Found | None]:
+    """Normalise to a fixed point, then classify.
+
+    One pass can expose new trailing punctuation (``/a.#frag`` -> ``/a.``), so we repeat until the
+    URL stops changing; each further pass only removes characters, so this ends within a few rounds.
+    """
+    current = url
+    for _ in range(8):
+        parts = _parse(current)
+        found = _classify(parts)
+        result = found.url if found is not None else parts.unparse()
+        if result == current:
+            return parts, found
+        current = result
+    return parts, found
+
+
+def normalize_url(url: str) -> str:
+    """The canonical form of an http(s) or tg:// URL (see module docstring).
+
+    Lower-cases scheme and host, IDNA-encodes international hosts, drops default ports,
+    credentials, fragments (except Signal's, which *are* the group) and tracking parameters,
+    strips trailing sentence punctuation and unbalanced closing brackets, keeps path case, and
+    canonicalises Telegram, Discord, WhatsApp and Reddit community links. A URL without a scheme
+    is taken as https. Raises :class:`InvalidURL` for anything else (other schemes, bad hosts,
+    invalid IDNA, bad ports, over-long input).
+    """
+    parts, found = _analyse(url)
+    return found.url if found is not None else parts.unparse()
+
+
+def classify_url(url: str) -> ExtractedLink | None:
+    """Normalise and classify one URL; ``None`` when it is not a link we keep.
+
+    ``None`` for: invalid URLs, schemes other than http(s)/tg (``javascript:``, ``mailto:``,
+    ``data:``...), unknown ``tg://`` actions and ``t.me/+<phone number>`` (a person, not a group).
+    """
+    try:
+        _, found = _analyse(url)
+    except InvalidURL:
+        return None
+    if found is None:
+        return None
+    return ExtractedLink(
+        url=found.url,
+        kind=found.kind,
+        raw=url,
+        platform=str(found.platform),
+        handle=found.handle,
+        invite_code=found.invite_code,
+        post_id=found.post_id,
+        is_private=found.is_private,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Extraction
+# --------------------------------------------------------------------------------------------
+
+_URL_CHAR = r"[^\s<>\"`{}|\\^«»“”\x00-\x1f\x7f]"
+_BARE_HOSTS = (
+    r"(?:(?:www|old|new|np|m)\.)?(?:t\.me|telegram\.me|telegram\.dog|discord\.gg|"
+    r"discord(?:app)?\.com/invite|chat\.whatsapp\.com|signal\.group|reddit\.com|redd\.it)"
+)
+_CANDIDATE = re.compile(
+    rf"(?<![A-Za-z0-9_.+\-])(?:https?|tg)://{_URL_CHAR}+"
+    rf"|(?<![A-Za-z0-9_.@/:\-])www\.[a-z0-9\-]{{1,63}}\.{_URL_CHAR}+"
+    rf"|(?<![A-Za-z0-9_.@/:\-]){_BARE_HOSTS}(?=[/#][A-Za-z0-9+_%\-]){_URL_CHAR}+",
+    re.IGNORECASE,
+)
+#: Links on these hosts are ASCII: "t.me/foo加入我们" ends at "foo".
+_ASCII_ONLY_HOST = re.compile(
+    r"(?:(?:https?|tg)://)?(?:[a-z0-9\-]+\.)?(?:t\.me|telegram\.(?:me|dog)|discord(?:app)?\.(?:gg|com)|"
+    r"chat\.whatsapp\.com|signal\.group|reddit\.com|redd\.it)(?=[/?#:]|$)|tg://",
+    re.IGNORECASE,
+)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _candidates(text: str) -> Iterator[str]:
+    for match in _CANDIDATE.finditer(text):
+        candidate = match.group(0)
+        if len(candidate) > MAX_URL_CHARS:
+            continue
+        if _ASCII_ONLY_HOST.match(candidate):
+            cut = _NON_ASCII.search(candidate)
+            if cut:
+                candidate = candidate[: cut.start()]
+        candidate = _strip_trailing(candidate)
+        if candidate:
+            yield candidate
+
+
+def _collect(candidates: Iterable[str], seen: dict[str, ExtractedLink], limit: int) -> None:
+    """Classify candidates into ``seen`` (canonical URL -> first link), each distinct candidate
+    once, stopping at ``limit`` links so that a junk post cannot flood the lead queue."""
+    tried: set[str] = set()
+    for candidate in candidates:
+        if len(seen) >= limit:
+            return
+        if candidate in tried:
+            continue
+        tried.add(candidate)
+        link = classify_url(candidate)
+        if link is not None and link.url not in seen:
+            seen[link.url] = link
+
+
+def extract_links(text: str, *, limit: int = MAX_LINKS) -> list[ExtractedLink]:
+    """Links in plain text, after :func:`deobfuscate`, deduplicated by canonical URL in
+    first-seen order. Finds ``scheme://`` URLs, ``www.`` hosts and bare messaging links
+    (``t.me/x``, ``discord.gg/x``, ``reddit.com/r/x``...); ``@mentions`` and e-mail addresses are
+    not links. ``raw`` is the link as it reads after deobfuscation. At most ``limit`` links."""
+    seen: dict[str, ExtractedLink] = {}
+    _collect(_candidates(deobfuscate(text)), seen, limit)
+    return list(seen.values())
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_HIDDEN_TAGS = frozenset({"script", "style", "noscript", "template", "head", "title", "svg", "math"})
+_BLOCK_TAGS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption",
+        "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main",
+        "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul", "body", "html",
+    }
+)  # fmt: skip
+
+
+def _parse_html(html: str) -> etree._Element | None:
+    """Parse with lxml, or ``None`` when the document is empty or libxml2 gave up on it (it
+    aborts beyond 2048 levels of nesting, which hostile markup can reach on purpose)."""
+    data = _CONTROL.sub("", html).encode("utf-8", "replace")
+    if not data.strip():
+        return None
+    parser = lxml_html.HTMLParser(encoding="utf-8", no_network=True, remove_comments=True, huge_tree=True)
+    try:
+        root = lxml_html.document_fromstring(data, parser=parser)
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError):
+        return None
+    if any(error.level_name == "FATAL" for error in parser.error_log):
+        return None
+    return root
+
+
+_HREF_RE = re.compile(
+    r"""<(?:a|area)\b[^<>]{0,4000}?\bhref[ \t\r\n]{0,5}=[ \t\r\n]{0,5}"""
+    r"""(?:"([^"<>]{1,8192})"|'([^'<>]{1,8192})'|([^\s"'<>]{1,8192}))""",
+    re.IGNORECASE,
+)
+_TAG_RE = re.compile(r"<[^<>]*>")
+
+
+def _fallback_html(html: str, base_url: str | None) -> tuple[list[str], str]:
+    """Regex salvage for markup lxml cannot parse: hrefs and tag-stripped text (script bodies
+    included; better a spurious lead than links hidden behind deep nesting)."""
+    hrefs = [unescape(next(g for g in m.groups() if g)) for m in _HREF_RE.finditer(html)]
+    text = unescape(_TAG_RE.sub(" ", html))
+    return list(_resolve_hrefs(hrefs, base_url)), text
+
+
+def _visible_text(root: etree._Element) -> str:
+    """Text a reader sees: no script/style, and block elements separated by newlines so that
+    text in adjacent paragraphs does not run together into one "URL"."""
+    pieces: list[str] = []
+    hidden = 0
+    for event, el in etree.iterwalk(root, events=("start", "end")):
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if event == "start":
+            if tag in _HIDDEN_TAGS:
+                hidden += 1
+            elif not hidden:
+                if tag in _BLOCK_TAGS:
+                    pieces.append("\n")
+                if tag and el.text:
+                    pieces.append(el.text)
+        else:
+            if tag in _HIDDEN_TAGS:
+                hidden -= 1
+            elif not hidden and tag in _BLOCK_TAGS:
+                pieces.append("\n")
+            if not hidden and el.tail:
+                pieces.append(el.tail)
+    return "".join(pieces)
+
+
+def _resolve_hrefs(hrefs: Iterable[str], base_url: str | None) -> Iterator[str]:
+    for raw in hrefs:
+        href = raw.translate(_INVISIBLE).strip()
+        if not href or len(href) > MAX_URL_CHARS:
+            continue
+        if _SCHEME_RE.match(href) or href.startswith("//"):
+            yield href  # absolute; classify_url drops the schemes we do not follow
+        elif base_url:
+            try:
+                yield urljoin(base_url, href)
+            except ValueError:
+                continue
+
+
+def extract_links_html(html: str, base_url: str | None = None, *, limit: int = MAX_LINKS) -> list[ExtractedLink]:
+    """Links in an HTML fragment or page: ``<a href>`` targets first, then links in the visible
+    text, deduplicated by canonical URL. Relative hrefs are resolved against ``base_url`` and
+    ignored without it. Markup too deeply nested for lxml is salvaged with a tag-stripping
+    fallback rather than dropped. At most ``limit`` links."""
+    seen: dict[str, ExtractedLink] = {}
+    root = _parse_html(html)
+    if root is not None:
+        hrefs = list(_resolve_hrefs((str(el.get("href") or "") for el in root.iter("a", "area")), base_url))
+        text = _visible_text(root)
+    elif html.strip():
+        hrefs, text = _fallback_html(_CONTROL.sub("", html), base_url)
+    else:
+        return []
+    _collect(hrefs, seen, limit)
+    _collect(_candidates(deobfuscate(text)), seen, limit)
+    return list(seen.values())

@@ -1,0 +1,1 @@
+"""Reusable test helpers (local servers, fixtures). Nothing here talks beyond loopback."""
