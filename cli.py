@@ -28,6 +28,9 @@ app = typer.Typer(
 watch_app = typer.Typer(help="The watchlist: communities to monitor.", no_args_is_help=True)
 app.add_typer(watch_app, name="watch")
 
+# --- feature command groups: one import + registration line each, in this block ---
+# --- end of feature command groups ---
+
 log = logging.getLogger("resurface")
 
 

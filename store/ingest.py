@@ -12,7 +12,6 @@ the caller's transaction: a failure loses the batch, never what was stored befor
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -237,7 +236,8 @@ def member_ids(session: Session, members: Sequence[r.RawMember], ctx: IngestCont
             }
     if missing:
         rows = list(missing.values())
-        session.execute(_insert(session, m.Member).on_conflict_do_nothing(index_elements=["pseudonym"]), rows)
+        session.connection().execute(
+            _insert(session, m.Member.__table__).on_conflict_do_nothing(index_elements=["pseudonym"]), rows)
         keys = list(missing)
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]
@@ -252,19 +252,20 @@ def _upsert_memberships(session: Session, rows: dict[tuple[int, int], dict[str, 
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    stmt = _insert(session, m.Membership)
+    table = m.Membership.__table__
+    stmt = _insert(session, table)
     least, greatest = (func.least, func.greatest) if dialect == "postgresql" else (func.min, func.max)
     excluded = stmt.excluded
     stmt = stmt.on_conflict_do_update(
         index_elements=["community_id", "member_id"],
         set_={
-            "first_seen": least(m.Membership.first_seen, excluded.first_seen),
-            "last_seen": greatest(m.Membership.last_seen, excluded.last_seen),
-            "seen_posting": m.Membership.seen_posting | excluded.seen_posting,
-            "seen_listed": m.Membership.seen_listed | excluded.seen_listed,
+            "first_seen": least(table.c.first_seen, excluded.first_seen),
+            "last_seen": greatest(table.c.last_seen, excluded.last_seen),
+            "seen_posting": table.c.seen_posting | excluded.seen_posting,
+            "seen_listed": table.c.seen_listed | excluded.seen_listed,
         },
     )
-    session.execute(stmt, list(rows.values()))
+    session.connection().execute(stmt, list(rows.values()))
 
 
 def _merge_membership(rows: dict[tuple[int, int], dict[str, Any]], community_id: int, member_id: int,
@@ -297,8 +298,7 @@ def _post_row(post: r.Post, community_id: int, author_id: int | None) -> dict[st
         "fwd_post_id": fwd.post_id if fwd else None, "fwd_name": fwd.name if fwd else None,
         "fwd_hidden": bool(fwd and fwd.hidden), "has_media": bool(post.media),
         "source_url": post.source_url or post.url,
-        # Hash the pseudonymous form: a hash over raw member ids would let anyone test a guessed id.
-        "payload_sha256": post.payload_sha256 or r.payload_hash(dataclasses.replace(post, author=None)),
+        "payload_sha256": post.payload_sha256 or r.post_payload_hash(post),
         "attrs": dict(post.extra),
     }
 
@@ -306,8 +306,9 @@ def _post_row(post: r.Post, community_id: int, author_id: int | None) -> dict[st
 def _enqueue(session: Session, doc_type: str, ids: Iterable[int]) -> None:
     rows = [{"doc_type": doc_type, "doc_id": i, "op": "upsert"} for i in ids]
     if rows:
-        session.execute(
-            _insert(session, m.IndexOutbox).on_conflict_do_nothing(index_elements=["doc_type", "doc_id"]), rows
+        session.connection().execute(
+            _insert(session, m.IndexOutbox.__table__).on_conflict_do_nothing(index_elements=["doc_type", "doc_id"]),
+            rows,
         )
 
 
@@ -327,14 +328,16 @@ def ingest_posts(session: Session, posts: Sequence[r.Post], ctx: IngestContext, 
     rows = [_post_row(p, cid, author_of.get(i)) for i, (p, cid) in enumerate(items)]
     stats.posts_seen += len(rows)
 
+    posts_table = m.Post.__table__
     stmt = (
-        _insert(session, m.Post)
+        _insert(session, posts_table)
         .on_conflict_do_nothing(index_elements=["community_id", "native_post_id"])
-        .returning(m.Post.id, m.Post.community_id, m.Post.native_post_id)
+        .returning(posts_table.c.id, posts_table.c.community_id, posts_table.c.native_post_id)
     )
     new: dict[tuple[int, str], int] = {}
+    conn = session.connection()
     for start in range(0, len(rows), 1000):
-        result = session.execute(stmt, rows[start:start + 1000])
+        result = conn.execute(stmt, rows[start:start + 1000])
         for post_id, cid, native in result:
             new[(cid, native)] = post_id
     stats.posts_new += len(new)
@@ -366,12 +369,12 @@ def ingest_posts(session: Session, posts: Sequence[r.Post], ctx: IngestContext, 
                 "created_at": post.fetched_at,
             })
     if link_rows:
-        session.execute(_insert(session, m.Link).on_conflict_do_nothing(index_elements=["post_id", "url"]),
-                        link_rows)
+        conn.execute(_insert(session, m.Link.__table__).on_conflict_do_nothing(index_elements=["post_id", "url"]),
+                     link_rows)
         stats.links += len(link_rows)
     if media_rows:
-        session.execute(
-            _insert(session, m.MediaFingerprint).on_conflict_do_nothing(index_elements=["post_id", "sha256"]),
+        conn.execute(
+            _insert(session, m.MediaFingerprint.__table__).on_conflict_do_nothing(index_elements=["post_id", "sha256"]),
             media_rows,
         )
         stats.media += len(media_rows)
