@@ -29,6 +29,9 @@ watch_app = typer.Typer(help="The watchlist: communities to monitor.", no_args_i
 app.add_typer(watch_app, name="watch")
 
 # --- feature command groups: one import + registration line each, in this block ---
+from alerts.commands import app as alerts_app  # noqa: E402
+
+app.add_typer(alerts_app, name="alerts")
 # --- end of feature command groups ---
 
 log = logging.getLogger("resurface")
@@ -179,7 +182,8 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     command = typer.main.get_command(app)
     try:
-        command.main(args=args, prog_name="resurface", standalone_mode=False)
+        # Without standalone mode click *returns* the code of a typer.Exit raised in a command.
+        rc = command.main(args=args, prog_name="resurface", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
@@ -201,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print(f"[red]error:[/red] {type(exc).__name__}: {exc} (run with --debug for details)",
                           highlight=False)
         sys.exit(1)
-    sys.exit(0)
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":
