@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -304,12 +304,19 @@ def _post_row(post: r.Post, community_id: int, author_id: int | None) -> dict[st
 
 
 def _enqueue(session: Session, doc_type: str, ids: Iterable[int]) -> None:
-    rows = [{"doc_type": doc_type, "doc_id": i, "op": "upsert"} for i in ids]
-    if rows:
-        session.connection().execute(
-            _insert(session, m.IndexOutbox.__table__).on_conflict_do_nothing(index_elements=["doc_type", "doc_id"]),
-            rows,
-        )
+    """Mark documents for the search indexer with INSERT .. SELECT over the source table, the ids
+    as one expanding parameter per chunk: no per-row parameter processing on the hot path."""
+    id_list = list(ids)
+    source_table = (m.Post if doc_type == "post" else m.Community).__table__
+    now = m.utcnow()
+    conn = session.connection()
+    for start in range(0, len(id_list), 900):
+        chunk = id_list[start:start + 900]
+        rows = select(literal(doc_type), source_table.c.id, literal("upsert"),
+                      literal(now, m.UTCDateTime()), literal(0)).where(source_table.c.id.in_(chunk))
+        stmt = _insert(session, m.IndexOutbox.__table__).from_select(
+            ["doc_type", "doc_id", "op", "enqueued_at", "attempts"], rows)
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=["doc_type", "doc_id"]))
 
 
 def ingest_posts(session: Session, posts: Sequence[r.Post], ctx: IngestContext, stats: IngestStats,
