@@ -32,6 +32,9 @@ app.add_typer(watch_app, name="watch")
 from alerts.commands import app as alerts_app  # noqa: E402
 
 app.add_typer(alerts_app, name="alerts")
+from crawlers.reddit_commands import app as reddit_app  # noqa: E402
+
+app.add_typer(reddit_app, name="reddit")
 # --- end of feature command groups ---
 
 log = logging.getLogger("resurface")
@@ -117,6 +120,10 @@ def watch_add(
             raise UsageError(f"--removed-at {removed_at!r} is not a date (YYYY-MM-DD)") from None
     if target:
         parsed = parse_target(target, platform)
+        if parsed.platform == "web" and platform is None:  # recognise the forum software now, if reachable
+            from crawlers.forum_detect import recognised_watch_target
+
+            parsed = recognised_watch_target(state(ctx).settings, target, parsed)
     elif platform and name:
         parsed = WatchTarget(platform.lower(), None, None, CommunityKind.UNKNOWN, native_id=f"manual:{name}")
     else:

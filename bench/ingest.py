@@ -23,13 +23,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crawlers import records as r  # noqa: E402
-from store.db import open_store  # noqa: E402
-from store.ingest import IngestContext, _post_row, ingest  # noqa: E402
+from crawlers import records as r
+from store.db import open_store
+from store.ingest import IngestContext, _post_row, ingest
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-WORDS = ("gruppo nuovo canale riserva backup foto video link membri admin regole benvenuti "
-         "new group channel moved invite neue Gruppe nouveau groupe grupo respaldo").split()
+WORDS = [
+    "gruppo", "nuovo", "canale", "riserva", "backup", "foto", "video", "link", "membri", "admin", "regole",
+    "benvenuti", "new", "group", "channel", "moved", "invite", "neue", "Gruppe", "nouveau", "groupe", "grupo",
+    "respaldo",
+]
 
 
 def pages(total: int, page_size: int, communities: int, members: int, seed: int = 7) -> Iterator[list[r.Record]]:

@@ -149,3 +149,31 @@ def watch_json(c: m.Community) -> dict[str, object]:
         "removed_at": c.removed_at.isoformat() if c.removed_at else None,
         "first_seen": c.first_seen.isoformat(), "last_seen": c.last_seen.isoformat(),
     }
+
+
+def recognise_platform(session: Session, community_id: int, platform: str) -> m.Community:
+    """Relabel a community watched as ``web`` once its forum software is known (``platform`` is
+    discourse, phpbb or xenforo), keyed like :func:`parse_target` keys forums: native id = base URL.
+
+    If that forum is already stored under the recognised platform, the existing row is returned and
+    nothing changes (two rows must not share a (platform, native id) key)."""
+    community = session.get(m.Community, community_id)
+    if community is None:
+        raise UsageError(f"no community #{community_id}")
+    if community.platform == platform:
+        return community
+    if community.platform != Platform.WEB or platform not in _FORUM_PLATFORMS:
+        raise UsageError(f"community #{community_id} is {community.platform}; only web communities can be "
+                         f"recognised as a forum platform, not {platform!r}")
+    native_id = parse_target(community.url or "", platform).native_id
+    existing = session.scalars(select(m.Community).where(
+        m.Community.platform == platform, m.Community.native_id == native_id, m.Community.id != community_id,
+    )).first()
+    if existing is not None:
+        return existing
+    community.platform = platform
+    community.native_id = native_id
+    community.kind = CommunityKind.FORUM
+    community.attrs = {**(community.attrs or {}), "recognised_from": Platform.WEB}
+    session.flush()
+    return community

@@ -84,12 +84,20 @@ BUILTIN_SOURCE_MODULES: tuple[str, ...] = (
     "crawlers.discourse",
     "crawlers.phpbb",
     "crawlers.xenforo",
+    "crawlers.forum_detect",
 )
+
+
+#: Comma-separated extra modules that register sources (test plugins for subprocess tests).
+EXTRA_SOURCES_ENV = "RESURFACE_EXTRA_SOURCES"
 
 
 def load_builtin_sources() -> None:
     import importlib
+    import os
 
+    for extra in filter(None, (x.strip() for x in os.environ.get(EXTRA_SOURCES_ENV, "").split(","))):
+        importlib.import_module(extra)  # named on purpose: a missing one is an error, not a skip
     for module in BUILTIN_SOURCE_MODULES:
         try:
             importlib.import_module(module)

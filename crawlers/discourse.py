@@ -1,0 +1,222 @@
+"""Discourse forums through their public JSON API (via :class:`crawlers.http.SafeHttpClient`).
+
+- ``/about.json``: title, description, counts. 404/410 → deleted; 401/403 or a redirect to
+  ``/login`` (a ``login_required`` site) → private.
+- ``/latest.json``: topics by last activity, paged through ``more_topics_url``.
+- ``/t/{id}.json``: the first 20 posts and ``post_stream.stream`` (every post id); the rest come from
+  ``/t/{id}/posts.json?post_ids[]=...`` in chunks of 20.
+
+Incremental: the cursor remembers each topic's highest post number seen. A topic is fetched again
+only when ``/latest.json`` shows a higher one, and only its newer posts are yielded. Paging stops at
+``crawl.max_pages`` or at the first page where nothing changed (topics come newest activity first).
+A checkpoint follows each topic.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
+
+from config.settings import Settings
+from crawlers.base import Source, Target, register
+from crawlers.errors import BadResponse, InvalidTarget
+from crawlers.forum_common import forum_base, parse_time, status_for_http
+from crawlers.http import Response, SafeHttpClient
+from crawlers.links import extract_links_html
+from crawlers.records import (
+    Checkpoint,
+    CommunityKind,
+    CommunityRef,
+    CommunitySnapshot,
+    CommunityStatus,
+    Membership,
+    Platform,
+    Post,
+    RawMember,
+    Record,
+    payload_hash,
+)
+
+log = logging.getLogger(__name__)
+
+POSTS_PER_CHUNK = 20
+#: Topics remembered in the cursor (the newest by activity); older ones are fetched whole if they revive.
+CURSOR_TOPICS = 1000
+
+
+def _html_text(html: str) -> str:
+    import lxml.html
+
+    if not html.strip():
+        return ""
+    return str(lxml.html.fromstring(html).text_content()).strip()
+
+
+def _dict(value: Any, url: str, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadResponse(f"{url}: expected a JSON object for {what}, got {type(value).__name__}")
+    return value
+
+
+def _list(obj: Mapping[str, Any], key: str, url: str) -> list[Any]:
+    value = obj.get(key)
+    if not isinstance(value, list):
+        raise BadResponse(f"{url}: missing list {key!r}")
+    return value
+
+
+def topic_needs_fetch(topic: Mapping[str, Any], seen: Mapping[str, int]) -> bool:
+    return int(topic.get("highest_post_number") or 0) > int(seen.get(str(topic["id"]), 0))
+
+
+def parse_post(raw: Mapping[str, Any], ref: CommunityRef, base: str, topic: Mapping[str, Any],
+               fetched: datetime) -> Post | None:
+    """One Discourse post as a record; None for a deleted one (its earlier version stays stored)."""
+    if raw.get("deleted_at") or (raw.get("user_deleted") and not raw.get("cooked")):
+        return None
+    cooked = str(raw.get("cooked") or "")
+    slug = topic.get("slug") or "topic"
+    number = raw.get("post_number")
+    url = f"{base}/t/{slug}/{topic['id']}/{number}"
+    author = None
+    if raw.get("username"):
+        uid = raw.get("user_id")
+        author = RawMember(Platform.DISCOURSE, user_id=str(uid) if uid is not None else None,
+                           handle=str(raw["username"]))
+    created = parse_time(raw.get("created_at"))
+    edited = parse_time(raw.get("updated_at")) if int(raw.get("version") or 1) > 1 else None
+    reply = raw.get("reply_to_post_number")
+    return Post(
+        community=ref, native_post_id=str(raw["id"]), url=url, fetched_at=fetched, created_at=created,
+        edited_at=edited, author=author, text=_html_text(cooked), links=tuple(extract_links_html(cooked, base)),
+        kind="post" if number == 1 else "comment", reply_to=str(reply) if reply else None,
+        thread_id=str(topic["id"]), thread_title=topic.get("title"), source_url=f"{base}/t/{topic['id']}.json",
+        extra={"post_number": number},
+    )
+
+
+@register
+class DiscourseSource(Source):
+    name = "discourse"
+    platform = Platform.DISCOURSE
+
+    def __init__(self, settings: Settings, *, client: SafeHttpClient | None = None) -> None:
+        self.settings = settings
+        self.client = client or SafeHttpClient(settings.crawl)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _get_json(self, url: str) -> tuple[Response, Any]:
+        response = self.client.get(url, accept="application/json")
+        if not response.ok or _is_login(response.url):
+            return response, None
+        return response, response.json()
+
+    def crawl(self, target: Target) -> Iterator[Record]:
+        base = forum_base(target.native_id or target.url)
+        if not base:
+            raise InvalidTarget(f"watched Discourse forum #{target.community_id} has no URL")
+        fetched = datetime.now(UTC)
+        about_url = f"{base}/about.json"
+        response, about = self._get_json(about_url)
+        status = status_for_http(response.status, response.url)
+        if status is None and _is_login(response.url):
+            status = CommunityStatus.PRIVATE
+        if status is None and not response.ok:
+            raise BadResponse(f"HTTP {response.status} from {about_url}")
+        if status is not None:
+            yield CommunitySnapshot(platform=Platform.DISCOURSE, native_id=None, handle=None, url=base,
+                                    fetched_at=fetched, kind=CommunityKind.FORUM, status=status, source_url=about_url,
+                                    extra={"http_status": response.status})
+            return
+        info = _dict(_dict(about, about_url, "the body").get("about"), about_url, "'about'")
+        raw_stats = info.get("stats")
+        stats: dict[str, Any] = raw_stats if isinstance(raw_stats, dict) else {}
+        ref = CommunityRef(Platform.DISCOURSE, native_id=base, url=base, title=info.get("title"))
+        yield CommunitySnapshot(
+            platform=Platform.DISCOURSE, native_id=base, handle=None, url=base, fetched_at=fetched,
+            title=info.get("title"), description=info.get("description"), kind=CommunityKind.FORUM,
+            member_count=stats.get("users_count", stats.get("user_count")), source_url=about_url,
+            payload_sha256=payload_hash(about),
+            extra={"version": info.get("version"), "topic_count": stats.get("topics_count", stats.get("topic_count"))},
+        )
+        seen: dict[str, int] = {str(k): int(v) for k, v in dict(target.cursor.get("topics", {})).items()}
+        yield from self._crawl_topics(base, ref, seen)
+
+    def _crawl_topics(self, base: str, ref: CommunityRef, seen: dict[str, int]) -> Iterator[Record]:
+        url: str | None = f"{base}/latest.json"
+        pages = 0
+        while url and pages < self.settings.crawl.max_pages:
+            pages += 1
+            body = _dict(self.client.get_json(url), url, "the body")
+            topic_list = _dict(body.get("topic_list"), url, "'topic_list'")
+            topics = [_dict(t, url, "a topic") for t in _list(topic_list, "topics", url)]
+            changed = [t for t in topics if "id" in t and topic_needs_fetch(t, seen)]
+            for topic in changed:
+                yield from self._crawl_topic(base, ref, topic, seen)
+                yield Checkpoint(ref, self.name, {"topics": _trim(seen)})
+            if not changed and seen:
+                break  # activity order: nothing newer beyond this page
+            more = topic_list.get("more_topics_url")
+            url = self._latest_page(base, more) if more else None
+
+    @staticmethod
+    def _latest_page(base: str, more: str) -> str:
+        """``more_topics_url`` is ``/latest?page=1`` (no .json); ask for the JSON of it."""
+        parts = urlsplit(urljoin(base + "/", more))
+        path = parts.path if parts.path.endswith(".json") else parts.path + ".json"
+        return f"{base}{path}" + (f"?{parts.query}" if parts.query else "")
+
+    def _crawl_topic(self, base: str, ref: CommunityRef, listed: Mapping[str, Any],
+                     seen: dict[str, int]) -> Iterator[Record]:
+        tid = str(listed["id"])
+        topic_url = f"{base}/t/{tid}.json"
+        topic = _dict(self.client.get_json(topic_url), topic_url, "the body")
+        stream = _dict(topic.get("post_stream"), topic_url, "'post_stream'")
+        posts = [_dict(p, topic_url, "a post") for p in _list(stream, "posts", topic_url)]
+        loaded = {p.get("id") for p in posts}
+        missing = [pid for pid in stream.get("stream", []) if pid not in loaded]
+        for chunk in _chunks(missing, POSTS_PER_CHUNK):
+            query = urlencode([("post_ids[]", str(pid)) for pid in chunk])
+            more_url = f"{base}/t/{tid}/posts.json?{query}"
+            more = _dict(self.client.get_json(more_url), more_url, "the body")
+            posts.extend(_dict(p, more_url, "a post")
+                         for p in _list(_dict(more.get("post_stream"), more_url, "'post_stream'"), "posts", more_url))
+        fetched = datetime.now(UTC)
+        last = seen.get(tid, 0)
+        info = {"id": listed["id"], "slug": topic.get("slug") or listed.get("slug"),
+                "title": topic.get("title") or listed.get("title")}
+        highest = last
+        for raw in sorted(posts, key=lambda p: int(p.get("post_number") or 0)):
+            number = int(raw.get("post_number") or 0)
+            highest = max(highest, number)
+            if number <= last:
+                continue
+            post = parse_post(raw, ref, base, info, fetched)
+            if post is None:
+                continue
+            yield post
+            if post.author is not None:
+                yield Membership(ref, post.author, fetched, how="posted")
+        seen.pop(tid, None)  # re-insert: the cursor keeps the most recently active topics last
+        seen[tid] = highest if posts else int(listed.get("highest_post_number") or 0)
+
+
+def _is_login(url: str) -> bool:
+    """A ``login_required`` Discourse redirects anonymous visitors to ``/login``."""
+    return urlsplit(url).path.rstrip("/").endswith("/login")
+
+
+def _trim(seen: dict[str, int]) -> dict[str, int]:
+    if len(seen) <= CURSOR_TOPICS:
+        return dict(seen)
+    return dict(list(seen.items())[-CURSOR_TOPICS:])
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

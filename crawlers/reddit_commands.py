@@ -1,0 +1,39 @@
+"""``resurface reddit search NAME``: find subreddits by name (successor discovery by hand).
+
+Needs REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET and REDDIT_USER_AGENT; a missing one is named in the
+error (exit 2). The detector uses the same search through :func:`crawlers.reddit.name_search`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli_support import FormatOption, OutputFormat, emit, state
+from crawlers.errors import CrawlError
+from crawlers.reddit import RedditClient, credentials
+
+app = typer.Typer(help="Reddit helpers.", no_args_is_help=True)
+
+
+@app.command("search")
+def search(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Name or words to look for in subreddit names and titles.")],
+    limit: Annotated[int, typer.Option(min=1, max=100, help="At most this many results.")] = 25,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Search subreddits by name, e.g. to find where a banned one moved."""
+    from config.errors import ResurfaceError
+
+    settings = state(ctx).settings  # no store needed
+    client = RedditClient(settings, credentials())
+    try:
+        found = client.search(name, limit=limit)
+    except CrawlError as exc:
+        raise ResurfaceError(f"Reddit search for {name!r} failed: {exc}") from exc
+    finally:
+        client.close()
+    rows = [{"handle": handle, "title": title, "url": url} for handle, title, url in found]
+    emit(rows, fmt, title="subreddits")

@@ -1,0 +1,139 @@
+"""phpBB (prosilver) crawler against a local HTML server: pagination, edits, deletions, status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config.settings import CrawlSettings, Settings
+from crawlers.base import Target
+from crawlers.errors import BadResponse
+from crawlers.phpbb import PhpbbDialect, PhpbbSource, parse_display_time
+from crawlers.records import Checkpoint, CommunitySnapshot, CommunityStatus, Membership
+from tests.contract import check_records, last_cursor, posts_of
+from tests.support.httpserver import HttpServer, Reply
+
+FIXTURES = Path(__file__).parent / "fixtures" / "phpbb"
+
+
+def page(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+def install_phpbb(server: HttpServer) -> None:
+    server.route("/index.php", Reply.html(page("index.html")))
+    server.route("/viewforum.php?f=2", Reply.html(page("forum_2.html")))
+    server.route("/viewforum.php?f=2&start=25", Reply.html(page("forum_2_start25.html")))
+    server.route("/viewforum.php?f=3", Reply.html(page("forum_3.html")))
+    server.route("/viewtopic.php?t=10", Reply.html(page("topic_10.html")))
+    server.route("/viewtopic.php?t=10&start=3", Reply.html(page("topic_10_start3.html")))
+    server.route("/viewtopic.php?t=11", Reply.html(page("topic_11.html")))
+
+
+def fast_settings() -> Settings:
+    return Settings(crawl=CrawlSettings(allow_private_addresses=True, default_rate_limit=1000.0, max_retries=0))
+
+
+def crawl(server: HttpServer, cursor: dict[str, Any] | None = None) -> list[Any]:
+    source = PhpbbSource(fast_settings())
+    try:
+        return list(source.crawl(Target(1, "phpbb", None, server.base_url, server.base_url, cursor or {})))
+    finally:
+        source.close()
+
+
+@pytest.fixture
+def board(http_server: HttpServer) -> HttpServer:
+    install_phpbb(http_server)
+    return http_server
+
+
+def test_crawl_walks_forums_threads_and_pages(board: HttpServer) -> None:
+    records = crawl(board)
+    check_records(records, platform="phpbb")
+    snap = records[0]
+    assert isinstance(snap, CommunitySnapshot)
+    assert (snap.native_id, snap.title, snap.description) == (board.base_url, "Harbour Lights Board",
+                                                              "Night photography, meetups and more")
+    posts = posts_of(records)
+    assert [p.native_post_id for p in posts] == ["101", "102", "104", "105", "106", "111"]  # 103 was deleted
+    by_id = {p.native_post_id: p for p in posts}
+    assert by_id["101"].thread_title == "Where did everyone go?" and by_id["101"].thread_id == "10"
+    assert by_id["101"].url == f"{board.base_url}/viewtopic.php?p=101#p101"
+    assert by_id["101"].author is not None and (by_id["101"].author.handle, by_id["101"].author.user_id) == (
+        "moonwalker", "2")
+    assert by_id["104"].author is None  # a guest
+    # timestamps with and without the colon in the offset
+    assert by_id["101"].created_at is not None and by_id["101"].created_at.isoformat() == "2026-03-01T10:00:00+00:00"
+    assert by_id["102"].created_at is not None and by_id["102"].created_at.isoformat() == "2026-03-01T10:15:00+00:00"
+    assert by_id["102"].edited_at is not None and by_id["102"].edited_at.hour == 11
+    assert by_id["101"].edited_at is None
+    urls = {link.url for p in posts for link in p.links}
+    assert "https://t.me/harbour_lights_new" in urls
+    assert any("discord.gg/harbourx" in u.lower() for u in urls)
+    assert "The old group got banned" in (by_id["105"].text or "")
+    assert {mb.member.handle for mb in records if isinstance(mb, Membership)} == {"moonwalker", "lina_v", "quietfox"}
+    # a checkpoint after each thread page; the second forum page and the second thread page were followed
+    assert sum(isinstance(x, Checkpoint) for x in records) == 3
+    assert board.requests_for("/viewforum.php?f=2&start=25") and board.requests_for("/viewtopic.php?t=10&start=3")
+    assert len(board.requests_for("/viewtopic.php?t=10")) == 1  # listed in two forums, read once
+
+
+def test_second_crawl_skips_unchanged_threads_and_resumes_at_the_last_page(board: HttpServer) -> None:
+    cursor = last_cursor(crawl(board))
+    assert cursor["threads"] == {"11": {"page": f"{board.base_url}/viewtopic.php?t=11", "last": "111", "marker": "111"},
+                                 "10": {"page": f"{board.base_url}/viewtopic.php?t=10&start=3", "last": "106",
+                                        "marker": "106"}}
+    again = crawl(board, cursor)
+    check_records(again, platform="phpbb")
+    assert posts_of(again) == []
+    assert len(board.requests_for("/viewtopic.php?t=10&start=3")) == 1
+
+    forum = page("forum_2.html").replace("p=106#p106", "p=107#p107")
+    board.route("/viewforum.php?f=2", Reply.html(forum))
+    board.route("/viewforum.php?f=3", Reply.html(forum))
+    board.route("/viewtopic.php?t=10&start=3", Reply.html(page("topic_10_start3_more.html")))
+    third = crawl(board, cursor)
+    assert [p.native_post_id for p in posts_of(third)] == ["107"]
+    assert not board.requests_for("/viewtopic.php?t=11")[1:]  # thread 11 unchanged: fetched only the first time
+
+
+@pytest.mark.parametrize(("reply", "status"), [
+    (Reply.html(page("login.html")), CommunityStatus.PRIVATE),
+    (Reply.html("<html><body>Forbidden</body></html>", status=403), CommunityStatus.PRIVATE),
+    (Reply.html("<html><body>Not Found</body></html>", status=404), CommunityStatus.DELETED),
+])
+def test_gone_or_login_only_board_gets_a_status(http_server: HttpServer, reply: Reply, status: str) -> None:
+    http_server.route("/index.php", reply)
+    records = crawl(http_server)
+    check_records(records, platform="phpbb")
+    assert len(records) == 1 and isinstance(records[0], CommunitySnapshot) and records[0].status == status
+
+
+def test_error_page_served_with_200_is_a_bad_response(http_server: HttpServer) -> None:
+    http_server.route("/index.php", Reply.html("<html><title>Database error</title><body>SQL ERROR</body></html>"))
+    with pytest.raises(BadResponse, match=r"index\.php is not a phpBB board index"):
+        crawl(http_server)
+
+
+def test_thread_page_without_posts_is_a_bad_response_after_earlier_pages(board: HttpServer) -> None:
+    board.route("/viewtopic.php?t=10&start=3", Reply.html("<html><body><h2 class='topic-title'>x</h2></body></html>"))
+    source = PhpbbSource(fast_settings())
+    seen: list[Any] = []
+    with pytest.raises(BadResponse, match=r"t=10&start=3: no posts found"):
+        for record in source.crawl(Target(1, "phpbb", None, board.base_url, board.base_url)):
+            seen.append(record)
+    source.close()
+    assert [p.native_post_id for p in posts_of(seen)] == ["101", "102"]  # the first page came through
+    assert isinstance(seen[-1], Checkpoint)
+
+
+def test_parse_display_time_and_dialect_on_missing_elements() -> None:
+    from parsel import Selector
+
+    assert parse_display_time("Sun Mar 01, 2026 11:00 am") is not None
+    assert parse_display_time("yesterday") is None
+    empty = PhpbbDialect().thread(Selector(text="<html></html>"), "http://x/viewtopic.php?t=1")
+    assert empty.posts == [] and empty.next_url is None

@@ -1,0 +1,206 @@
+"""Reddit crawler against a fake Reddit API on loopback, driven through real PRAW."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+
+from config.errors import MissingSecret
+from config.settings import CrawlSettings, RedditSettings, Settings
+from crawlers.base import NotConfigured, Target
+from crawlers.errors import BadResponse, BlockedAddress, RateLimited
+from crawlers.records import CommunitySnapshot, CommunityStatus, Membership, Post
+from crawlers.reddit import RedditSource, name_search
+from tests.contract import check_records, last_cursor, posts_of
+from tests.support.httpserver import HttpServer, RecordedRequest, Reply
+
+FIXTURES = Path(__file__).parent / "fixtures" / "reddit"
+ENV = {"REDDIT_CLIENT_ID": "abcCLIENTid", "REDDIT_CLIENT_SECRET": "s3cr3t-value",
+       "REDDIT_USER_AGENT": "resurface-tests/1.0"}
+#: Remaining quota and reset 0: prawcore's own limiter then never sleeps in tests.
+RATE_HEADERS = {"x-ratelimit-remaining": "599", "x-ratelimit-used": "1", "x-ratelimit-reset": "0"}
+
+
+def fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def ok(obj: Any) -> Reply:
+    return Reply.json(obj, headers=RATE_HEADERS)
+
+
+def install_fake_reddit(server: HttpServer) -> None:
+    """Routes are lower case: the crawler asks for the watched (lower-cased) name, as Reddit allows.
+
+    The endpoints PRAW uses: token, about, new (with `after` paging), comments, search, errors."""
+    server.route("/api/v1/access_token", Reply.json(fixture("token.json")), method="POST")
+    for name in ("velvetlounge", "VelvetLounge"):  # Reddit paths are case-insensitive
+        server.route(f"/r/{name}/about/", ok(fixture("about_velvetlounge.json")))
+
+    def new(request: RecordedRequest) -> Reply:
+        after = parse_qs(request.query).get("after")
+        return ok(fixture("new_page2.json") if after else fixture("new_page1.json"))
+
+    for name in ("velvetlounge", "VelvetLounge"):
+        server.route(f"/r/{name}/new", new)
+    server.route("/comments/1a0004/", ok(fixture("comments_1a0004.json")))
+    server.route("/r/gone_sub/about/", Reply.json(fixture("error_banned.json"), status=404))
+    server.route("/r/secret_sub/about/", Reply.json(fixture("error_private.json"), status=403))
+    server.route("/r/quar_sub/about/", Reply.json(fixture("error_quarantined.json"), status=403))
+    server.route("/r/gated_sub/about/", Reply.json(fixture("error_gated.json"), status=403))
+    server.route("/r/never_was/about/", Reply.redirect("/subreddits/search.json?q=never_was"))
+    server.route("/subreddits/search/", ok(fixture("search_velvet.json")))
+
+
+def reddit_settings(server: HttpServer, **crawl: Any) -> Settings:
+    return Settings(crawl=CrawlSettings(allow_private_addresses=True, **crawl),
+                    reddit=RedditSettings(oauth_url=server.base_url, reddit_url=server.base_url))
+
+
+def target(name: str, cursor: dict[str, Any] | None = None) -> Target:
+    return Target(1, "reddit", name.lower(), f"https://www.reddit.com/r/{name.lower()}", cursor=cursor or {})
+
+
+@pytest.fixture
+def fake_reddit(http_server: HttpServer) -> HttpServer:
+    install_fake_reddit(http_server)
+    return http_server
+
+
+def make_source(server: HttpServer, sleeps: list[float] | None = None, **crawl: Any) -> RedditSource:
+    record = sleeps if sleeps is not None else []
+    return RedditSource(reddit_settings(server, **crawl), env=ENV, sleep=record.append)
+
+
+def test_crawl_reads_metadata_posts_comments_and_authors(fake_reddit: HttpServer) -> None:
+    source = make_source(fake_reddit)
+    records = list(source.crawl(target("VelvetLounge")))
+    source.close()
+    check_records(records, platform="reddit")
+    snap = records[0]
+    assert isinstance(snap, CommunitySnapshot)
+    assert (snap.native_id, snap.title, snap.member_count) == ("t5_7x1k2", "Velvet Lounge", 48213)
+    assert snap.status == CommunityStatus.ACTIVE and snap.extra["over18"] is True
+    assert snap.created_at is not None and snap.created_at.year == 2020
+    posts = [p for p in posts_of(records) if p.kind == "post"]
+    assert [p.native_post_id for p in posts] == [f"t3_1a000{i}" for i in range(1, 6)]  # oldest first, both pages
+    comments = [p for p in posts_of(records) if p.kind == "comment"]
+    assert [c.native_post_id for c in comments] == ["t1_kc0001", "t1_kc0002"]
+    assert comments[1].reply_to == "t1_kc0001" and comments[0].thread_id == "t3_1a0004"
+    assert posts[3].edited_at is not None
+    assert posts[1].author is None  # deleted account
+    urls = {link.url for p in posts_of(records) for link in p.links}
+    assert "https://t.me/velvet_lounge_mirror" in urls  # post body and sidebar
+    assert any("discord.gg/velvetx9" in u.lower() for u in urls)  # link post
+    assert any(link.is_private for c in comments for link in c.links)  # private invite in a comment
+    sidebar = [p for p in posts_of(records) if p.kind == "service"]
+    assert len(sidebar) == 1 and sidebar[0].service_action == "sidebar"
+    members = {m.member.handle for m in records if isinstance(m, Membership)}
+    assert members == {"nightowl_77", "quietfox"}
+    assert fake_reddit.requests_for("/api/v1/access_token")[0].method == "POST"
+    assert any("after=t3_1a0003" in r.target for r in fake_reddit.requests_for("/r/VelvetLounge/new"))
+
+
+def test_second_crawl_only_fetches_new_posts(fake_reddit: HttpServer) -> None:
+    source = make_source(fake_reddit)
+    first = list(source.crawl(target("VelvetLounge")))
+    cursor = last_cursor(first)
+    assert cursor["ids"] == ["1a0005"]
+    again = list(source.crawl(target("VelvetLounge", cursor)))
+    source.close()
+    check_records(again, platform="reddit")
+    assert [p for p in posts_of(again) if p.kind != "service"] == []
+    # it stopped at the checkpoint: the first page already reached it
+    assert sum(1 for r in fake_reddit.requests_for("/r/VelvetLounge/new") if "after=" in r.target) == 1
+
+
+def test_resume_from_middle_checkpoint_yields_only_later_posts(fake_reddit: HttpServer) -> None:
+    source = make_source(fake_reddit)
+    first = list(source.crawl(target("VelvetLounge")))
+    cursors = [dict(r.cursor) for r in first if not isinstance(r, CommunitySnapshot | Post | Membership)]
+    resumed = list(source.crawl(target("VelvetLounge", cursors[2])))  # killed after the third post
+    source.close()
+    assert [p.native_post_id for p in posts_of(resumed) if p.kind == "post"] == ["t3_1a0004", "t3_1a0005"]
+
+
+@pytest.mark.parametrize(("name", "status", "reason"), [
+    ("gone_sub", CommunityStatus.BANNED, "banned"),
+    ("secret_sub", CommunityStatus.PRIVATE, "private"),
+    ("quar_sub", CommunityStatus.QUARANTINED, "quarantined"),
+    ("gated_sub", CommunityStatus.QUARANTINED, "gated"),
+    ("never_was", CommunityStatus.DELETED, "nonexistent"),
+])
+def test_unavailable_subreddits_get_their_status(fake_reddit: HttpServer, name: str, status: str,
+                                                 reason: str) -> None:
+    source = make_source(fake_reddit)
+    records = list(source.crawl(target(name)))
+    source.close()
+    check_records(records, platform="reddit")
+    assert len(records) == 1
+    snap = records[0]
+    assert isinstance(snap, CommunitySnapshot)
+    assert (snap.status, snap.extra["reason"], snap.native_id) == (status, reason, None)
+
+
+def test_429_with_short_retry_after_waits_then_succeeds(fake_reddit: HttpServer) -> None:
+    fake_reddit.route("/r/velvetlounge/about/", Reply.json({"message": "Too Many Requests", "error": 429}, status=429,
+                                                           headers={"Retry-After": "7"}),
+                      ok(fixture("about_velvetlounge.json")))
+    sleeps: list[float] = []
+    source = make_source(fake_reddit, sleeps)
+    records = list(source.crawl(target("VelvetLounge")))
+    source.close()
+    assert isinstance(records[0], CommunitySnapshot) and records[0].title == "Velvet Lounge"
+    assert sleeps == [7.0]
+    assert len(fake_reddit.requests_for("/r/velvetlounge/about/")) == 2
+
+
+def test_429_with_long_retry_after_raises_rate_limited(fake_reddit: HttpServer) -> None:
+    fake_reddit.route("/r/velvetlounge/about/", Reply.json({"error": 429}, status=429, headers={"Retry-After": "3600"}))
+    source = make_source(fake_reddit)
+    with pytest.raises(RateLimited) as info:
+        list(source.crawl(target("VelvetLounge")))
+    source.close()
+    assert info.value.retry_after == 3600
+
+
+def test_missing_credentials_name_the_variable(fake_reddit: HttpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    settings = reddit_settings(fake_reddit)
+    with pytest.raises(MissingSecret, match="REDDIT_CLIENT_SECRET"):
+        RedditSource(settings, env={"REDDIT_CLIENT_ID": "x", "REDDIT_USER_AGENT": "resurface-tests/1.0"})
+    with pytest.raises(NotConfigured, match="REDDIT_CLIENT_ID"):
+        RedditSource.from_settings(settings)
+
+
+def test_guard_refuses_private_reddit_url_before_sending_credentials(fake_reddit: HttpServer) -> None:
+    settings = Settings(reddit=RedditSettings(oauth_url=fake_reddit.base_url, reddit_url=fake_reddit.base_url))
+    source = RedditSource(settings, env=ENV)
+    with pytest.raises(BlockedAddress):
+        list(source.crawl(target("VelvetLounge")))
+    assert fake_reddit.requests == []
+
+
+def test_name_search_returns_candidates(fake_reddit: HttpServer) -> None:
+    search = name_search(reddit_settings(fake_reddit), env=ENV)
+    found = search("reddit", "velvet lounge")
+    assert found[0] == ("VelvetLounge2", "Velvet Lounge 2 (backup)", f"{fake_reddit.base_url}/r/VelvetLounge2")
+    assert search("telegram", "velvet") == []
+    assert "q=velvet+lounge" in fake_reddit.requests_for("/subreddits/search/")[0].target
+
+
+def test_invalid_json_listing_ends_the_crawl_after_the_snapshot(fake_reddit: HttpServer) -> None:
+    fake_reddit.route("/r/VelvetLounge/new", Reply(200, {"Content-Type": "application/json", **RATE_HEADERS},
+                                                   b'{"kind": "Listing", "data": {'))
+    source = make_source(fake_reddit)
+    seen: list[Any] = []
+    with pytest.raises(BadResponse, match=r"invalid JSON from http://127\.0\.0\.1:\d+/r/VelvetLounge/new"):
+        for record in source.crawl(target("VelvetLounge")):
+            seen.append(record)
+    source.close()
+    assert isinstance(seen[0], CommunitySnapshot)  # what came before is kept

@@ -1,0 +1,126 @@
+"""XenForo 2 crawler against a local HTML server: pagination, edits, deletions, status, bad pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config.settings import CrawlSettings, Settings
+from crawlers.base import Target
+from crawlers.errors import BadResponse, CrawlError
+from crawlers.records import Checkpoint, CommunitySnapshot, CommunityStatus, Membership
+from crawlers.xenforo import XenforoSource
+from tests.contract import check_records, last_cursor, posts_of
+from tests.support.httpserver import HttpServer, Reply
+
+FIXTURES = Path(__file__).parent / "fixtures" / "xenforo"
+
+
+def page(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+def install_xenforo(server: HttpServer) -> None:
+    server.route("/", Reply.html(page("index.html")))
+    server.route("/forums/harbour-talk.2/", Reply.html(page("forum_2.html")))
+    server.route("/forums/harbour-talk.2/page-2", Reply.html(page("forum_2_page2.html")))
+    server.route("/forums/announcements.3/", Reply.html(page("forum_3.html")))
+    server.route("/threads/ferry-lost.20/", Reply.html(page("thread_20.html")))
+    server.route("/threads/ferry-lost.20/page-2", Reply.html(page("thread_20_page2.html")))
+    server.route("/threads/long-exposure-tips.21/", Reply.html(page("thread_21.html")))
+
+
+def fast_settings(**crawl: Any) -> Settings:
+    return Settings(crawl=CrawlSettings(allow_private_addresses=True, default_rate_limit=1000.0, max_retries=0,
+                                        **crawl))
+
+
+def crawl(server: HttpServer, cursor: dict[str, Any] | None = None, **crawl_settings: Any) -> list[Any]:
+    source = XenforoSource(fast_settings(**crawl_settings))
+    try:
+        return list(source.crawl(Target(1, "xenforo", None, server.base_url, server.base_url, cursor or {})))
+    finally:
+        source.close()
+
+
+@pytest.fixture
+def forum(http_server: HttpServer) -> HttpServer:
+    install_xenforo(http_server)
+    return http_server
+
+
+def test_crawl_reads_threads_posts_authors_and_times(forum: HttpServer) -> None:
+    records = crawl(forum)
+    check_records(records, platform="xenforo")
+    snap = records[0]
+    assert isinstance(snap, CommunitySnapshot)
+    assert (snap.title, snap.description) == ("Night Ferry", "A community for late-night ferry photographers")
+    posts = posts_of(records)
+    assert [p.native_post_id for p in posts] == ["201", "202", "204", "205", "211"]  # 203 deleted
+    by_id = {p.native_post_id: p for p in posts}
+    assert by_id["201"].url == f"{forum.base_url}/threads/ferry-lost.20/post-201"
+    assert by_id["201"].thread_title == "The ferry channel is lost" and by_id["201"].thread_id == "20"
+    assert by_id["201"].author is not None and (by_id["201"].author.handle, by_id["201"].author.user_id) == (
+        "deckhand", "11")
+    assert by_id["204"].author is None  # guest
+    assert by_id["201"].created_at is not None and by_id["201"].created_at.isoformat() == "2026-03-01T10:00:00+00:00"
+    assert by_id["202"].created_at is not None and by_id["202"].created_at.isoformat() == "2026-03-01T09:30:00+00:00"
+    assert by_id["202"].edited_at is not None and by_id["202"].edited_at.hour == 13
+    assert "only Telegram" in (by_id["205"].text or "")
+    urls = {link.url for p in posts for link in p.links}
+    assert "https://t.me/night_ferry_2" in urls and any("discord.gg/ferryz" in u.lower() for u in urls)
+    assert {mb.member.handle for mb in records if isinstance(mb, Membership)} == {"deckhand", "Marisol"}
+    assert forum.requests_for("/forums/harbour-talk.2/page-2") and forum.requests_for("/threads/ferry-lost.20/page-2")
+    assert sum(isinstance(x, Checkpoint) for x in records) == 3
+
+
+def test_incremental_crawl_reads_only_changed_threads_from_their_last_page(forum: HttpServer) -> None:
+    cursor = last_cursor(crawl(forum))
+    again = crawl(forum, cursor)
+    check_records(again, platform="xenforo")
+    assert posts_of(again) == []
+    assert len(forum.requests_for("/threads/ferry-lost.20/")) == 1
+
+    forum.route("/forums/harbour-talk.2/", Reply.html(page("forum_2_updated.html")))
+    forum.route("/threads/ferry-lost.20/page-2", Reply.html(page("thread_20_page2_more.html")))
+    third = crawl(forum, cursor)
+    assert [p.native_post_id for p in posts_of(third)] == ["206"]
+    assert len(forum.requests_for("/threads/ferry-lost.20/")) == 1  # resumed at page 2, not page 1
+
+
+def test_page_limit_stops_a_thread_and_the_next_crawl_continues(forum: HttpServer) -> None:
+    first = crawl(forum, max_pages=1)
+    assert "205" not in {p.native_post_id for p in posts_of(first)}
+    second = crawl(forum, last_cursor(first), max_pages=1)
+    assert "204" in {p.native_post_id for p in posts_of(second)}
+
+
+@pytest.mark.parametrize(("reply", "status"), [
+    (Reply.html(page("login.html"), status=403), CommunityStatus.PRIVATE),
+    (Reply.html(page("login.html")), CommunityStatus.PRIVATE),
+    (Reply.html("<html><body>gone</body></html>", status=410), CommunityStatus.DELETED),
+])
+def test_gone_or_login_only_forum_gets_a_status(http_server: HttpServer, reply: Reply, status: str) -> None:
+    http_server.route("/", reply)
+    records = crawl(http_server)
+    check_records(records, platform="xenforo")
+    assert len(records) == 1 and isinstance(records[0], CommunitySnapshot) and records[0].status == status
+
+
+@pytest.mark.parametrize(("path", "reply", "message"), [
+    ("/", Reply.html("<html><body><h1>Oops! We ran into some problems.</h1></body></html>"),
+     "is not a XenForo board index"),
+    ("/", Reply.json({"forums": []}), "expected HTML"),
+    ("/forums/harbour-talk.2/", Reply.html("<html><body>maintenance</body></html>"), "no threads or forums"),
+    ("/threads/ferry-lost.20/", Reply.redirect("/threads/ferry-lost.20/"), "redirect loop"),
+    ("/threads/ferry-lost.20/", Reply.huge(50 * 1024 * 1024, content_type="text/html"), "exceeded the cap"),
+])
+def test_bad_pages_end_the_crawl_naming_the_url(forum: HttpServer, path: str, reply: Reply, message: str) -> None:
+    forum.route(path, reply)
+    with pytest.raises(CrawlError, match=message) as info:
+        crawl(forum, max_response_bytes=1024 * 1024)
+    assert forum.base_url in str(info.value)
+    if "HTML" in message:
+        assert isinstance(info.value, BadResponse)
