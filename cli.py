@@ -29,6 +29,10 @@ watch_app = typer.Typer(help="The watchlist: communities to monitor.", no_args_i
 app.add_typer(watch_app, name="watch")
 
 # --- feature command groups: one import + registration line each, in this block ---
+from search.commands import reindex_command, search_command  # noqa: E402
+
+app.command("search")(search_command)
+app.command("reindex")(reindex_command)
 from alerts.commands import app as alerts_app  # noqa: E402
 
 app.add_typer(alerts_app, name="alerts")

@@ -316,7 +316,10 @@ def _enqueue(session: Session, doc_type: str, ids: Iterable[int]) -> None:
                       literal(now, m.UTCDateTime()), literal(0)).where(source_table.c.id.in_(chunk))
         stmt = _insert(session, m.IndexOutbox.__table__).from_select(
             ["doc_type", "doc_id", "op", "enqueued_at", "attempts"], rows)
-        conn.execute(stmt.on_conflict_do_nothing(index_elements=["doc_type", "doc_id"]))
+        # A document already queued gets a fresh enqueued_at: the indexer removes a row only if it
+        # is unchanged since it read it, so a change made while indexing is not lost.
+        conn.execute(stmt.on_conflict_do_update(index_elements=["doc_type", "doc_id"],
+                                                set_={"enqueued_at": stmt.excluded.enqueued_at}))
 
 
 def ingest_posts(session: Session, posts: Sequence[r.Post], ctx: IngestContext, stats: IngestStats,
