@@ -29,6 +29,9 @@ watch_app = typer.Typer(help="The watchlist: communities to monitor.", no_args_i
 app.add_typer(watch_app, name="watch")
 
 # --- feature command groups: one import + registration line each, in this block ---
+from crawlers.telegram_commands import app as telegram_app  # noqa: E402
+
+app.add_typer(telegram_app, name="telegram")
 from search.commands import reindex_command, search_command  # noqa: E402
 
 app.command("search")(search_command)

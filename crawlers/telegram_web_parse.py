@@ -1,0 +1,516 @@
+"""Pure parsing of Telegram's public web previews (``https://t.me/s/<handle>``) and of the plain
+``https://t.me/<handle>`` page a channel without preview redirects to. No I/O: HTML in, dataclasses out.
+
+Markup facts (DESIGN §9) and the choices made on them:
+
+- **Stable id.** Each message block carries the channel's numeric id: ``data-peer="c<id>_<hash>"``
+  on current pages, and inside ``data-view`` (base64 JSON ``{"c": -<id>, "p": <post>, ...}``) on
+  older ones. That id is what Telethon calls ``Channel.id``, so both crawlers key a channel by the
+  same ``native_id``. A page without messages has no id (``channel_id`` is ``None``).
+- **Service messages** are message blocks whose class list holds the ``service_message`` token
+  (matched as a token: ``service_message_wrap`` is not one). Title changes read
+  ``Channel name was changed to «New»``; photo changes ``Channel photo updated``.
+- **Forwards**: ``.tgme_widget_message_forwarded_from_name`` is a link (``t.me/<handle>/<post>`` or
+  ``t.me/<handle>``) when the origin is public, a bare span when the origin hides itself.
+- **Albums** are one block whose photos link to ``t.me/<handle>/<id>?single``; the block's own id
+  is one of them, the others are recorded as ``album_ids``.
+- **Pages are oldest-first**; ``a.tme_messages_more[data-before]`` leads to older messages.
+- A page not ending in ``</html>`` was cut off in transit: :class:`TruncatedPage`, because a partial
+  page would claim ids it never showed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit
+
+from lxml import etree
+
+__all__ = [
+    "ChannelPage",
+    "Forward",
+    "LinkPreview",
+    "Message",
+    "NoPreviewPage",
+    "NotAChannelPage",
+    "TruncatedPage",
+    "channel_id_from_block",
+    "parse_channel_page",
+    "parse_count",
+    "parse_no_preview_page",
+]
+
+
+class NotAChannelPage(ValueError):
+    """The HTML is not a t.me channel preview (an error page, a captcha, another site)."""
+
+
+class TruncatedPage(NotAChannelPage):
+    """The page ends before ``</html>``: it was cut off and cannot be trusted as a whole."""
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    handle: str | None = None
+    post_id: str | None = None
+    name: str | None = None
+    url: str | None = None
+    hidden: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LinkPreview:
+    url: str
+    site_name: str | None = None
+    title: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    handle: str
+    post_id: int
+    url: str
+    channel_id: str | None
+    date: datetime | None
+    text: str | None
+    hrefs: tuple[str, ...] = ()  # link targets inside the text, absolute
+    views: int | None = None
+    edited: bool = False
+    forward: Forward | None = None
+    photos: tuple[str, ...] = ()  # image URLs (photos, then video thumbnails)
+    video_thumbs: tuple[str, ...] = ()
+    album_ids: tuple[int, ...] = ()
+    link_preview: LinkPreview | None = None
+    service: bool = False
+    service_action: str | None = None
+    service_value: str | None = None
+    signature: str | None = None  # "from author" display name of signed channel posts
+    author_handle: str | None = None  # a user's handle, when the block links to one
+    reply_to: int | None = None
+    payload_sha256: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPage:
+    url: str
+    handle: str | None
+    title: str | None
+    description: str | None
+    counters: dict[str, int] = field(default_factory=dict)
+    photo_url: str | None = None
+    channel_id: str | None = None
+    messages: tuple[Message, ...] = ()
+    before: int | None = None  # id for the next older page (?before=), None when there is none
+    skipped: int = 0  # message blocks that could not be read (no usable data-post)
+
+    @property
+    def member_count(self) -> int | None:
+        for key in ("subscribers", "subscriber", "members", "member"):
+            if key in self.counters:
+                return self.counters[key]
+        return None
+
+    @property
+    def post_ids(self) -> list[int]:
+        return [m.post_id for m in self.messages]
+
+
+@dataclass(frozen=True, slots=True)
+class NoPreviewPage:
+    """``t.me/<handle>``: the page of a public channel or group without web preview, or Telegram's
+    "contact @handle" page when the handle resolves to nothing (``exists`` False)."""
+
+    title: str | None
+    description: str | None
+    extra: str | None
+    exists: bool
+    kind: str  # channel, group, user, unknown
+    member_count: int | None = None
+    online_count: int | None = None
+
+
+# --- small helpers ---------------------------------------------------------------------------------
+
+_SPACES = re.compile(r"[\s\u00a0\u2009\u202f\u2007']+")
+_COUNT = re.compile(r"^(\d+(?:[.,]\d+)?)([KMB]?)$", re.IGNORECASE)
+_MULTIPLIER = {"": 1, "K": 1_000, "M": 1_000_000, "B": 1_000_000_000}
+
+
+def parse_count(text: str | None) -> int | None:
+    """``"1.2K"`` → 1200, ``"12 345"`` → 12345, ``"1,234"`` → 1234, ``"3.4M"``; None for junk.
+
+    Telegram abbreviates large counts (one decimal, K/M) and groups digits of smaller ones with a
+    space (thin or no-break in some locales)."""
+    if not text:
+        return None
+    compact = _SPACES.sub("", text.strip())
+    match = _COUNT.match(compact)
+    if not match:
+        return None
+    number, suffix = match.groups()
+    multiplier = _MULTIPLIER[suffix.upper()]
+    if multiplier == 1:
+        digits = number.replace(",", "").replace(".", "")
+        return int(digits)
+    return round(float(number.replace(",", ".")) * multiplier)
+
+
+class _Index:
+    """Elements of a subtree by class token, in document order. One pass over the tree replaces an
+    XPath query per field, which matters: a page has ~20 messages and a dozen fields each."""
+
+    __slots__ = ("by_class",)
+
+    def __init__(self, by_class: dict[str, list[etree._Element]]) -> None:
+        self.by_class = by_class
+
+    @classmethod
+    def scan(cls, root: etree._Element) -> tuple[_Index, list[tuple[etree._Element, _Index]]]:
+        """Index a page in one walk: the page outside message blocks, and each message block
+        (``div.tgme_widget_message[data-post]``) on its own."""
+        page: dict[str, list[etree._Element]] = {}
+        blocks: list[tuple[etree._Element, _Index]] = []
+        current: dict[str, list[etree._Element]] | None = None
+        current_el: etree._Element | None = None
+        for event, el in etree.iterwalk(root, events=("start", "end")):
+            if event == "end":
+                if el is current_el:
+                    current, current_el = None, None
+                continue
+            classes = el.get("class") if isinstance(el.tag, str) else None
+            if not classes:
+                continue
+            tokens = classes.split()
+            if current is None and "tgme_widget_message" in tokens and el.tag == "div" and el.get("data-post"):
+                current, current_el = {}, el
+                blocks.append((el, cls(current)))
+            target = page if current is None else current
+            for token in tokens:
+                target.setdefault(token, []).append(el)
+        return cls(page), blocks
+
+    def all(self, token: str, tag: str | None = None, attr: str | None = None) -> list[etree._Element]:
+        found = self.by_class.get(token, [])
+        if tag is None and attr is None:
+            return found
+        return [el for el in found if (tag is None or el.tag == tag) and (attr is None or el.get(attr) is not None)]
+
+    def first(self, token: str, tag: str | None = None, attr: str | None = None) -> etree._Element | None:
+        for el in self.by_class.get(token, ()):
+            if (tag is None or el.tag == tag) and (attr is None or el.get(attr) is not None):
+                return el
+        return None
+
+
+_BG_URL = re.compile(r"background-image\s*:\s*url\(\s*['\"]?([^'\")]+)['\"]?\s*\)", re.IGNORECASE)
+_PEER = re.compile(r"^c(\d+)_")
+_TITLE_CHANGED = re.compile(r"(?:name was changed to|changed (?:the )?(?:group|channel) name to)\s*«(.*)»\s*$",
+                            re.IGNORECASE | re.DOTALL)
+_PHOTO_CHANGED = re.compile(r"photo (?:updated|changed)|(?:updated|changed) (?:the )?(?:group|channel) photo",
+                            re.IGNORECASE)
+_PHOTO_REMOVED = re.compile(r"photo removed|removed (?:the )?(?:group|channel) photo", re.IGNORECASE)
+_SINGLE = re.compile(r"/(\d+)\?single\b")
+_HTML_END = re.compile(rb"</html\s*>\s*$", re.IGNORECASE)
+
+
+def _has_class(el: etree._Element, token: str) -> bool:
+    return token in (el.get("class") or "").split()
+
+
+def _text(el: etree._Element | None) -> str | None:
+    """Visible text with ``<br>`` as newlines; ``None`` when empty."""
+    if el is None:
+        return None
+    for br in el.iter("br"):
+        br.tail = "\n" + (br.tail or "")
+    value = "".join(el.itertext()).strip()
+    return value or None
+
+
+def _bg_url(el: etree._Element, base: str) -> str | None:
+    match = _BG_URL.search(el.get("style") or "")
+    if not match:
+        return None
+    raw = match.group(1).strip()
+    return urljoin(base, raw)
+
+
+def _datetime(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def channel_id_from_block(el: etree._Element) -> str | None:
+    """The channel's numeric id from ``data-peer`` or, on older pages, ``data-view``."""
+    match = _PEER.match(el.get("data-peer") or "")
+    if match:
+        return str(int(match.group(1)))
+    view = el.get("data-view")
+    if not view:
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(view + "=" * (-len(view) % 4)))
+        raw = abs(int(decoded["c"]))
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        return None
+    text = str(raw)
+    # A "marked" id (-100 + id) is 13+ digits; plain channel ids are shorter.
+    if len(text) >= 13 and text.startswith("100"):
+        text = text[3:]
+    return text if raw else None
+
+
+def _handle_and_post(url: str) -> tuple[str | None, str | None]:
+    """``https://t.me/name/12`` → (name, "12"); ``https://t.me/name`` → (name, None)."""
+    parts = [p for p in urlsplit(url).path.split("/") if p]
+    if parts[:1] == ["s"]:
+        parts = parts[1:]
+    if not parts or parts[0].startswith("+") or parts[0] in ("joinchat", "c"):
+        return None, None
+    post = parts[1] if len(parts) > 1 and parts[1].isdigit() else None
+    return parts[0], post
+
+
+def _forward(el: etree._Element) -> Forward:
+    name = _text(el)
+    href = el.get("href") if el.tag == "a" else None
+    if not href:
+        return Forward(name=name, hidden=True)
+    handle, post = _handle_and_post(href)
+    return Forward(handle=handle.lower() if handle else None, post_id=post, name=name, url=href)
+
+
+def _service(text: str | None) -> tuple[str, str | None]:
+    if text:
+        match = _TITLE_CHANGED.search(text)
+        if match:
+            return "title_changed", match.group(1).strip()
+        if _PHOTO_REMOVED.search(text):
+            return "photo_removed", None
+        if _PHOTO_CHANGED.search(text):
+            return "photo_changed", None
+    return "other", text
+
+
+def _child_of_class(el: etree._Element, token: str) -> bool:
+    parent = el.getparent()
+    return parent is not None and _has_class(parent, token)
+
+
+def _inner(el: etree._Element | None, token: str) -> etree._Element | None:
+    """First descendant of ``el`` with class ``token``."""
+    if el is None:
+        return None
+    for sub in el.iter(etree.Element):
+        if sub is not el and _has_class(sub, token):
+            return sub
+    return None
+
+
+def _message(el: etree._Element, idx: _Index, base: str) -> Message | None:
+    handle, sep, post = (el.get("data-post") or "").partition("/")
+    if not sep or not handle or not post.isdigit():
+        return None
+    post_id = int(post)
+    payload = hashlib.sha256(etree.tostring(el, encoding="utf-8")).hexdigest()
+    date_link = idx.first("tgme_widget_message_date", tag="a")
+    url = (date_link.get("href") if date_link is not None else None) or f"https://t.me/{handle}/{post_id}"
+    time_el = next((t for t in date_link.iter("time") if t.get("datetime")), None) if date_link is not None else None
+    text_el = next((t for t in idx.all("tgme_widget_message_text")
+                    if _child_of_class(t, "tgme_widget_message_bubble")), None)
+    hrefs = tuple(urljoin(base, a.get("href") or "") for a in text_el.iter("a") if a.get("href")) if (
+        text_el is not None) else ()
+    text = _text(text_el)
+    views_el = idx.first("tgme_widget_message_views")
+    meta_el = idx.first("tgme_widget_message_meta")
+    fwd_el = idx.first("tgme_widget_message_forwarded_from_name")
+    photos: list[str] = []
+    album: list[int] = []
+    for wrap in idx.all("tgme_widget_message_photo_wrap", tag="a"):
+        photo = _bg_url(wrap, base)
+        if photo:
+            photos.append(photo)
+        single = _SINGLE.search(wrap.get("href") or "")
+        if single:
+            album.append(int(single.group(1)))
+    thumbs: list[str] = []
+    for thumb in idx.all("tgme_widget_message_video_thumb"):
+        thumb_url = _bg_url(thumb, base)
+        if thumb_url:
+            thumbs.append(thumb_url)
+        link = thumb.getparent()
+        single = _SINGLE.search(link.get("href") or "") if link is not None else None
+        if single:
+            album.append(int(single.group(1)))
+    preview = None
+    preview_el = idx.first("tgme_widget_message_link_preview", tag="a", attr="href")
+    if preview_el is not None:
+        preview = LinkPreview(
+            url=urljoin(base, preview_el.get("href") or ""),
+            site_name=_text(_inner(preview_el, "link_preview_site_name")),
+            title=_text(_inner(preview_el, "link_preview_title")),
+            description=_text(_inner(preview_el, "link_preview_description")),
+        )
+    service = _has_class(el, "service_message")
+    action = value = None
+    if service:
+        action, value = _service(text)
+        for holder in idx.all("tgme_widget_message_service_photo"):
+            for img in holder.iter("img"):
+                src = img.get("src")
+                if src:
+                    photos.append(urljoin(base, src))
+    author_handle = None
+    owner = idx.first("tgme_widget_message_owner_name", attr="href")
+    if owner is not None:
+        owner_handle, _ = _handle_and_post(owner.get("href") or "")
+        if owner_handle and owner_handle.lower() != handle.lower():
+            author_handle = owner_handle.lower()
+    reply = idx.first("tgme_widget_message_reply", tag="a", attr="href")
+    reply_to = None
+    if reply is not None:
+        _, reply_post = _handle_and_post(reply.get("href") or "")
+        reply_to = int(reply_post) if reply_post else None
+    return Message(
+        handle=handle,
+        post_id=post_id,
+        url=url,
+        channel_id=channel_id_from_block(el),
+        date=_datetime(time_el.get("datetime") if time_el is not None else None),
+        text=text,
+        hrefs=hrefs,
+        views=parse_count("".join(views_el.itertext())) if views_el is not None else None,
+        edited=meta_el is not None and "edited" in "".join(meta_el.itertext()),
+        forward=_forward(fwd_el) if fwd_el is not None else None,
+        photos=tuple(photos),
+        video_thumbs=tuple(thumbs),
+        album_ids=tuple(sorted(set(album) - {post_id})),
+        link_preview=preview,
+        service=service,
+        service_action=action,
+        service_value=value,
+        signature=_text(idx.first("tgme_widget_message_from_author")),
+        author_handle=author_handle,
+        reply_to=reply_to,
+        payload_sha256=payload,
+    )
+
+
+def _document(html: str | bytes, url: str) -> etree._Element:
+    data = html.encode("utf-8") if isinstance(html, str) else html
+    if not data.strip():
+        raise NotAChannelPage(f"empty page from {url}")
+    if not _HTML_END.search(data[-512:]):
+        raise TruncatedPage(f"truncated page from {url}: it ends before </html>")
+    # Plain lxml.etree elements: lxml.html's element classes cost a lookup per node visited.
+    parser = etree.HTMLParser(encoding="utf-8", no_network=True, remove_comments=True)
+    try:
+        root = etree.fromstring(data, parser=parser)
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
+        raise NotAChannelPage(f"unparseable page from {url}: {exc}") from exc
+    if root is None:
+        raise NotAChannelPage(f"unparseable page from {url}")
+    return root
+
+
+def parse_channel_page(html: str | bytes, url: str) -> ChannelPage:
+    """Parse one ``t.me/s/<handle>`` page. Raises :class:`NotAChannelPage` (naming ``url``) when the
+    page has neither the channel header nor the message history."""
+    root = _document(html, url)
+    idx, blocks = _Index.scan(root)
+    info = idx.first("tgme_channel_info")
+    if info is None and idx.first("tgme_channel_history") is None:
+        raise NotAChannelPage(f"{url} is not a Telegram channel preview (no .tgme_channel_info or "
+                              ".tgme_channel_history)")
+    messages: list[Message] = []
+    seen: set[int] = set()
+    skipped = 0
+    for block, block_idx in blocks:
+        message = _message(block, block_idx, url)
+        if message is None:
+            skipped += 1
+            continue
+        if message.post_id in seen:
+            continue
+        seen.add(message.post_id)
+        messages.append(message)
+    counters: dict[str, int] = {}
+    for counter in idx.all("tgme_channel_info_counter"):
+        value = parse_count(_text(_inner(counter, "counter_value")))
+        kind = _text(_inner(counter, "counter_type"))
+        if value is not None and kind:
+            counters[kind.lower()] = value
+    username_box = idx.first("tgme_channel_info_header_username")
+    username = next(username_box.iter("a"), None) if username_box is not None else None
+    handle = None
+    if username is not None:
+        handle = (_text(username) or "").lstrip("@") or None
+    if handle is None and messages:
+        handle = messages[0].handle
+    more = idx.first("tme_messages_more", tag="a", attr="data-before")
+    before_raw = more.get("data-before") if more is not None else None
+    header = idx.first("tgme_channel_info_header")
+    photo = None
+    if header is not None:
+        photo = next((img for img in header.iter("img") if img.get("src") and img.getparent() is not None
+                      and _has_class(img.getparent(), "tgme_page_photo_image")), None)
+    return ChannelPage(
+        url=url,
+        handle=handle,
+        title=_text(idx.first("tgme_channel_info_header_title")),
+        description=_text(idx.first("tgme_channel_info_description")),
+        counters=counters,
+        photo_url=urljoin(url, photo.get("src") or "") if photo is not None else None,
+        channel_id=next((m.channel_id for m in messages if m.channel_id), None),
+        messages=tuple(sorted(messages, key=lambda m: m.post_id)),
+        before=int(before_raw) if before_raw and before_raw.isdigit() else None,
+        skipped=skipped,
+    )
+
+
+_EXTRA_COUNT = re.compile(r"([\d][\d\s\u00a0\u2009\u202f.,]*[KMB]?)\s*(subscribers?|members?|online)", re.IGNORECASE)
+
+
+def parse_no_preview_page(html: str | bytes, url: str) -> NoPreviewPage:
+    """Parse ``t.me/<handle>``. Without ``.tgme_page_title`` the handle resolves to nothing."""
+    root = _document(html, url)
+    idx, _ = _Index.scan(root)
+    if idx.first("tgme_page") is None:
+        raise NotAChannelPage(f"{url} is not a Telegram page (no .tgme_page)")
+    title = _text(idx.first("tgme_page_title"))
+    extra = _text(idx.first("tgme_page_extra"))
+    counts: dict[str, int] = {}
+    for number, label in _EXTRA_COUNT.findall(extra or ""):
+        value = parse_count(number)
+        if value is not None:
+            counts[label.lower().rstrip("s")] = value
+    if "subscriber" in counts:
+        kind = "channel"
+    elif "member" in counts:
+        kind = "group"
+    elif extra and extra.startswith("@"):
+        kind = "user"
+    else:
+        kind = "unknown"
+    return NoPreviewPage(
+        title=title,
+        description=_text(idx.first("tgme_page_description")),
+        extra=extra,
+        exists=title is not None,
+        kind=kind,
+        member_count=counts.get("subscriber", counts.get("member")),
+        online_count=counts.get("online"),
+    )
+
