@@ -39,6 +39,10 @@ app.command("reindex")(reindex_command)
 from alerts.commands import app as alerts_app  # noqa: E402
 
 app.add_typer(alerts_app, name="alerts")
+from scheduler import run_command, status_command  # noqa: E402
+
+app.command("run")(run_command)
+app.command("status")(status_command)
 from crawlers.reddit_commands import app as reddit_app  # noqa: E402
 
 app.add_typer(reddit_app, name="reddit")
@@ -190,6 +194,18 @@ def crawl(
         raise typer.Exit(1)
 
 
+def _click_kinds(name: str) -> tuple[type[BaseException], ...]:
+    """The class ``name`` from click and, for typer >= 0.17, from the click copy typer vendors."""
+    kinds: list[type[BaseException]] = [getattr(click.exceptions, name)]
+    vendored = getattr(getattr(typer, "_click", None), "exceptions", None)
+    if vendored is not None and hasattr(vendored, name):
+        kinds.append(getattr(vendored, name))
+    return tuple(kinds)
+
+
+_EXIT, _ABORT, _CLICK_ERROR = _click_kinds("Exit"), _click_kinds("Abort"), _click_kinds("ClickException")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one clear line on error, a traceback only with --debug. Exit 0/1/2 (DESIGN §6)."""
     args = sys.argv[1:] if argv is None else argv
@@ -198,14 +214,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # Without standalone mode click *returns* the code of a typer.Exit raised in a command.
         rc = command.main(args=args, prog_name="resurface", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except _EXIT as exc:
+        sys.exit(getattr(exc, "exit_code", 0))
+    except _ABORT:
         err_console.print("aborted")
         sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except _CLICK_ERROR as exc:
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(getattr(exc, "exit_code", 2))
     except ResurfaceError as exc:
         if debug:
             raise

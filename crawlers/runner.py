@@ -30,7 +30,7 @@ BATCH_RECORDS = 500
 class RunResult:
     community_id: int
     source: str
-    outcome: str  # ok, unavailable, failed, skipped, rescheduled
+    outcome: str  # ok, unavailable, failed, skipped, rescheduled, interrupted
     stats: IngestStats = field(default_factory=IngestStats)
     error: str | None = None
 
@@ -60,7 +60,10 @@ def pick_source(sources: list[Source], target: Target) -> Source | None:
     return next((s for s in sources if s.handles(target)), None)
 
 
-def crawl_target(app: App, source: Source, community_id: int) -> RunResult:
+def crawl_target(app: App, source: Source, community_id: int,
+                 should_stop: Callable[[], bool] | None = None) -> RunResult:
+    """Crawl one community. ``should_stop`` is asked after each committed batch: when it answers
+    True the crawl ends there ("interrupted"), its checkpoint saved, so the next run resumes."""
     with app.store.session() as session:
         row = session.get(m.Community, community_id)
         assert row is not None
@@ -76,6 +79,11 @@ def crawl_target(app: App, source: Source, community_id: int) -> RunResult:
         for batch in _batches(source.crawl(target)):
             with app.store.session() as session:
                 result.stats.add(ingest(session, batch, ctx))
+            if should_stop is not None and should_stop():
+                result.outcome = "interrupted"
+                log.info("crawl of %s by %s interrupted by shutdown after a saved batch",
+                         target.url or target.handle, source.name)
+                break
     except errors.CommunityUnavailable as exc:
         result.outcome, result.error = "unavailable", str(exc)
         with app.store.session() as session:
@@ -122,12 +130,15 @@ def due_communities(app: App, ids: list[int] | None = None) -> list[int]:
 
 
 def crawl_once(app: App, ids: list[int] | None = None,
-               progress: Callable[[RunResult], None] | None = None) -> list[RunResult]:
+               progress: Callable[[RunResult], None] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> list[RunResult]:
     _ = app.key  # fail before any fetch when the pseudonymisation key is missing
     sources = make_sources(app)
     results = []
     try:
         for community_id in due_communities(app, ids):
+            if should_stop is not None and should_stop():
+                break
             with app.store.session() as session:
                 row = session.get(m.Community, community_id)
                 assert row is not None
@@ -138,7 +149,7 @@ def crawl_once(app: App, ids: list[int] | None = None,
                 result = RunResult(community_id, "-", "skipped",
                                    error="entered by hand" if manual else f"no crawler for {target.platform}")
             else:
-                result = crawl_target(app, source, community_id)
+                result = crawl_target(app, source, community_id, should_stop)
             results.append(result)
             if progress:
                 progress(result)

@@ -135,3 +135,10 @@ def test_help_lists_only_working_commands() -> None:
     result = run("--help")
     assert result.returncode == 0
     assert "watch" in result.stdout and "init" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["watch", "list", "--format", "pdf"], ["no-such-command"], ["watch", "add"]])
+def test_bad_usage_exits_2(project: Path, capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+    code, _, err = call(capsys, "--config", str(project), *args)
+    assert code == 2
+    assert "Traceback" not in err
