@@ -36,6 +36,9 @@ from search.commands import reindex_command, search_command  # noqa: E402
 
 app.command("search")(search_command)
 app.command("reindex")(reindex_command)
+from graph.commands import app as graph_app  # noqa: E402
+
+app.add_typer(graph_app, name="graph")
 from alerts.commands import app as alerts_app  # noqa: E402
 
 app.add_typer(alerts_app, name="alerts")
@@ -43,6 +46,9 @@ from scheduler import run_command, status_command  # noqa: E402
 
 app.command("run")(run_command)
 app.command("status")(status_command)
+from detect.hash_commands import app as hashes_app  # noqa: E402
+
+app.add_typer(hashes_app, name="hashes")
 from crawlers.reddit_commands import app as reddit_app  # noqa: E402
 
 app.add_typer(reddit_app, name="reddit")

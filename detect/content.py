@@ -1,0 +1,240 @@
+"""Content that reappears: media (same SHA-256 or PDQ within 31), near-duplicate texts, forwards.
+
+For each directed pair (A → B) we count the posts of B that repeat something first seen *earlier*
+in A, so the direction says where content came from. Forwards (posts in B forwarded from A) are
+counted separately because they are explicit rather than inferred.
+
+Scale: nothing here compares posts pairwise. Posts are grouped by *item*: a distinct media hash or
+a distinct text signature. Near items are linked through the PDQ index (:mod:`detect.pdq_index`)
+and LSH banding (:mod:`detect.textsig`), run over distinct items only, so a picture reposted ten
+thousand times costs one query. For each item we keep, per community, its first appearance; a post
+in B then counts for every other community whose first appearance of the same or a linked item is
+earlier. Work grows with posts × communities-sharing-an-item, not with posts².
+
+Evidence examples are dicts ``{post_url, matched_post_url, kind, distance, at}``: kind is
+``media_sha256``, ``media_pdq``, ``text`` or ``forward``; distance is the PDQ Hamming distance, 0
+for identical files, ``1 - similarity`` (rounded) for texts, ``None`` for forwards; ``at`` is when
+the post in B appeared (ISO 8601).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from detect import textsig
+from detect.pdq_index import MATCH_DISTANCE, MIN_QUALITY, PdqIndex
+from store import models as m
+
+MAX_EXAMPLES = 5
+
+
+@dataclass
+class ContentOverlap:
+    source: int
+    target: int
+    media_matches: int = 0  # posts of target repeating media first seen in source
+    text_matches: int = 0  # posts of target repeating text first seen in source
+    forwards: int = 0  # posts of target forwarded from source
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _PostInfo:
+    community: int
+    at: datetime
+    url: str | None
+
+
+class _Accumulator:
+    def __init__(self, wanted: set[int] | None, max_examples: int) -> None:
+        self.wanted = wanted
+        self.max_examples = max_examples
+        self.pairs: dict[tuple[int, int], ContentOverlap] = {}
+        self.counted: dict[str, set[tuple[int, int, int]]] = defaultdict(set)
+
+    def add(self, kind: str, counter: str, source: int, target: int, post: _PostInfo, post_id: int,
+            matched: _PostInfo, distance: float | None) -> None:
+        if source == target:
+            return
+        if self.wanted is not None and source not in self.wanted and target not in self.wanted:
+            return
+        seen = self.counted[counter]
+        if (source, target, post_id) in seen:
+            return
+        seen.add((source, target, post_id))
+        pair = self.pairs.get((source, target))
+        if pair is None:
+            pair = self.pairs[(source, target)] = ContentOverlap(source=source, target=target)
+        setattr(pair, counter, getattr(pair, counter) + 1)
+        if len(pair.examples) < self.max_examples:
+            pair.examples.append({"post_url": post.url, "matched_post_url": matched.url, "kind": kind,
+                                  "distance": distance, "at": post.at.isoformat()})
+
+
+def _post_infos(session: Session, post_ids: Iterable[int]) -> dict[int, _PostInfo]:
+    ids = sorted(set(post_ids))
+    out: dict[int, _PostInfo] = {}
+    when = func.coalesce(m.Post.created_at, m.Post.fetched_at)
+    for start in range(0, len(ids), 1000):
+        for pid, cid, at, url in session.execute(
+            select(m.Post.id, m.Post.community_id, when, m.Post.url).where(m.Post.id.in_(ids[start:start + 1000]))
+        ):
+            if at is not None and at.tzinfo is None:  # coalesce() loses the UTC type decorator on SQLite
+                at = at.replace(tzinfo=UTC)
+            out[int(pid)] = _PostInfo(int(cid), at, url)
+    return out
+
+
+def _first_seen(posts_by_item: dict[int, list[int]], infos: dict[int, _PostInfo]) -> dict[int, dict[int, int]]:
+    """item -> community -> earliest post id of that item in that community."""
+    first: dict[int, dict[int, int]] = {}
+    for item, post_ids in posts_by_item.items():
+        per: dict[int, int] = {}
+        for pid in post_ids:
+            info = infos.get(pid)
+            if info is None:
+                continue
+            best = per.get(info.community)
+            if best is None or (info.at, pid) < (infos[best].at, best):
+                per[info.community] = pid
+        first[item] = per
+    return first
+
+
+def _propagate(acc: _Accumulator, posts_by_item: dict[int, list[int]], links: dict[int, dict[int, float]],
+               infos: dict[int, _PostInfo], kind_of: Any, counter: str) -> None:
+    """For every post, count each other community whose first copy of a linked item is earlier."""
+    first = _first_seen(posts_by_item, infos)
+    for item, post_ids in posts_by_item.items():
+        neighbours = [(item, 0.0), *links.get(item, {}).items()]
+        for pid in post_ids:
+            post = infos.get(pid)
+            if post is None:
+                continue
+            for other, distance in neighbours:
+                for community, earliest in first.get(other, {}).items():
+                    if community == post.community:
+                        continue
+                    matched = infos[earliest]
+                    if matched.at < post.at:
+                        acc.add(kind_of(item, other), counter, community, post.community, post, pid, matched,
+                                distance)
+
+
+def _media(session: Session, acc: _Accumulator, dihedral: bool) -> None:
+    rows = session.execute(
+        select(m.MediaFingerprint.post_id, m.MediaFingerprint.sha256, m.MediaFingerprint.pdq,
+               m.MediaFingerprint.pdq_quality)
+    ).all()
+    if not rows:
+        return
+    infos = _post_infos(session, (r[0] for r in rows))
+    # Items: distinct sha256 values. Their PDQ (first good one) links items that look alike.
+    item_of_sha: dict[str, int] = {}
+    posts_by_item: dict[int, list[int]] = defaultdict(list)
+    pdq_of_item: dict[int, str] = {}
+    for post_id, sha, pdq, quality in rows:
+        item = item_of_sha.setdefault(sha, len(item_of_sha))
+        posts_by_item[item].append(int(post_id))
+        if pdq and (quality is None or quality >= MIN_QUALITY) and item not in pdq_of_item:
+            pdq_of_item[item] = pdq
+    links: dict[int, dict[int, float]] = defaultdict(dict)
+    if pdq_of_item:
+        # Distinct PDQ values only: identical hashes are linked by grouping, not by the index.
+        items_by_pdq: dict[str, list[int]] = defaultdict(list)
+        for item, pdq in pdq_of_item.items():
+            items_by_pdq[pdq.lower()].append(item)
+        distinct = list(items_by_pdq)
+        index = PdqIndex()
+        index.add(list(range(len(distinct))), distinct)
+        index.flush()
+        for match in index.search(distinct, radius=MATCH_DISTANCE, dihedral=dihedral):
+            for a in items_by_pdq[distinct[match.query]]:
+                for b in items_by_pdq[distinct[match.match_id]]:
+                    if a != b:
+                        links[a][b] = float(match.distance)
+
+    def kind_of(item: int, other: int) -> str:
+        return "media_sha256" if item == other else "media_pdq"
+
+    _propagate(acc, posts_by_item, links, infos, kind_of, "media_matches")
+
+
+def _texts(session: Session, acc: _Accumulator, threshold: float) -> None:
+    post_ids, matrix = textsig.load_signatures(session)
+    if len(post_ids) == 0:
+        return
+    unique, inverse = np.unique(matrix, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    posts_by_item: dict[int, list[int]] = defaultdict(list)
+    for pid, item in zip(post_ids.tolist(), inverse.tolist(), strict=True):
+        posts_by_item[int(item)].append(int(pid))
+    links: dict[int, dict[int, float]] = defaultdict(dict)
+    i, j, sim = textsig.near_duplicate_pairs(unique, threshold)
+    for a, b, s in zip(i.tolist(), j.tolist(), sim.tolist(), strict=True):
+        distance = round(1.0 - float(s), 3)
+        links[a][b] = distance
+        links[b][a] = distance
+    infos = _post_infos(session, post_ids.tolist())
+    _propagate(acc, posts_by_item, links, infos, lambda _a, _b: "text", "text_matches")
+
+
+def _forwards(session: Session, acc: _Accumulator) -> None:
+    by_native: dict[tuple[str | None, str], int] = {}
+    by_handle: dict[tuple[str | None, str], int] = {}
+    for cid, platform, native_id, handle in session.execute(
+        select(m.Community.id, m.Community.platform, m.Community.native_id, m.Community.handle)
+    ):
+        if native_id:
+            by_native[(platform, native_id)] = int(cid)
+        if handle:
+            by_handle[(platform, handle.lower())] = int(cid)
+    when = func.coalesce(m.Post.created_at, m.Post.fetched_at)
+    rows = session.execute(
+        select(m.Post.id, m.Post.community_id, when, m.Post.url, m.Post.fwd_platform, m.Post.fwd_native_id,
+               m.Post.fwd_handle, m.Post.fwd_post_id)
+        .where(or_(m.Post.fwd_native_id.is_not(None), m.Post.fwd_handle.is_not(None)))
+    ).all()
+    for pid, cid, at, url, fwd_platform, fwd_native, fwd_handle, fwd_post in rows:
+        source: int | None = by_native.get((fwd_platform, fwd_native)) if fwd_native else None
+        if source is None and fwd_handle:
+            source = by_handle.get((fwd_platform, fwd_handle.lower()))
+        if source is None:
+            continue
+        at = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+        post = _PostInfo(int(cid), at, url)
+        matched = _PostInfo(source, at, _forward_url(fwd_platform, fwd_handle, fwd_post))
+        acc.add("forward", "forwards", source, int(cid), post, int(pid), matched, None)
+
+
+def _forward_url(platform: str | None, handle: str | None, post_id: str | None) -> str | None:
+    if platform == "telegram" and handle:
+        return f"https://t.me/{handle}/{post_id}" if post_id else f"https://t.me/{handle}"
+    return None
+
+
+def content_overlaps(
+    session: Session,
+    community_ids: Collection[int] | None = None,
+    *,
+    text_threshold: float = textsig.DEFAULT_THRESHOLD,
+    dihedral: bool = True,
+    max_examples: int = MAX_EXAMPLES,
+) -> dict[tuple[int, int], ContentOverlap]:
+    """Directed content overlaps keyed ``(source_id, target_id)``: content first seen in source
+    that later reappears in target. With ``community_ids``, only pairs with at least one side in
+    it. ``dihedral`` also matches mirrored/rotated images (8 queries per distinct hash)."""
+    wanted = set(community_ids) if community_ids is not None else None
+    acc = _Accumulator(wanted, max_examples)
+    _media(session, acc, dihedral)
+    _texts(session, acc, text_threshold)
+    _forwards(session, acc)
+    return acc.pairs
