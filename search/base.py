@@ -138,6 +138,7 @@ class SearchRequest:
 class SearchPage:
     total: int
     hits: list[Hit]
+    total_is_lower_bound: bool = False  # True: at least ``total`` matches (counting stopped there)
 
 
 class Rebuild(ABC):

@@ -72,12 +72,13 @@ def search_command(
         backend.close()
     rows = [h.as_json() for h in result.hits]
     if fmt == OutputFormat.json:
-        emit([{"total": result.total, "page": page, "limit": limit, "hits": rows}], fmt)
+        emit([{"total": result.total, "total_is_lower_bound": result.total_is_lower_bound, "page": page,
+               "limit": limit, "hits": rows}], fmt)
         return
     if not rows:
         console.print(f"[dim]no results ({result.total} total)[/dim]")
         return
-    table = Table(title=f"{result.total} results, page {page}")
+    table = Table(title=f"{result.total}{'+' if result.total_is_lower_bound else ''} results, page {page}")
     for col in ("date", "platform", "community", "type", "snippet", "url"):
         table.add_column(col, overflow="fold")
     for hit in result.hits:

@@ -8,6 +8,12 @@ is our own: ``AND``/``OR``/``NOT``, parentheses, the ``title :`` column filter a
 FTS5's NOT is binary (``a NOT b``), so a text subtree is compiled to one MATCH expression only when
 it can be (see :func:`fts_expr`); anything else becomes SQL with ``rowid IN (… MATCH …)``
 sub-selects, which is slower but means the same.
+
+Multi-valued keywords (domain, link, sha256, pdq) compile two ways: ``rowid IN (…)`` builds the
+whole list of matching rows first (right when the value is rare, e.g. one sha256), while
+``probe=True`` checks each candidate row with an indexed ``EXISTS`` (right when the rows come from
+elsewhere -- FTS matches, or the newest rows of the index -- and the value is common, e.g.
+``domain:*.example`` matching half the posts). The embedded backend picks per query.
 """
 
 from __future__ import annotations
@@ -82,9 +88,10 @@ class Compiled:
     match: str | None
     where: str
     params: list[Any] = field(default_factory=list)
+    keywords: bool = False  # ``where`` tests multi-valued keywords (doc_terms)
 
 
-def compile_query(node: Node) -> Compiled:
+def compile_query(node: Node, *, probe: bool = False) -> Compiled:
     top = fts_expr(node)
     if top is not None:
         return Compiled(top, "1")
@@ -94,13 +101,14 @@ def compile_query(node: Node) -> Compiled:
             rest = [i for i in node.items if all(i is not t for t in text_parts)]
             match = fts_expr(And(tuple(text_parts)))
             params: list[Any] = []
-            where = " AND ".join(_sql(i, params) for i in rest) or "1"
-            return Compiled(match, where, params)
+            where = " AND ".join(_sql(i, params, probe) for i in rest) or "1"
+            return Compiled(match, where, params, "doc_terms" in where)
     params = []
-    return Compiled(None, _sql(node, params), params)
+    where = _sql(node, params, probe)
+    return Compiled(None, where, params, "doc_terms" in where)
 
 
-def _sql(node: Node, params: list[Any]) -> str:
+def _sql(node: Node, params: list[Any], probe: bool = False) -> str:
     if isinstance(node, MatchAll):
         return "1"
     if isinstance(node, MatchNone):
@@ -110,11 +118,11 @@ def _sql(node: Node, params: list[Any]) -> str:
         params.append(expr)
         return "d.rowid IN (SELECT rowid FROM fts WHERE fts MATCH ?)"
     if isinstance(node, And):
-        return "(" + " AND ".join(_sql(i, params) for i in node.items) + ")"
+        return "(" + " AND ".join(_sql(i, params, probe) for i in node.items) + ")"
     if isinstance(node, Or):
-        return "(" + " OR ".join(_sql(i, params) for i in node.items) + ")"
+        return "(" + " OR ".join(_sql(i, params, probe) for i in node.items) + ")"
     if isinstance(node, Not):
-        return f"NOT ({_sql(node.item, params)})"
+        return f"NOT ({_sql(node.item, params, probe)})"
     if isinstance(node, DateRange):
         parts = []
         if node.gte is not None:
@@ -124,14 +132,16 @@ def _sql(node: Node, params: list[Any]) -> str:
             parts.append("d.date < ?")
             params.append(node.lt.timestamp())
         return "(" + " AND ".join(parts) + ")" if parts else "1"
-    return _term(node, params)
+    return _term(node, params, probe)
 
 
-def _term(term: Term, params: list[Any]) -> str:
+def _term(term: Term, params: list[Any], probe: bool = False) -> str:
     op = "GLOB" if term.mode == "wildcard" else "="
     value: Any = glob_pattern(term.value) if term.mode == "wildcard" else term.value
     if term.field in MULTI_FIELDS:
         params.extend([term.field, value])
+        if probe:
+            return f"EXISTS (SELECT 1 FROM doc_terms t WHERE t.rowid = d.rowid AND t.field = ? AND t.value {op} ?)"
         return f"d.rowid IN (SELECT rowid FROM doc_terms WHERE field = ? AND value {op} ?)"
     if term.field == "community":
         if term.mode == "wildcard" or not term.value.isdigit():
