@@ -32,6 +32,9 @@ app.add_typer(watch_app, name="watch")
 from crawlers.telegram_commands import app as telegram_app  # noqa: E402
 
 app.add_typer(telegram_app, name="telegram")
+from detect.commands import detect as detect_command  # noqa: E402
+
+app.command("detect")(detect_command)
 from search.commands import reindex_command, search_command  # noqa: E402
 
 app.command("search")(search_command)
@@ -52,6 +55,9 @@ app.add_typer(hashes_app, name="hashes")
 from crawlers.reddit_commands import app as reddit_app  # noqa: E402
 
 app.add_typer(reddit_app, name="reddit")
+from demoworld.commands import demo as demo_command  # noqa: E402
+
+app.command("demo")(demo_command)
 # --- end of feature command groups ---
 
 log = logging.getLogger("resurface")

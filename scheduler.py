@@ -35,8 +35,6 @@ first start; it is not part of our Alembic migrations (APScheduler owns its layo
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import os
 import signal
@@ -80,10 +78,11 @@ JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None
 
 
 def _detect(app: App) -> str:
-    from detect.cycle import run_cycle
+    from detect.cycle import configured_name_search, run_cycle
 
+    search = configured_name_search(app.settings)
     with app.store.session() as session:
-        report = run_cycle(session, app.settings)
+        report = run_cycle(session, app.settings, search=search)
     return f"{len(report.events)} events, {len(report.candidates)} candidates, {len(report.alerts)} alerts"
 
 
@@ -120,18 +119,17 @@ def _purge(app: App) -> str:
 @dataclass(frozen=True)
 class Task:
     name: str
-    module: str  # the module the task needs; a missing one leaves the task inactive (logged at start-up)
     body: Callable[[App], str]
     interval: Callable[[Settings], timedelta]
 
 
 TASKS: dict[str, Task] = {t.name: t for t in (
-    Task("detect", "detect.cycle", _detect, lambda s: timedelta(minutes=s.scheduler.detect_interval_minutes)),
-    Task("deliver", "alerts.deliver", _deliver, lambda s: timedelta(minutes=s.scheduler.deliver_interval_minutes)),
-    Task("index", "search.indexer", _index, lambda s: timedelta(minutes=s.scheduler.index_interval_minutes)),
-    Task("hashlists", "detect.hashlists", _hashlists,
+    Task("detect", _detect, lambda s: timedelta(minutes=s.scheduler.detect_interval_minutes)),
+    Task("deliver", _deliver, lambda s: timedelta(minutes=s.scheduler.deliver_interval_minutes)),
+    Task("index", _index, lambda s: timedelta(minutes=s.scheduler.index_interval_minutes)),
+    Task("hashlists", _hashlists,
          lambda s: timedelta(minutes=s.scheduler.detect_interval_minutes)),
-    Task("purge", "store.retention", _purge, lambda s: timedelta(hours=s.scheduler.purge_interval_hours)),
+    Task("purge", _purge, lambda s: timedelta(hours=s.scheduler.purge_interval_hours)),
 )}
 _TASK_LOCKS = {name: threading.Lock() for name in TASKS}
 
@@ -202,10 +200,8 @@ class Service:
             self._register_fixed_jobs()
             sources = self.sync_watchlist()
             self._resume_interrupted()
-            missing = [f"{n} ({TASKS[n].module})" for n in self.wanted if n in TASKS and n not in self.active]
-            log.info("scheduler %s started on %s: jobs active: crawl (%d sources), %s%s", self.owner,
-                     self.app.settings.store_url.split("://", 1)[0], sources, ", ".join(self.active) or "none",
-                     f"; inactive, module missing: {', '.join(missing)}" if missing else "")
+            log.info("scheduler %s started on %s: jobs active: crawl (%d sources), %s", self.owner,
+                     self.app.settings.store_url.split("://", 1)[0], sources, ", ".join(self.active) or "none")
             if not paused:
                 self.scheduler.resume()
         except BaseException:
@@ -257,8 +253,7 @@ class Service:
         self._add("sync-watchlist", "scheduler:sync_watchlist_job", IntervalTrigger(seconds=SYNC_SECONDS, timezone=UTC))
         self.active = []
         for name, task in TASKS.items():
-            available = name in self.wanted and importlib.util.find_spec(task.module) is not None
-            if not available:
+            if name not in self.wanted:
                 if self.scheduler.get_job(name):
                     self.scheduler.remove_job(name)
                 continue
@@ -499,7 +494,11 @@ def run_forever(app: App, *, service: Service | None = None) -> None:
 
 def run_command(ctx: typer.Context) -> None:
     """Run the service: crawl, detect, deliver alerts, index and purge on schedule until SIGTERM/SIGINT."""
-    run_forever(state(ctx).app)
+    from alerts.channels import validate_audiences
+
+    app = state(ctx).app
+    validate_audiences(app.settings)  # a bad channel URL is a config error now, not a silent drop later
+    run_forever(app)
 
 
 def status_command(ctx: typer.Context, fmt: OutputFormat = FormatOption) -> None:

@@ -76,7 +76,7 @@ def registered() -> dict[str, type[Source]]:
     return dict(_REGISTRY)
 
 
-#: Modules that register sources on import. A module that is missing (not built yet) is skipped.
+#: Modules that register sources on import.
 BUILTIN_SOURCE_MODULES: tuple[str, ...] = (
     "crawlers.telegram_web",
     "crawlers.telegram_api",
@@ -99,8 +99,4 @@ def load_builtin_sources() -> None:
     for extra in filter(None, (x.strip() for x in os.environ.get(EXTRA_SOURCES_ENV, "").split(","))):
         importlib.import_module(extra)  # named on purpose: a missing one is an error, not a skip
     for module in BUILTIN_SOURCE_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+        importlib.import_module(module)

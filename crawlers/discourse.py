@@ -10,10 +10,14 @@ Incremental: the cursor remembers each topic's highest post number seen. A topic
 only when ``/latest.json`` shows a higher one, and only its newer posts are yielded. Paging stops at
 ``crawl.max_pages`` or at the first page where nothing changed (topics come newest activity first).
 A checkpoint follows each topic.
+
+Images in a post's ``cooked`` HTML (``<img src>``, not emoji or avatars) are downloaded under
+``crawl.max_image_bytes``, fingerprinted in memory and dropped, like every crawler's media.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -22,16 +26,18 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 from config.settings import Settings
 from crawlers.base import Source, Target, register
-from crawlers.errors import BadResponse, InvalidTarget
+from crawlers.errors import BadResponse, CrawlError, InvalidTarget
 from crawlers.forum_common import forum_base, parse_time, status_for_http
 from crawlers.http import Response, SafeHttpClient
 from crawlers.links import extract_links_html
+from crawlers.media import fingerprint_image
 from crawlers.records import (
     Checkpoint,
     CommunityKind,
     CommunityRef,
     CommunitySnapshot,
     CommunityStatus,
+    MediaFingerprint,
     Membership,
     Platform,
     Post,
@@ -66,6 +72,25 @@ def _list(obj: Mapping[str, Any], key: str, url: str) -> list[Any]:
     if not isinstance(value, list):
         raise BadResponse(f"{url}: missing list {key!r}")
     return value
+
+
+#: ``<img>`` classes that are decoration, not posted pictures.
+_NOT_PICTURES = frozenset({"emoji", "avatar", "site-icon", "onebox-avatar"})
+
+
+def image_urls(cooked: str, base: str) -> list[str]:
+    """Absolute URLs of the pictures in a post's cooked HTML, in order, without duplicates."""
+    import lxml.html
+
+    if "<img" not in cooked:
+        return []
+    urls: dict[str, None] = {}
+    for img in lxml.html.fromstring(cooked).iter("img"):
+        src = (img.get("src") or "").strip()
+        if not src or src.startswith("data:") or _NOT_PICTURES & set((img.get("class") or "").split()):
+            continue
+        urls.setdefault(urljoin(base + "/", src), None)
+    return list(urls)
 
 
 def topic_needs_fetch(topic: Mapping[str, Any], seen: Mapping[str, int]) -> bool:
@@ -199,11 +224,41 @@ class DiscourseSource(Source):
             post = parse_post(raw, ref, base, info, fetched)
             if post is None:
                 continue
+            if self.settings.crawl.fetch_media:
+                media = self._fingerprints(image_urls(str(raw.get("cooked") or ""), base))
+                if media:
+                    post = dataclasses.replace(post, media=media)
             yield post
             if post.author is not None:
                 yield Membership(ref, post.author, fetched, how="posted")
         seen.pop(tid, None)  # re-insert: the cursor keeps the most recently active topics last
         seen[tid] = highest if posts else int(listed.get("highest_post_number") or 0)
+
+
+    def _fingerprints(self, urls: Sequence[str]) -> tuple[MediaFingerprint, ...]:
+        found: list[MediaFingerprint] = []
+        for url in urls:
+            fp = self._fingerprint(url)
+            if fp is not None and all(fp.sha256 != f.sha256 for f in found):
+                found.append(fp)
+        return tuple(found)
+
+    def _fingerprint(self, url: str) -> MediaFingerprint | None:
+        crawl = self.settings.crawl
+        try:
+            response = self.client.get(url, max_bytes=crawl.max_image_bytes)
+        except CrawlError as exc:  # one picture never fails the crawl
+            log.warning("media skipped (%s): %s", type(exc).__name__, exc)
+            return None
+        if not response.ok:
+            log.warning("media skipped (HTTP %s): %s", response.status, url)
+            return None
+        body = response.body
+        try:
+            return fingerprint_image(body, max_pixels=crawl.max_image_pixels, source_url=url,
+                                     max_bytes=crawl.max_image_bytes)
+        finally:
+            del body, response  # the bytes go no further than this frame
 
 
 def _is_login(url: str) -> bool:

@@ -1,0 +1,596 @@
+"""One detection cycle over the store: events → leads → candidate pairs → scores → alerts.
+
+Runs in the caller's transaction and is idempotent: events are deduplicated by key, leads by URL,
+candidates by (source, target), and alerts by :func:`alerts.lifecycle.raise_alert`, so running it
+twice over unchanged data creates nothing the second time.
+
+Which pairs are scored: every pair (A, B) where A is *of interest* (watched, or shut down / renamed)
+and B is reached from A by a link, by shared members, by reposted content, by a similar name (only
+for A that shut down or renamed, since a live community's namesakes are no evidence of anything) or
+by a name search. Direction: A is the one that shut down or renamed, else the watched one, else the
+older one; content overlaps are already directed (first seen in A, reappearing in B).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from rapidfuzz import fuzz, process
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from alerts.lifecycle import AlertDraft, raise_alert
+from config.errors import UsageError
+from config.settings import Settings
+from crawlers.records import GONE_STATUSES
+from detect import events as ev
+from detect.content import content_overlaps
+from detect.language import successor_phrases
+from detect.leads import COMMUNITY_LINKS, WATCHED_STATES, NameSearch, discover_leads, search_similar
+from detect.names import key_similarity, normalise_name
+from detect.overlap import PairOverlap, member_overlaps, members_per_platform, pair_metrics
+from detect.scoring import (
+    Announcement,
+    ContentEvidence,
+    MemberEvidence,
+    PairEvidence,
+    PairScore,
+    level_rank,
+    members_signal,
+    score_pair,
+)
+from store import models as m
+
+log = logging.getLogger("resurface.detect")
+
+#: Pairs sharing fewer members than this are not worth a candidate on members alone.
+MIN_SHARED = 3
+#: For a community that shut down or renamed, this many of the most similar names elsewhere are scored.
+NAME_NEIGHBOURS = 10
+NAME_CUTOFF = 80.0
+CANDIDATE_STATES = ("open", "confirmed", "dismissed")
+#: A pair with no evidence but shared members is scored only if the members signal reaches this.
+MEMBER_ONLY_FLOOR = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class CommunityInfo:
+    id: int
+    platform: str
+    handle: str | None
+    title: str | None
+    status: str
+    watch_state: str
+    depth: int
+    created_at_platform: datetime | None
+    first_seen: datetime
+    case_name: str | None
+    labels: tuple[str, ...]
+
+
+@dataclass
+class CycleReport:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    leads: list[dict[str, Any]] = field(default_factory=list)
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    pairs_scored: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"events": self.events, "leads": self.leads, "candidates": self.candidates, "alerts": self.alerts,
+                "pairs_scored": self.pairs_scored, "seconds": round(self.seconds, 3)}
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def _communities(session: Session) -> dict[int, CommunityInfo]:
+    stmt = select(m.Community.id, m.Community.platform, m.Community.handle, m.Community.title, m.Community.status,
+                  m.Community.watch_state, m.Community.depth, m.Community.created_at_platform,
+                  m.Community.first_seen, m.Community.case_name, m.Community.labels)
+    return {row.id: CommunityInfo(row.id, row.platform, row.handle, row.title, row.status, row.watch_state,
+                                  row.depth or 0, row.created_at_platform, row.first_seen, row.case_name,
+                                  tuple(row.labels or ()))
+            for row in session.execute(stmt)}
+
+
+def _names(communities: dict[int, CommunityInfo], snapshots: dict[int, list[ev.SnapshotView]]) -> dict[int, list[str]]:
+    """Every title and handle a community has had, newest first."""
+    names: dict[int, list[str]] = {}
+    for cid, info in communities.items():
+        seen: dict[str, None] = {}
+        for name in (info.title, info.handle):
+            if name:
+                seen.setdefault(name, None)
+        for snap in reversed(snapshots.get(cid, [])):
+            for name in (snap.title, snap.handle):
+                if name:
+                    seen.setdefault(name, None)
+        names[cid] = list(seen)
+    return names
+
+
+def _handle_index(communities: dict[int, CommunityInfo],
+                  snapshots: dict[int, list[ev.SnapshotView]]) -> dict[tuple[str, str], int]:
+    index: dict[tuple[str, str], int] = {}
+    for cid, snaps in snapshots.items():  # old handles first; current ones override
+        platform = communities[cid].platform if cid in communities else None
+        for snap in snaps:
+            if platform and snap.handle:
+                index[(platform, snap.handle.lower())] = cid
+    for cid, info in communities.items():
+        if info.handle:
+            index[(info.platform, info.handle.lower())] = cid
+    return index
+
+
+def _post_times(session: Session) -> dict[int, tuple[datetime | None, datetime | None]]:
+    stmt = (select(m.Post.community_id, func.min(m.Post.created_at), func.max(m.Post.created_at))
+            .group_by(m.Post.community_id))
+    return {cid: (first, last) for cid, first, last in session.execute(stmt)}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceEvent:
+    kind: str
+    at: datetime
+
+
+def _event_summary(session: Session) -> tuple[dict[int, SourceEvent], dict[int, list[datetime]]]:
+    """Per community: its latest shutdown/rename, and its surges."""
+    latest: dict[int, SourceEvent] = {}
+    surges: dict[int, list[datetime]] = defaultdict(list)
+    stmt = select(m.Event.community_id, m.Event.kind, m.Event.occurred_at).order_by(m.Event.occurred_at)
+    for cid, kind, at in session.execute(stmt):
+        if kind == "surge":
+            surges[cid].append(at)
+        elif kind in ("shutdown", "rename", "handle_reuse"):
+            latest[cid] = SourceEvent("shutdown" if kind == "shutdown" else "rename", at)
+    return latest, surges
+
+
+# --- pair discovery ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Links:
+    announcements: dict[tuple[int, int], list[Announcement]] = field(default_factory=lambda: defaultdict(list))
+    pairs: set[tuple[int, int]] = field(default_factory=set)
+    events: list[ev.EventDraft] = field(default_factory=list)
+
+
+def _link_announcements(session: Session, interest: set[int], handles: dict[tuple[str, str], int],
+                        predecessor: Callable[[int, int], bool]) -> _Links:
+    """Links between communities as announcements. A post in A linking to B supports A → B; a post in B
+    linking back to A with successor wording ("backup of @A") supports A → B too, but only when A is
+    the predecessor (it shut down or renamed, or is the older one)."""
+    stmt = (select(m.Link.community_id, m.Link.post_id, m.Link.target_platform, m.Link.target_handle, m.Post.url,
+                   m.Post.created_at, m.Post.text)
+            .join(m.Post, m.Post.id == m.Link.post_id)
+            .where(m.Link.kind.in_([str(k) for k in COMMUNITY_LINKS]), m.Link.target_handle.is_not(None)))
+    rows: list[tuple[int, int, int, str, datetime | None, str | None]] = []
+    post_targets: dict[int, set[int]] = defaultdict(set)
+    community_targets: dict[int, set[int]] = defaultdict(set)
+    for cid, post_id, platform, handle, url, created, text in session.execute(stmt):
+        target = handles.get((platform, handle.lower())) if platform and handle else None
+        if target is None or target == cid or post_id is None:
+            continue
+        post_targets[post_id].add(target)
+        community_targets[cid].add(target)
+        rows.append((cid, post_id, target, url, created, text))
+    out = _Links()
+    phrases_of: dict[int, tuple[str, ...]] = {}
+    seen: set[tuple[int, int, int]] = set()
+    for cid, post_id, target, url, created, text in rows:
+        if (cid, post_id, target) in seen:
+            continue
+        seen.add((cid, post_id, target))
+        if post_id not in phrases_of:
+            phrases_of[post_id] = tuple(f"{p.language}:{p.phrase}" for p in successor_phrases(text))
+        phrases = phrases_of[post_id]
+        fanout, community_fanout = len(post_targets[post_id]), len(community_targets[cid])
+        # A post pointing back at its own predecessor ("backup of the closed @A") is not an
+        # announcement that the predecessor is where this community went.
+        if cid in interest and not predecessor(target, cid):
+            out.announcements[(cid, target)].append(
+                Announcement(url, created, phrases, fanout, community_fanout, in_source=True))
+            out.pairs.add((cid, target))
+        if target in interest and phrases and predecessor(target, cid):
+            out.announcements[(target, cid)].append(
+                Announcement(url, created, phrases, fanout, community_fanout, in_source=False))
+            out.pairs.add((target, cid))
+        if phrases and created is not None:
+            out.events.append(ev.EventDraft(
+                "announcement", f"announcement:{post_id}:{target}", cid, created,
+                {"post_url": url, "phrases": list(phrases), "post_links_to_communities": fanout},
+                related_community_id=target))
+    return out
+
+
+def _orient(a: int, b: int, interest: set[int], gone: dict[int, SourceEvent],
+            started: dict[int, datetime]) -> tuple[int, int] | None:
+    if a not in interest and b not in interest:
+        return None
+    if (a in interest) != (b in interest):
+        return (a, b) if a in interest else (b, a)
+    if (a in gone) != (b in gone):
+        return (a, b) if a in gone else (b, a)
+    if a in gone and b in gone:
+        return (a, b) if gone[a].at <= gone[b].at else (b, a)
+    never = datetime.max.replace(tzinfo=UTC)
+    return (a, b) if started.get(a, never) <= started.get(b, never) else (b, a)
+
+
+def _name_pairs(gone: Iterable[int], communities: dict[int, CommunityInfo],
+                names: dict[int, list[str]]) -> set[tuple[int, int]]:
+    """For communities that shut down or renamed: the most similarly named other communities."""
+    keys: list[str] = []
+    owners: list[int] = []
+    for cid, ns in names.items():
+        for key in {normalise_name(n).replace(" ", "") for n in ns}:
+            if key:
+                keys.append(key)
+                owners.append(cid)
+    pairs: set[tuple[int, int]] = set()
+    if not keys:
+        return pairs
+    for cid in gone:
+        platform_keys = {normalise_name(n).replace(" ", "") for n in names.get(cid, [])} - {""}
+        for key in platform_keys:
+            for _choice, _score, index in process.extract(key, keys, scorer=fuzz.ratio, score_cutoff=NAME_CUTOFF,
+                                                          limit=NAME_NEIGHBOURS + 5):
+                other = owners[index]
+                if other != cid and other in communities:
+                    pairs.add((cid, other))
+    return pairs
+
+
+def _best_name(a: list[tuple[str, str]], b: list[tuple[str, str]]) -> tuple[float, str, str]:
+    best = (0.0, "", "")
+    for name_a, key_a in a:
+        for name_b, key_b in b:
+            sim = key_similarity(key_a, key_b)
+            if sim > best[0]:
+                best = (sim, name_a, name_b)
+    return best
+
+
+def _members_value(ov: PairOverlap) -> float:
+    """The members signal of a pair without the arrivals bonus (cheap; used to skip noise pairs)."""
+    return members_signal(PairEvidence(ov.a, ov.b, members=MemberEvidence(
+        ov.shared, ov.size_a, ov.size_b, ov.overlap_coefficient, ov.jaccard, ov.significance))).score
+
+
+def _memberships_of(session: Session, ids: Iterable[int]) -> dict[int, dict[int, datetime]]:
+    out: dict[int, dict[int, datetime]] = defaultdict(dict)
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start:start + 500]
+        for cid, mid, first in session.execute(select(m.Membership.community_id, m.Membership.member_id,
+                                                      m.Membership.first_seen)
+                                               .where(m.Membership.community_id.in_(chunk))):
+            out[cid][mid] = first
+    return out
+
+
+def _arrivals_after_event(session: Session, pairs: list[tuple[int, int]],
+                          gone: dict[int, SourceEvent]) -> dict[tuple[int, int], int]:
+    """For each (A, B): members of A first seen in B after A's shutdown or rename. The same figure as
+    :func:`detect.overlap.members_first_seen_after`, for many pairs with one read of their memberships."""
+    if not pairs:
+        return {}
+    members = _memberships_of(session, {c for p in pairs for c in p})
+    out = {}
+    for source, target in pairs:
+        since = gone[source].at
+        in_source = members.get(source, {}).keys()
+        late = {mid for mid, first in members.get(target, {}).items() if first > since}
+        out[(source, target)] = len(late & in_source)
+    return out
+
+
+def _pair_overlaps(session: Session, pairs: set[tuple[int, int]],
+                   communities: dict[int, CommunityInfo]) -> dict[tuple[int, int], PairOverlap]:
+    """Shared members of a few chosen pairs (the same statistics as :func:`member_overlaps`)."""
+    if not pairs:
+        return {}
+    members = {cid: set(ms) for cid, ms in _memberships_of(session, {c for p in pairs for c in p}).items()}
+    members = defaultdict(set, members)
+    chosen = []
+    for a, b in {(min(p), max(p)) for p in pairs}:
+        shared = len(members[a] & members[b])
+        if shared >= MIN_SHARED:
+            chosen.append((a, b, shared))
+    if not chosen:
+        return {}
+    per_platform = members_per_platform(session)
+
+    def universe(a: int, b: int) -> int:
+        return sum(per_platform.get(p, 0) for p in {communities[a].platform, communities[b].platform})
+
+    shared_arr = np.asarray([c[2] for c in chosen])
+    size_a = np.asarray([len(members[c[0]]) for c in chosen])
+    size_b = np.asarray([len(members[c[1]]) for c in chosen])
+    overlap, jaccard, significance = pair_metrics(shared_arr, size_a, size_b,
+                                                  np.asarray([universe(a, b) for a, b, _ in chosen]))
+    return {(a, b): PairOverlap(a, b, shared, int(size_a[i]), int(size_b[i]), float(overlap[i]), float(jaccard[i]),
+                                float(significance[i]))
+            for i, (a, b, shared) in enumerate(chosen)}
+
+
+# --- persistence ---------------------------------------------------------------------------------
+
+
+def _signals_json(score: PairScore) -> list[dict[str, Any]]:
+    return [s.as_dict() for s in score.signals]
+
+
+def _upsert_candidate(session: Session, existing: dict[tuple[int, int], m.Candidate], score: PairScore,
+                      now: datetime) -> tuple[m.Candidate, bool]:
+    assert score.level is not None
+    signals = _signals_json(score)
+    row = existing.get((score.source_id, score.target_id))
+    if row is None:
+        row = m.Candidate(source_id=score.source_id, target_id=score.target_id, score=score.score, level=score.level,
+                          signals=signals, state="open", computed_at=now)
+        session.add(row)
+        return row, True
+    if abs(row.score - score.score) > 1e-9 or row.level != score.level or row.signals != signals:
+        row.score, row.level, row.signals, row.computed_at = score.score, score.level, signals, now
+    return row, False
+
+
+def _watch_candidate(session: Session, target_id: int, source_id: int) -> None:
+    target = session.get(m.Community, target_id)
+    source = session.get(m.Community, source_id)
+    if target is None or source is None or target.watch_state != "seen":
+        return
+    target.watch_state = "candidate"
+    target.origin_community_id = source.id
+    target.depth = (source.depth or 0) + 1
+    target.case_name = target.case_name or source.case_name
+    target.labels = sorted({*(target.labels or []), *(source.labels or [])})
+
+
+def set_candidate_state(session: Session, source_id: int, target_id: int, state: str) -> m.Candidate:
+    """An analyst's verdict on a pair. Dismissing remembers the score, so the pair alerts again only
+    if its score rises by ``detect.dismiss_margin`` over it."""
+    if state not in CANDIDATE_STATES:
+        raise UsageError(f"candidate state must be one of {', '.join(CANDIDATE_STATES)}, not {state!r}")
+    row = session.scalar(select(m.Candidate).where(m.Candidate.source_id == source_id,
+                                                   m.Candidate.target_id == target_id))
+    if row is None:
+        raise UsageError(f"no migration candidate #{source_id} → #{target_id}")
+    row.state = state
+    if state == "dismissed":
+        row.dismissed_score = row.score
+    session.flush()
+    return row
+
+
+def _digest(parts: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()[:16]
+
+
+def _event_alerts(session: Session, new_events: Sequence[m.Event], communities: dict[int, CommunityInfo],
+                  settings: Settings) -> list[m.Alert]:
+    raised: list[m.Alert] = []
+    renames: dict[int, list[m.Event]] = defaultdict(list)
+    for event in new_events:
+        info = communities.get(event.community_id)
+        if info is None or info.watch_state not in WATCHED_STATES:
+            continue
+        if event.kind in ("rename", "handle_reuse"):
+            renames[event.community_id].append(event)
+        elif event.kind == "shutdown":
+            confirmed_gone = event.evidence.get("status") in GONE_STATUSES
+            draft = AlertDraft(kind="shutdown", level="strong" if confirmed_gone else "likely",
+                               score=1.0 if confirmed_gone else 0.8, source_community_id=event.community_id,
+                               target_community_id=None,
+                               signals=[{"name": "shutdown", "score": 1.0 if confirmed_gone else 0.8,
+                                         "evidence": [{**event.evidence,
+                                                       "occurred_at": event.occurred_at.isoformat()}]}],
+                               dedup_key=event.dedup_key)
+            alert = raise_alert(session, draft, settings)
+            if alert is not None:
+                raised.append(alert)
+    for cid, items in renames.items():
+        target = next((e.related_community_id for e in items if e.related_community_id), None)
+        evidence = [{**e.evidence, "kind": e.kind, "occurred_at": e.occurred_at.isoformat()} for e in items]
+        draft = AlertDraft(kind="rebrand", level="strong", score=1.0, source_community_id=cid,
+                           target_community_id=target, signals=[{"name": "rename", "score": 1.0, "evidence": evidence}],
+                           dedup_key=f"rebrand:{cid}:{_digest([e.dedup_key for e in items])}")
+        alert = raise_alert(session, draft, settings)
+        if alert is not None:
+            raised.append(alert)
+    return raised
+
+
+# --- the cycle -----------------------------------------------------------------------------------
+
+
+def configured_name_search(settings: Settings) -> NameSearch | None:
+    """The platform name searches this deployment can run: Reddit's subreddit search when Reddit
+    credentials are set, else none (detection still runs; it just finds no name-search candidates)."""
+    from config.errors import MissingSecret
+    from crawlers.reddit import name_search
+
+    try:
+        reddit = name_search(settings)
+    except MissingSecret as exc:
+        log.info("no successor name search: %s", exc)
+        return None
+
+    def search(platform: str, query: str) -> Sequence[tuple[str, str | None, str]]:
+        return reddit(platform, query)
+
+    return search
+
+
+def run_cycle(session: Session, settings: Settings, *, search: NameSearch | None = None) -> CycleReport:
+    """One detection cycle (see the module docstring). Returns what was found and raised."""
+    started_clock = time.perf_counter()
+    detect = settings.detect
+    report = CycleReport()
+    now = m.utcnow()
+
+    snapshots = ev.load_snapshots(session)
+    drafts = ev.derive_events(session, detect, snapshots)
+    communities = _communities(session)
+    handles = _handle_index(communities, snapshots)
+    names = _names(communities, snapshots)
+
+    leads = discover_leads(session, settings.crawl)
+    if leads.watched:
+        communities = _communities(session)
+        handles = _handle_index(communities, snapshots)
+        names = _names(communities, snapshots)
+    report.leads = [{"url": lead.url, "state": lead.state, "kind": lead.kind, "platform": lead.platform,
+                     "handle": lead.handle, "depth": lead.depth, "source_community_id": lead.source_community_id,
+                     "reason": (lead.attrs or {}).get("reason")} for lead in leads.new_leads]
+
+    first_events = ev.persist_events(session, drafts)
+    gone, surges = _event_summary(session)
+    interest = {cid for cid, c in communities.items() if c.watch_state in WATCHED_STATES} | set(gone)
+
+    post_times = _post_times(session)
+    started = {cid: (c.created_at_platform or post_times.get(cid, (None, None))[0] or c.first_seen)
+               for cid, c in communities.items()}
+
+    def predecessor(a: int, b: int) -> bool:
+        return _orient(a, b, {a, b}, gone, started) == (a, b)
+
+    links = _link_announcements(session, interest, handles, predecessor)
+    new_events = first_events + ev.persist_events(session, links.events)
+    report.events = [{"kind": e.kind, "community_id": e.community_id, "related_community_id": e.related_community_id,
+                      "occurred_at": e.occurred_at.isoformat(), "evidence": e.evidence} for e in new_events]
+
+    if search is not None:
+        for event in first_events:
+            if event.kind in ("shutdown", "rename") and event.community_id in communities:
+                found = search_similar(session, session.get(m.Community, event.community_id),  # type: ignore[arg-type]
+                                       search, settings.crawl, names.get(event.community_id, []))
+                if found:
+                    communities = _communities(session)
+                    names = _names(communities, snapshots)
+
+    started = {cid: (c.created_at_platform or post_times.get(cid, (None, None))[0] or c.first_seen)
+               for cid, c in communities.items()}
+
+    pairs: set[tuple[int, int]] = set(links.pairs)
+    content: dict[tuple[int, int], ContentEvidence] = {}
+    use_all = len(interest) * 2 > len(communities)
+    for (s, t), co in content_overlaps(session, None if use_all else interest).items():
+        if s not in interest:
+            continue
+        content[(s, t)] = ContentEvidence(co.media_matches, co.text_matches, co.forwards, tuple(co.examples[:10]))
+        pairs.add((s, t))
+
+    # Members: every neighbour of a community that shut down or renamed; for live watched ones only
+    # pairs that already have an announcement with successor wording or shared content (members
+    # alone cannot make a live community's neighbour a migration, and the significance of every
+    # pair of a busy platform is the expensive part).
+    gone_ids = sorted(cid for cid in gone if cid in communities)
+    overlaps = member_overlaps(session, gone_ids, min_shared=MIN_SHARED) if gone_ids else {}
+    extra = {p for p in content} | {p for p, anns in links.announcements.items() if any(a.phrases for a in anns)}
+    extra = {p for p in extra if (min(p), max(p)) not in overlaps}
+    overlaps.update(_pair_overlaps(session, extra, communities))
+    pairs |= _name_pairs([cid for cid in gone if cid in communities], communities, names)
+    for cid, origin in session.execute(select(m.Community.id, m.Community.origin_community_id).where(
+            m.Community.watch_state == "candidate", m.Community.origin_community_id.is_not(None))):
+        if origin is not None:
+            pairs.add((origin, cid))
+
+    # A pair seen only through shared members is scored when that evidence alone is substantial (before
+    # the bonus for arrivals after the event): on a busy platform popular accounts put most
+    # communities a few members apart, and most of those pairs are noise.
+    other_evidence = {(min(p), max(p)) for p in pairs}
+    oriented: list[tuple[tuple[int, int], PairOverlap]] = []
+    for ab, ov in overlaps.items():
+        if ab not in other_evidence and _members_value(ov) < MEMBER_ONLY_FLOOR:
+            continue
+        pair = _orient(ab[0], ab[1], interest, gone, started)
+        if pair is not None:
+            oriented.append((pair, ov))
+    arrivals = _arrivals_after_event(session, [p for p, _ in oriented if p[0] in gone], gone)
+    oriented_members: dict[tuple[int, int], MemberEvidence] = {}
+    for pair, ov in oriented:
+        size_s, size_t = (ov.size_a, ov.size_b) if pair[0] == ov.a else (ov.size_b, ov.size_a)
+        oriented_members[pair] = MemberEvidence(ov.shared, size_s, size_t, ov.overlap_coefficient, ov.jaccard,
+                                                ov.significance, arrivals.get(pair))
+        pairs.add(pair)
+    keys = {cid: [(n, normalise_name(n)) for n in ns] for cid, ns in names.items()}
+
+    scores: list[PairScore] = []
+    for source_id, target_id in pairs:
+        if source_id not in communities or target_id not in communities or source_id == target_id:
+            continue
+        source_event = gone.get(source_id)
+        evidence = PairEvidence(
+            source_id=source_id, target_id=target_id,
+            announcements=tuple(links.announcements.get((source_id, target_id), ())),
+            name=_best_name(keys.get(source_id, []), keys.get(target_id, [])),
+            members=oriented_members.get((source_id, target_id)),
+            content=content.get((source_id, target_id)),
+            source_event=source_event.kind if source_event else None,
+            source_event_at=source_event.at if source_event else None,
+            source_last_post_at=post_times.get(source_id, (None, None))[1],
+            target_started_at=started.get(target_id),
+            target_surges=tuple(surges.get(target_id, ())),
+        )
+        scores.append(score_pair(evidence, detect))
+    report.pairs_scored = len(scores)
+
+    kept = [s for s in scores if s.level is not None]
+    existing = {(c.source_id, c.target_id): c for c in session.scalars(select(m.Candidate))}
+    alerts = _event_alerts(session, new_events, communities, settings)
+    threshold = level_rank(detect.alert_level)
+    for score in sorted(kept, key=lambda s: -s.score):
+        row, created = _upsert_candidate(session, existing, score, now)
+        alerted = None
+        if level_rank(score.level) >= threshold:
+            reopen = (row.state == "dismissed" and row.dismissed_score is not None
+                      and score.score >= row.dismissed_score + detect.dismiss_margin)
+            if row.state != "dismissed" or reopen:
+                if reopen:
+                    row.state = "open"
+                session.flush()
+                _watch_candidate(session, score.target_id, score.source_id)
+                assert score.level is not None
+                # After a dismissal, a risen pair is a new alert (a fresh delivery), not the dismissed one.
+                key = (f"migration:{score.source_id}:{score.target_id}:after-dismissal:{row.dismissed_score:.4f}"
+                       if row.dismissed_score is not None else None)
+                alerted = raise_alert(session, AlertDraft(
+                    kind="migration", level=score.level, score=score.score, source_community_id=score.source_id,
+                    target_community_id=score.target_id, signals=_signals_json(score), dedup_key=key), settings)
+                if alerted is not None:
+                    alerts.append(alerted)
+        report.candidates.append({
+            "source_id": score.source_id, "target_id": score.target_id,
+            "source": _label(communities.get(score.source_id)), "target": _label(communities.get(score.target_id)),
+            "score": round(score.score, 4), "level": score.level, "state": row.state, "new": created,
+            "signals": {s.name: round(s.score, 3) for s in score.signals},
+        })
+    session.flush()
+    report.alerts = [{"id": a.id, "kind": a.kind, "level": a.level, "score": round(a.score, 4),
+                      "source_community_id": a.source_community_id, "target_community_id": a.target_community_id,
+                      "escalations": a.escalations} for a in alerts]
+    report.seconds = time.perf_counter() - started_clock
+    log.info("detection: %d new events, %d new leads, %d candidates, %d alerts in %.1fs", len(report.events),
+             len(report.leads), len(report.candidates), len(report.alerts), report.seconds)
+    return report
+
+
+def _label(info: CommunityInfo | None) -> str:
+    if info is None:
+        return "?"
+    return f"{info.platform}:{info.handle or info.title or info.id}"

@@ -1,0 +1,310 @@
+"""Events from observations: rename, handle reuse, shutdown, surge (DESIGN §5).
+
+Pure functions over snapshot views derive :class:`EventDraft` objects; :func:`derive_events` loads the
+views from the store and :func:`persist_events` writes the drafts whose ``dedup_key`` is new, so
+running detection twice over the same data creates nothing the second time.
+
+Why snapshots: ingest stores one row per *distinct* observed state and counts repeats in
+``observations``, so consecutive rows of a community are exactly its state changes, and the number of
+failed fetches in a row is the ``observations`` of its trailing "unreachable" rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from config.settings import DetectSettings
+from crawlers.records import GONE_STATUSES, CommunityStatus
+from store import models as m
+
+READABLE = frozenset({CommunityStatus.ACTIVE, CommunityStatus.RENAMED, CommunityStatus.QUARANTINED})
+#: A surge needs at least this many new members (or joins per day), whatever the ratio.
+MIN_SURGE_MEMBERS = 20
+MIN_SURGE_JOINS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotView:
+    id: int
+    community_id: int
+    observed_at: datetime
+    last_observed_at: datetime
+    observations: int
+    native_id: str | None
+    handle: str | None
+    title: str | None
+    status: str
+    member_count: int | None
+    source_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    kind: str  # rename, handle_reuse, shutdown, surge, announcement
+    dedup_key: str
+    community_id: int
+    occurred_at: datetime
+    evidence: dict[str, Any] = field(default_factory=dict)
+    related_community_id: int | None = None
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).hexdigest()[:16]
+
+
+def _readable(s: SnapshotView) -> bool:
+    return s.native_id is not None and s.status in READABLE
+
+
+# --- pure derivations ----------------------------------------------------------------------------
+
+
+def rename_key(community_id: int, field_name: str, new_value: str) -> str:
+    """Shared by snapshot renames and Telegram service posts, so one rename seen both ways is one event."""
+    return f"rename:{community_id}:{field_name}:{_digest(new_value.strip().casefold())}"
+
+
+def rename_events(snapshots: Sequence[SnapshotView]) -> list[EventDraft]:
+    """Title or handle changes between consecutive readable snapshots of the same native id."""
+    out: list[EventDraft] = []
+    previous: SnapshotView | None = None
+    for snap in sorted(snapshots, key=lambda s: (s.observed_at, s.id)):
+        if not _readable(snap):
+            continue
+        if previous is not None and previous.native_id == snap.native_id:
+            for field_name, old, new in (("title", previous.title, snap.title),
+                                         ("handle", previous.handle, snap.handle)):
+                if old and new and old.strip().casefold() != new.strip().casefold():
+                    out.append(EventDraft(
+                        "rename", rename_key(snap.community_id, field_name, new), snap.community_id,
+                        snap.observed_at,
+                        {"field": field_name, "old": old, "new": new, "via": "snapshot",
+                         "native_id": snap.native_id, "observed_at": snap.observed_at.isoformat(),
+                         "previous_observed_at": previous.last_observed_at.isoformat(),
+                         "source_url": snap.source_url},
+                    ))
+        previous = snap
+    return out
+
+
+def service_rename_event(community_id: int, post_id: int, post_url: str, created_at: datetime,
+                         new_title: str, old_title: str | None) -> EventDraft:
+    """A Telegram service message "channel name was changed to …"."""
+    return EventDraft("rename", rename_key(community_id, "title", new_title), community_id, created_at,
+                      {"field": "title", "old": old_title, "new": new_title, "via": "service_post",
+                       "post_id": post_id, "post_url": post_url, "observed_at": created_at.isoformat()})
+
+
+def shutdown_event(community_id: int, snapshots: Sequence[SnapshotView], confirmations: int,
+                   last_ok_run: datetime | None = None) -> EventDraft | None:
+    """A community gone for good: its trailing snapshots say banned/deleted/private/removed, or
+    "unreachable" at least ``confirmations`` times in a row. One failed fetch (a flaky network) is
+    never a shutdown; nor is a run of failures followed by a successful crawl run."""
+    ordered = sorted(snapshots, key=lambda s: (s.observed_at, s.id))
+    tail: list[SnapshotView] = []
+    for snap in reversed(ordered):
+        if _readable(snap) or snap.status not in (GONE_STATUSES | {CommunityStatus.UNREACHABLE}):
+            break
+        tail.append(snap)
+    if not tail:
+        return None
+    tail.reverse()
+    first = tail[0]
+    gone = [s for s in tail if s.status in GONE_STATUSES]
+    failures = sum(s.observations for s in tail)
+    if not gone:
+        if failures < confirmations:
+            return None
+        if last_ok_run is not None and last_ok_run > tail[-1].last_observed_at:
+            return None
+    status = gone[0].status if gone else CommunityStatus.UNREACHABLE
+    occurred = gone[0].observed_at if gone else first.observed_at
+    anchor = gone[0] if gone else first
+    return EventDraft("shutdown", f"shutdown:{community_id}:{anchor.id}", community_id, occurred,
+                      {"status": status, "failed_observations": failures, "confirmations_needed": confirmations,
+                       "first_failed_at": first.observed_at.isoformat(),
+                       "last_failed_at": tail[-1].last_observed_at.isoformat(), "source_url": anchor.source_url})
+
+
+def manual_shutdown_event(community_id: int, status: str, removed_at: datetime | None,
+                          first_seen: datetime) -> EventDraft | None:
+    """A community entered by hand as removed (e.g. a Facebook group taken down)."""
+    if status not in GONE_STATUSES:
+        return None
+    return EventDraft("shutdown", f"shutdown:{community_id}:manual", community_id, removed_at or first_seen,
+                      {"status": status, "via": "entered by hand",
+                       "removed_at": removed_at.isoformat() if removed_at else None})
+
+
+def member_count_surges(snapshots: Sequence[SnapshotView], factor: float) -> list[EventDraft]:
+    """Member-count growth far above the community's own usual rate (median of earlier intervals)."""
+    points = [s for s in sorted(snapshots, key=lambda s: (s.observed_at, s.id))
+              if _readable(s) and s.member_count is not None]
+    out: list[EventDraft] = []
+    rates: list[float] = []
+    for prev, cur in itertools.pairwise(points):
+        assert prev.member_count is not None and cur.member_count is not None
+        days = max((cur.observed_at - prev.last_observed_at).total_seconds() / 86400, 1 / 24)
+        delta = cur.member_count - prev.member_count
+        rate = delta / days
+        if len(rates) >= 2:
+            baseline = max(statistics.median(rates), 1.0, 0.001 * prev.member_count)
+            if rate > factor * baseline and delta >= MIN_SURGE_MEMBERS:
+                out.append(EventDraft(
+                    "surge", f"surge:{cur.community_id}:members:{cur.id}", cur.community_id, cur.observed_at,
+                    {"measure": "member_count", "from": prev.member_count, "to": cur.member_count,
+                     "per_day": round(rate, 2), "usual_per_day": round(baseline, 2),
+                     "factor": round(rate / baseline, 2),
+                     "observed_at": cur.observed_at.isoformat(), "source_url": cur.source_url}))
+        rates.append(rate)
+    return out
+
+
+def join_surges(community_id: int, daily_joins: Iterable[tuple[date, int]], factor: float,
+                baseline_days: int = 14) -> list[EventDraft]:
+    """Days on which far more members were first seen than the community's usual daily rate."""
+    days = sorted(daily_joins)
+    if len(days) < 4:
+        return []
+    out: list[EventDraft] = []
+    first_day = days[0][0]
+    for index, (day, count) in enumerate(days):
+        if index < 3 or count < MIN_SURGE_JOINS:
+            continue
+        start = max(first_day, day - timedelta(days=baseline_days))
+        span = max((day - start).days, 1)
+        before = sum(c for d, c in days[:index] if d >= start)
+        baseline = max(before / span, 1.0)
+        if count > factor * baseline:
+            at = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            out.append(EventDraft("surge", f"surge:{community_id}:joins:{day.isoformat()}", community_id, at,
+                                  {"measure": "new_members", "day": day.isoformat(), "joins": count,
+                                   "usual_per_day": round(baseline, 2), "factor": round(count / baseline, 2)}))
+    return out
+
+
+# --- store edge ---------------------------------------------------------------------------------
+
+
+def load_snapshots(session: Session, community_ids: Sequence[int] | None = None) -> dict[int, list[SnapshotView]]:
+    stmt = select(m.Snapshot.id, m.Snapshot.community_id, m.Snapshot.observed_at, m.Snapshot.last_observed_at,
+                  m.Snapshot.observations, m.Snapshot.native_id, m.Snapshot.handle, m.Snapshot.title,
+                  m.Snapshot.status, m.Snapshot.member_count, m.Snapshot.source_url)
+    if community_ids is not None:
+        stmt = stmt.where(m.Snapshot.community_id.in_(list(community_ids)))
+    out: dict[int, list[SnapshotView]] = defaultdict(list)
+    for row in session.execute(stmt.order_by(m.Snapshot.community_id, m.Snapshot.observed_at, m.Snapshot.id)):
+        out[row.community_id].append(SnapshotView(*row))
+    return out
+
+
+def _last_ok_runs(session: Session) -> dict[int, datetime]:
+    stmt = (select(m.CrawlRun.community_id, func.max(m.CrawlRun.started_at))
+            .where(m.CrawlRun.outcome == "ok").group_by(m.CrawlRun.community_id))
+    return {cid: at for cid, at in session.execute(stmt)}
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _daily_joins(session: Session) -> dict[int, list[tuple[date, int]]]:
+    day = func.date(m.Membership.first_seen)
+    stmt = select(m.Membership.community_id, day, func.count()).group_by(m.Membership.community_id, day)
+    out: dict[int, list[tuple[date, int]]] = defaultdict(list)
+    for cid, d, n in session.execute(stmt):
+        out[cid].append((_as_date(d), int(n)))
+    return out
+
+
+def _service_renames(session: Session) -> list[EventDraft]:
+    stmt = (select(m.Post.id, m.Post.community_id, m.Post.url, m.Post.created_at, m.Post.fetched_at,
+                   m.Post.service_value)
+            .where(m.Post.kind == "service", m.Post.service_action == "title_changed",
+                   m.Post.service_value.is_not(None))
+            .order_by(m.Post.community_id, m.Post.created_at))
+    out = []
+    previous: dict[int, str] = {}
+    for pid, cid, url, created, fetched, value in session.execute(stmt):
+        if not value:
+            continue
+        out.append(service_rename_event(cid, pid, url, created or fetched, value, previous.get(cid)))
+        previous[cid] = value
+    return out
+
+
+def derive_events(session: Session, settings: DetectSettings,
+                  snapshots: dict[int, list[SnapshotView]] | None = None) -> list[EventDraft]:
+    """Every event the stored observations support (persisted or not; see :func:`persist_events`)."""
+    drafts: list[EventDraft] = []
+    snapshots = load_snapshots(session) if snapshots is None else snapshots
+    ok_runs = _last_ok_runs(session)
+    for cid, snaps in snapshots.items():
+        drafts.extend(rename_events(snaps))
+        shutdown = shutdown_event(cid, snaps, settings.shutdown_confirmations, ok_runs.get(cid))
+        if shutdown is not None:
+            drafts.append(shutdown)
+        drafts.extend(member_count_surges(snaps, settings.surge_factor))
+    drafts.extend(_service_renames(session))
+    for cid, joins in _daily_joins(session).items():
+        drafts.extend(join_surges(cid, joins, settings.surge_factor, settings.timing_window_days))
+    rows = session.execute(select(m.Community.id, m.Community.platform, m.Community.status, m.Community.removed_at,
+                                  m.Community.first_seen, m.Community.attrs))
+    pointing: list[tuple[int, str, str, datetime]] = []
+    for cid, platform, status, removed_at, first_seen, attrs in rows:
+        if cid not in snapshots:
+            manual = manual_shutdown_event(cid, status, removed_at, first_seen)
+            if manual is not None:
+                drafts.append(manual)
+        if attrs and attrs.get("handle_now_points_to"):
+            pointing.append((cid, platform, str(attrs["handle_now_points_to"]), first_seen))
+    for cid, platform, native, _ in pointing:
+        other = session.execute(select(m.Community.id, m.Community.handle, m.Community.first_seen)
+                                .where(m.Community.platform == platform, m.Community.native_id == native)).first()
+        drafts.append(EventDraft(
+            "handle_reuse", f"handle_reuse:{cid}:{_digest(native)}", cid,
+            other.first_seen if other is not None else m.utcnow(),
+            {"now_points_to_native_id": native, "handle": other.handle if other is not None else None},
+            related_community_id=other.id if other is not None else None))
+    return drafts
+
+
+def persist_events(session: Session, drafts: Sequence[EventDraft]) -> list[m.Event]:
+    """Insert the drafts whose dedup key is new; return the new rows (flushed, with ids)."""
+    unique = {d.dedup_key: d for d in drafts}
+    existing: set[str] = set()
+    keys = list(unique)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        existing.update(session.scalars(select(m.Event.dedup_key).where(m.Event.dedup_key.in_(chunk))))
+    new = [m.Event(kind=d.kind, dedup_key=d.dedup_key, community_id=d.community_id,
+                   related_community_id=d.related_community_id, occurred_at=d.occurred_at,
+                   evidence=_jsonable(d.evidence))
+           for key, d in unique.items() if key not in existing]
+    session.add_all(new)
+    session.flush()
+    return new
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value

@@ -1,0 +1,265 @@
+"""Leads: communities reached from watched ones, by a link in a post or by a name search.
+
+Every link to a community found in a watched community becomes a lead with its provenance (the post,
+the community, when). Public leads are watched automatically (``watch_state="lead"``) within
+``crawl.lead_depth``, ``crawl.lead_platforms`` and ``crawl.lead_min_members``, inheriting the case and
+labels of the community that led to them. Private invites are recorded for a human
+(``state="needs_human"``) and never joined or crawled.
+
+When a community shuts down or renames, platforms that allow it are searched for similarly named
+communities (:class:`NameSearch`, implemented by the crawlers); close matches become candidates
+(``watch_state="candidate"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from config.settings import CrawlSettings
+from crawlers.records import CRAWLABLE, LinkKind, Platform
+from detect.names import best_name_match
+from store import models as m
+
+#: Link kinds that point at a community (not at an arbitrary web page).
+COMMUNITY_LINKS = frozenset({
+    LinkKind.TELEGRAM_PUBLIC, LinkKind.TELEGRAM_POST, LinkKind.TELEGRAM_INVITE, LinkKind.DISCORD_INVITE,
+    LinkKind.WHATSAPP_INVITE, LinkKind.SIGNAL_GROUP, LinkKind.REDDIT_SUBREDDIT, LinkKind.REDDIT_POST,
+    LinkKind.FORUM,
+})
+WATCHED_STATES = ("seed", "lead", "candidate")
+WATERMARK_KEY = "detect.leads.last_link_id"
+#: Name-search results at least this similar to the gone community become candidates.
+SEARCH_MIN_SIMILARITY = 0.8
+
+
+class NameSearch(Protocol):
+    """Search a platform for communities by name: ``(platform, query) -> [(handle, title, url)]``.
+
+    Implemented by crawlers of platforms that allow it (Reddit's subreddit search); a platform that
+    does not returns ``[]``."""
+
+    def __call__(self, platform: str, query: str) -> Sequence[tuple[str, str | None, str]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LinkView:
+    id: int
+    post_id: int | None
+    community_id: int
+    url: str
+    kind: str
+    target_platform: str | None
+    target_handle: str | None
+    invite_code: str | None
+    is_private: bool
+    found_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LeadDecision:
+    url: str
+    state: str  # watching, needs_human, new (recorded, not followed), ignored
+    depth: int
+    reason: str
+
+
+def community_url(platform: str | None, handle: str | None, fallback: str) -> str:
+    """The canonical URL of the community a link points into (a post link leads to its channel)."""
+    if platform == Platform.TELEGRAM and handle:
+        return f"https://t.me/{handle.lower()}"
+    if platform == Platform.REDDIT and handle:
+        return f"https://www.reddit.com/r/{handle.lower()}"
+    return fallback
+
+
+def decide(link: LinkView, source_depth: int, crawl: CrawlSettings, member_count: int | None) -> LeadDecision:
+    """What to do with a lead (pure): follow it, leave it for a human, or only record it."""
+    url = community_url(link.target_platform, link.target_handle, link.url)
+    depth = source_depth + 1
+    platform = link.target_platform
+    if link.is_private or (platform is not None and platform not in CRAWLABLE):
+        return LeadDecision(url, "needs_human", depth, "private invite: never joined automatically")
+    if not platform or not link.target_handle:
+        return LeadDecision(url, "new", depth, "no crawlable community behind this link")
+    if depth > crawl.lead_depth:
+        return LeadDecision(url, "new", depth, f"beyond crawl.lead_depth={crawl.lead_depth}")
+    if platform not in crawl.lead_platforms:
+        return LeadDecision(url, "new", depth, f"{platform} is not in crawl.lead_platforms")
+    if member_count is not None and member_count < crawl.lead_min_members:
+        return LeadDecision(url, "ignored", depth, f"{member_count} members < crawl.lead_min_members")
+    return LeadDecision(url, "watching", depth, "public lead within depth and filters")
+
+
+# --- store edge ---------------------------------------------------------------------------------
+
+
+def _find_community(session: Session, platform: str, handle: str) -> m.Community | None:
+    return session.scalars(
+        select(m.Community).where(m.Community.platform == platform, func.lower(m.Community.handle) == handle.lower())
+        .order_by(m.Community.native_id.is_(None), m.Community.id).limit(1)
+    ).first()
+
+
+def _new_community(platform: str, handle: str, url: str, seen_at: datetime, title: str | None = None) -> m.Community:
+    return m.Community(platform=platform, handle=handle.lower() if platform == Platform.TELEGRAM else handle, url=url,
+                       title=title, status="active", first_seen=seen_at, last_seen=seen_at, labels=[], attrs={},
+                       watch_state="seen")
+
+
+def _mark_watched(community: m.Community, *, state: str, source: m.Community, origin_post_id: int | None,
+                  depth: int) -> bool:
+    """Watch a community as ``state``, inheriting the case of ``source``. Never demotes a seed and
+    never re-watches what an operator set to ignored. Returns whether it changed."""
+    if community.watch_state not in (None, "seen"):
+        return False
+    community.watch_state = state
+    community.origin_post_id = origin_post_id
+    community.origin_community_id = source.id
+    community.depth = depth
+    community.case_name = community.case_name or source.case_name
+    community.labels = sorted({*(community.labels or []), *(source.labels or [])})
+    return True
+
+
+def _watermark(session: Session) -> int:
+    row = session.get(m.KeyValue, WATERMARK_KEY)
+    return int((row.value or {}).get("id", 0)) if row is not None else 0
+
+
+def _set_watermark(session: Session, value: int) -> None:
+    row = session.get(m.KeyValue, WATERMARK_KEY)
+    if row is None:
+        session.add(m.KeyValue(key=WATERMARK_KEY, value={"id": value}, updated_at=m.utcnow()))
+    else:
+        row.value = {"id": value}
+        row.updated_at = m.utcnow()
+
+
+@dataclass
+class LeadResult:
+    new_leads: list[m.Lead]
+    watched: list[int]  # community ids newly watched as leads or candidates
+
+
+def discover_leads(session: Session, crawl: CrawlSettings) -> LeadResult:
+    """Turn links found since the last run (in watched communities) into leads.
+
+    Batched: the communities and known lead URLs are read once, so the first run over a large store
+    costs one pass over its links, not a query per link."""
+    since = _watermark(session)
+    sources = {c.id: c for c in session.scalars(select(m.Community).where(m.Community.watch_state.in_(WATCHED_STATES)))}
+    stmt = (select(m.Link.id, m.Link.post_id, m.Link.community_id, m.Link.url, m.Link.kind, m.Link.target_platform,
+                   m.Link.target_handle, m.Link.invite_code, m.Link.is_private, m.Link.found_at)
+            .where(m.Link.id > since, m.Link.kind.in_([str(k) for k in COMMUNITY_LINKS]))
+            .order_by(m.Link.id))
+    result = LeadResult([], [])
+    last = since
+    links = []
+    for row in session.execute(stmt):
+        link = LinkView(**row._asdict())
+        last = max(last, link.id)
+        if link.community_id in sources:
+            links.append(link)
+    if not links:
+        if last > since:
+            _set_watermark(session, last)
+        return result
+    by_handle: dict[tuple[str, str], tuple[int, int | None]] = {}
+    for cid, platform, handle, members in session.execute(
+            select(m.Community.id, m.Community.platform, m.Community.handle, m.Community.member_count)
+            .where(m.Community.handle.is_not(None)).order_by(m.Community.native_id.is_(None).desc(),
+                                                             m.Community.id.desc())):
+        if handle:
+            by_handle[(platform, handle.lower())] = (cid, members)  # ends with the preferred row
+    known_urls = set(session.scalars(select(m.Lead.url)))
+    wanted = sorted({known[0] for link in links if link.target_platform and link.target_handle
+                     and (known := by_handle.get((link.target_platform, link.target_handle.lower()))) is not None})
+    for start in range(0, len(wanted), 500):  # load them into the session in a few queries, not one each
+        list(session.scalars(select(m.Community).where(m.Community.id.in_(wanted[start:start + 500]))))
+    watched: list[m.Community] = []
+    new_communities: list[tuple[m.Lead, m.Community]] = []
+    with session.no_autoflush:  # new communities get their ids in one flush below
+        for link in links:
+            source = sources[link.community_id]
+            if (link.target_platform == source.platform and link.target_handle and source.handle
+                    and link.target_handle.lower() == source.handle.lower()):
+                continue  # a channel linking to its own posts
+            known = (by_handle.get((link.target_platform, link.target_handle.lower()))
+                     if link.target_platform and link.target_handle else None)
+            decision = decide(link, source.depth, crawl, known[1] if known is not None else None)
+            if decision.url in known_urls:
+                continue
+            known_urls.add(decision.url)
+            community_id = known[0] if known is not None else None
+            community = None
+            if decision.state == "watching":
+                assert link.target_platform and link.target_handle
+                if community_id is not None:
+                    community = session.get(m.Community, community_id)
+                if community is None:
+                    community = _new_community(link.target_platform, link.target_handle, decision.url, link.found_at)
+                    session.add(community)
+                if _mark_watched(community, state="lead", source=source, origin_post_id=link.post_id,
+                                 depth=decision.depth):
+                    watched.append(community)
+            lead = m.Lead(url=decision.url, kind=link.kind, platform=link.target_platform, handle=link.target_handle,
+                          invite_code=link.invite_code, is_private=link.is_private, state=decision.state,
+                          depth=decision.depth, source_post_id=link.post_id, source_community_id=source.id,
+                          community_id=community_id, found_at=link.found_at,
+                          attrs={"reason": decision.reason, "link_url": link.url})
+            session.add(lead)
+            result.new_leads.append(lead)
+            if community is not None and community_id is None:
+                new_communities.append((lead, community))
+    _set_watermark(session, last)
+    session.flush()  # one flush gives every new community its id
+    for lead, community in new_communities:
+        lead.community_id = community.id
+    result.watched = [c.id for c in watched]
+    session.flush()
+    return result
+
+
+def search_similar(session: Session, community: m.Community, search: NameSearch, crawl: CrawlSettings,
+                   names: Sequence[str]) -> list[int]:
+    """Search each allowed platform for communities named like ``community`` (a shut-down or renamed
+    one); close matches become candidates. Returns the ids of communities newly made candidates."""
+    query = next((n for n in names if n), None)
+    if query is None:
+        return []
+    found: list[int] = []
+    for platform in crawl.lead_platforms:
+        for handle, title, url in search(platform, query):
+            if not handle:
+                continue
+            if platform == community.platform and community.handle and handle.lower() == community.handle.lower():
+                continue
+            similarity, matched_a, matched_b = best_name_match(names, [handle, title])
+            if similarity < SEARCH_MIN_SIMILARITY:
+                continue
+            lead_url = community_url(platform, handle, url)
+            target = _find_community(session, platform, handle)
+            if target is None:
+                target = _new_community(platform, handle, lead_url, m.utcnow(), title)
+                session.add(target)
+            if target.id == community.id:
+                continue
+            changed = _mark_watched(target, state="candidate", source=community, origin_post_id=None,
+                                    depth=community.depth + 1)
+            session.flush()
+            if changed:
+                found.append(target.id)
+            if session.scalar(select(m.Lead.id).where(m.Lead.url == lead_url)) is None:
+                session.add(m.Lead(url=lead_url, kind="search", platform=platform, handle=handle, state="watching",
+                                   depth=community.depth + 1, source_community_id=community.id,
+                                   community_id=target.id, found_at=m.utcnow(),
+                                   attrs={"query": query, "similarity": round(similarity, 3),
+                                          "matched": [matched_a, matched_b]}))
+    session.flush()
+    return found
