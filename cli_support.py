@@ -108,7 +108,7 @@ def setup_logging(debug: bool, log_format: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.INFO)
     for noisy in ("scrapy", "twisted", "urllib3", "httpx", "httpcore", "alembic", "prawcore", "elastic_transport",
-                  "apscheduler", "telethon", "faiss", "matplotlib", "PIL"):
+                  "apscheduler", "telethon", "faiss", "matplotlib", "PIL", "apprise"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 

@@ -26,11 +26,11 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 from config.settings import Settings
 from crawlers.base import Source, Target, register
-from crawlers.errors import BadResponse, CrawlError, InvalidTarget
+from crawlers.errors import BadResponse, InvalidTarget
 from crawlers.forum_common import forum_base, parse_time, status_for_http
 from crawlers.http import Response, SafeHttpClient
 from crawlers.links import extract_links_html
-from crawlers.media import fingerprint_image
+from crawlers.media import download_fingerprints
 from crawlers.records import (
     Checkpoint,
     CommunityKind,
@@ -236,29 +236,7 @@ class DiscourseSource(Source):
 
 
     def _fingerprints(self, urls: Sequence[str]) -> tuple[MediaFingerprint, ...]:
-        found: list[MediaFingerprint] = []
-        for url in urls:
-            fp = self._fingerprint(url)
-            if fp is not None and all(fp.sha256 != f.sha256 for f in found):
-                found.append(fp)
-        return tuple(found)
-
-    def _fingerprint(self, url: str) -> MediaFingerprint | None:
-        crawl = self.settings.crawl
-        try:
-            response = self.client.get(url, max_bytes=crawl.max_image_bytes)
-        except CrawlError as exc:  # one picture never fails the crawl
-            log.warning("media skipped (%s): %s", type(exc).__name__, exc)
-            return None
-        if not response.ok:
-            log.warning("media skipped (HTTP %s): %s", response.status, url)
-            return None
-        body = response.body
-        try:
-            return fingerprint_image(body, max_pixels=crawl.max_image_pixels, source_url=url,
-                                     max_bytes=crawl.max_image_bytes)
-        finally:
-            del body, response  # the bytes go no further than this frame
+        return download_fingerprints(self.client, ((u, "photo") for u in urls), self.settings.crawl)
 
 
 def _is_login(url: str) -> bool:

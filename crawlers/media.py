@@ -29,11 +29,15 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+from collections.abc import Iterable
 
 import numpy as np
 import pdqhash
 from PIL import Image
 
+from config.settings import CrawlSettings
+from crawlers.errors import CrawlError
+from crawlers.http import SafeHttpClient
 from crawlers.records import MediaFingerprint
 
 log = logging.getLogger(__name__)
@@ -144,3 +148,31 @@ def fingerprint_image(
         return None
     return MediaFingerprint(sha256=sha256, pdq=pdq, pdq_quality=quality, kind=kind, width=width, height=height,
                             source_url=source_url)
+
+
+def download_fingerprints(client: SafeHttpClient, wanted: Iterable[tuple[str, str]],
+                          crawl: CrawlSettings) -> tuple[MediaFingerprint, ...]:
+    """Fetch each ``(url, kind)`` within the byte cap, fingerprint it in memory and drop the bytes.
+
+    One bad picture (blocked address, HTTP error, too large, undecodable) is logged and skipped: it
+    never fails the crawl. The same picture twice in one post is kept once.
+    """
+    found: list[MediaFingerprint] = []
+    for url, kind in wanted:
+        try:
+            response = client.get(url, max_bytes=crawl.max_image_bytes)
+        except CrawlError as exc:
+            log.warning("media skipped (%s): %s", type(exc).__name__, exc)
+            continue
+        if not response.ok:
+            log.warning("media skipped (HTTP %s): %s", response.status, url)
+            continue
+        body = response.body
+        try:
+            fp = fingerprint_image(body, max_pixels=crawl.max_image_pixels, source_url=url, kind=kind,
+                                   max_bytes=crawl.max_image_bytes)
+        finally:
+            del body, response  # the bytes go no further than this frame
+        if fp is not None and all(fp.sha256 != f.sha256 for f in found):
+            found.append(fp)
+    return tuple(found)

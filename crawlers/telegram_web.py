@@ -53,7 +53,7 @@ from crawlers import records as r
 from crawlers.base import Source, Target, register
 from crawlers.http import SafeHttpClient, rate_for
 from crawlers.links import classify_url, extract_links
-from crawlers.media import fingerprint_image
+from crawlers.media import download_fingerprints
 from crawlers.telegram_web_paging import BadCursor, Cursor
 from crawlers.telegram_web_parse import (
     ChannelPage,
@@ -358,29 +358,7 @@ class TelegramWebSource(Source):
         if not self.settings.crawl.fetch_media:
             return ()
         wanted = [(u, "photo") for u in message.photos] + [(u, "video_thumb") for u in message.video_thumbs]
-        found: list[r.MediaFingerprint] = []
-        for url, kind in wanted:
-            fp = self._fingerprint(url, kind)
-            if fp is not None and all(fp.sha256 != f.sha256 for f in found):
-                found.append(fp)
-        return tuple(found)
-
-    def _fingerprint(self, url: str, kind: str) -> r.MediaFingerprint | None:
-        crawl = self.settings.crawl
-        try:
-            response = self.http.get(url, max_bytes=crawl.max_image_bytes)
-        except errors.CrawlError as exc:  # one image never fails the crawl
-            log.warning("media skipped (%s): %s", type(exc).__name__, exc)
-            return None
-        if not response.ok:
-            log.warning("media skipped (HTTP %s): %s", response.status, url)
-            return None
-        body = response.body
-        try:
-            return fingerprint_image(body, max_pixels=crawl.max_image_pixels, source_url=url, kind=kind,
-                                     max_bytes=crawl.max_image_bytes)
-        finally:
-            del body, response  # the bytes go no further than this frame
+        return download_fingerprints(self.http, wanted, self.settings.crawl)
 
 
 def _drain(stream: IO[str] | None, lines: collections.deque[str]) -> None:
