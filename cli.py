@@ -109,11 +109,11 @@ def init(
             raise ResurfaceError(f"{settings.key_path}: cannot write the key file: {exc.strerror}") from None
         console.print(f"{'created' if created else 'kept existing'} key {settings.key_path} (mode 0600; back it "
                       "up apart from the database)")
-    from store.db import open_store
+    from store.db import open_store, redact
 
     store = open_store(settings.store_url)
     store.close()
-    console.print(f"store ready at {settings.store_url}")
+    console.print(f"store ready at {redact(settings.store_url)}")
 
 
 @watch_app.command("add")

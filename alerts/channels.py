@@ -37,10 +37,21 @@ class ChannelError(Exception):
     """A send failed (the message says which masked URL and why); transient until proven otherwise."""
 
 
-def mask_url(url: str) -> str:
-    """A URL fit for logs and errors: password and secret-looking parameters replaced by ``***``.
+#: apprise schemes addressed by a host we may name in messages; every other scheme carries its
+#: tokens in the "host" and path (tgram://BOT_TOKEN/CHAT, slack://A/B/C, discord://ID/TOKEN).
+_HOST_SCHEMES = frozenset({"json", "jsons", "form", "forms", "xml", "xmls", "mailto", "mailtos", "http", "https"})
+_LONG_SEGMENT = re.compile(r"(?<=/)[^/?#]{16,}")
 
-    ``${VAR}`` placeholders are kept as written (they name a variable, not its value)."""
+
+def mask_url(url: str) -> str:
+    """A URL fit for logs and errors: no passwords, tokens or secret-looking parameters.
+
+    Host-addressed schemes keep host and short path segments (long segments look like tokens);
+    token-addressed schemes show only ``scheme://***``. ``${VAR}`` placeholders are kept as written
+    (they name a variable, not its value)."""
+    scheme = scheme_of(url)
+    if scheme and scheme not in _HOST_SCHEMES and "${" not in url:
+        return f"{scheme}://***"
     masked = _SECRET_PARAM.sub(r"\1***", url)
     try:
         parts = urlsplit(masked)
@@ -49,6 +60,9 @@ def mask_url(url: str) -> str:
     if parts.password:
         host = parts.netloc.rsplit("@", 1)[1]
         masked = urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+        parts = urlsplit(masked)
+    if "${" not in parts.path:
+        masked = urlunsplit(parts._replace(path=_LONG_SEGMENT.sub("***", parts.path)))
     return masked
 
 

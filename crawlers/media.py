@@ -40,6 +40,10 @@ from crawlers.errors import CrawlError
 from crawlers.http import SafeHttpClient
 from crawlers.records import MediaFingerprint
 
+#: Formats decoded in memory only. Others are refused: Pillow hands some (EPS via Ghostscript) to
+#: external programs through temporary files, and media bytes must never touch the disk.
+DECODABLE_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
+
 log = logging.getLogger(__name__)
 
 #: Longest side fed to PDQ. PDQ reduces every image to 64 × 64 anyway; decoding a 6,000-pixel JPEG
@@ -127,7 +131,7 @@ def fingerprint_image(
         log.warning("media skipped (empty body): %s", where)
         return None
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=DECODABLE_FORMATS) as image:
             width, height = image.size
             if width <= 0 or height <= 0 or width * height > max_pixels:
                 log.warning("media skipped (%d x %d pixels > limit %d, possible decompression bomb): %s",

@@ -53,6 +53,8 @@ def make_sources(app: App) -> list[Source]:
             sources.append(cls.from_settings(app.settings))
         except NotConfigured as exc:
             log.info("crawler %s not configured: %s", name, exc)
+        except Exception:  # e.g. an API that cannot be reached: skip this source, crawl with the others
+            log.exception("crawler %s could not start; its communities are skipped this time", name)
     return sources
 
 
@@ -75,6 +77,8 @@ def crawl_target(app: App, source: Source, community_id: int,
         run_id = run.id
     result = RunResult(community_id, source.name, "ok")
     ctx = app.ingest_context(target_community_id=community_id)
+    observed: str | None = None  # a status seen instead of the community (gone, unreachable)
+    retry_after = 60.0
     try:
         for batch in _batches(source.crawl(target)):
             with app.store.session() as session:
@@ -86,25 +90,29 @@ def crawl_target(app: App, source: Source, community_id: int,
                 break
     except errors.CommunityUnavailable as exc:
         result.outcome, result.error = "unavailable", str(exc)
-        with app.store.session() as session:
-            ingest(session, [r.CommunitySnapshot(platform=target.platform, native_id=None, handle=target.handle,
-                                                 url=target.url or "", fetched_at=m.utcnow(), status=exc.status,
-                                                 source_url=target.url)], ctx)
+        observed = exc.status
     except errors.RescheduleSource as exc:
         result.outcome, result.error = "rescheduled", str(exc)
+        retry_after = exc.delay_seconds
     except errors.TransientError as exc:
         # The network or the platform failed us: an "unreachable" observation, which the detector
         # only turns into a shutdown after several in a row.
         result.outcome, result.error = "failed", str(exc)
-        with app.store.session() as session:
-            ingest(session, [r.CommunitySnapshot(platform=target.platform, native_id=None, handle=target.handle,
-                                                 url=target.url or "", fetched_at=m.utcnow(),
-                                                 status=r.CommunityStatus.UNREACHABLE, source_url=target.url)], ctx)
+        observed = r.CommunityStatus.UNREACHABLE
     except errors.CrawlError as exc:
         result.outcome, result.error = "failed", str(exc)
     except Exception as exc:  # a bug in one crawler must not stop the others
         log.exception("crawler %s crashed on community %s", source.name, community_id)
         result.outcome, result.error = "failed", f"{type(exc).__name__}: {exc}"
+    if observed is not None:
+        snapshot = r.CommunitySnapshot(platform=target.platform, native_id=None, handle=target.handle,
+                                       url=target.url or "", fetched_at=m.utcnow(), status=observed,
+                                       source_url=target.url)
+        try:
+            with app.store.session() as session:
+                ingest(session, [snapshot], ctx)
+        except Exception:  # the store failing here must not stop the other communities
+            log.exception("could not record status %s of community %s", observed, community_id)
     if result.error:
         log.warning("crawl of %s by %s ended: %s: %s", target.url or target.handle, source.name, result.outcome,
                     result.error)
@@ -117,7 +125,7 @@ def crawl_target(app: App, source: Source, community_id: int,
         finished.records = result.stats.posts_seen + result.stats.snapshots
         finished.new_posts = result.stats.posts_new
         if result.outcome == "rescheduled":
-            finished.next_run_at = m.utcnow() + timedelta(seconds=60)
+            finished.next_run_at = m.utcnow() + timedelta(seconds=retry_after)
     return result
 
 

@@ -121,12 +121,12 @@ def export(
     application = state(ctx).app
     g = build_filtered_graph(application, flt, BuildOptions(members=members, min_shared=min_shared,
                                                              metrics=metrics))
-    paths = export_graph(g, export_format, output, figure)
-    details: dict[str, Any] = {"format": str(export_format), "path": output, "files": [str(p) for p in paths],
-                               "filters": flt.describe(), "members": members, "nodes": g.number_of_nodes(),
-                               "edges": g.number_of_edges()}
+    details: dict[str, Any] = {"format": str(export_format), "path": output, "filters": flt.describe(),
+                               "members": members, "nodes": g.number_of_nodes(), "edges": g.number_of_edges()}
+    # Audited before anything is written: an export that cannot be audited does not happen.
     with application.store.session() as session:
         audit.record(session, "graph_export", target=output, details=details)
+    paths = export_graph(g, export_format, output, figure)
     console.print(f"wrote {', '.join(str(p) for p in paths)}: {g.number_of_nodes()} nodes, "
                   f"{g.number_of_edges()} edges")
 
@@ -146,8 +146,13 @@ def stats(
     fmt: OutputFormat = FormatOption,
 ) -> None:
     """The best-connected communities (by betweenness) with their degree and Louvain cluster."""
+    from store import audit
+
     flt = _filter_from(case, platform, since, until, min_weight, edge_types, around, depth)
-    g = build_filtered_graph(state(ctx).app, flt, BuildOptions())
+    application = state(ctx).app
+    with application.store.session() as session:
+        audit.record(session, "graph_stats", details={"filters": flt.describe(), "top": top})
+    g = build_filtered_graph(application, flt, BuildOptions())
     rows = [
         {"node": n, "platform": d.get("platform"), "handle": d.get("handle"), "title": d.get("title"),
          "status": d.get("status"), "degree": d.get("degree"), "weighted_degree": d.get("weighted_degree"),

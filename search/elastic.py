@@ -8,6 +8,7 @@ versioned index and swap the alias atomically (see :mod:`search.mapping`).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -59,7 +60,12 @@ def client_from_settings(s: SearchSettings, env: Mapping[str, str] | None = None
     try:
         return Elasticsearch(s.es_url, **kwargs)
     except ValueError as exc:
-        raise ConfigError(f"search.es_url {s.es_url!r}: {exc}") from None
+        raise ConfigError(f"search.es_url {_without_userinfo(s.es_url)!r}: {_without_userinfo(str(exc))}") from None
+
+
+def _without_userinfo(text: str) -> str:
+    """Drop ``user:password@`` from any URL in ``text`` (error messages must not carry secrets)."""
+    return re.sub(r"(//)[^/@\s]*@", r"\1***@", text)
 
 
 def _unavailable(exc: Exception, acknowledged: Iterable[str] = ()) -> BackendUnavailable:

@@ -345,7 +345,7 @@ def test_invalid_apprise_url_is_a_config_error_naming_audience_and_masked_url() 
     with pytest.raises(ConfigError) as info:
         validate_audiences(cfg)
     message = str(info.value)
-    assert "alerts.audiences.bad" in message and "nosuchservice://admin:***@example.org/x" in message
+    assert "alerts.audiences.bad" in message and "nosuchservice://***" in message and "admin" not in message
     assert "hunter2" not in message
     assert info.value.exit_code == 2
 
@@ -365,6 +365,10 @@ def test_audience_without_urls_is_a_config_error() -> None:
 @pytest.mark.parametrize(("url", "masked"), [
     ("mailto://user:pw@host?to=a@b", "mailto://user:***@host?to=a@b"),
     ("json://host/hook?token=abc&x=1", "json://host/hook?token=***&x=1"),
+    ("jsons://hooks.example/services/T000AAAA/B000BBBBCCCCDDDDEEEE", "jsons://hooks.example/services/T000AAAA/***"),
+    ("tgram://123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/-100123", "tgram://***"),
+    ("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#general", "slack://***"),
+    ("tgram://${BOT_TOKEN}/-100123", "tgram://${BOT_TOKEN}/-100123"),
     ("tgram://${BOT_TOKEN}/123", "tgram://${BOT_TOKEN}/123"),
 ])
 def test_mask_url(url: str, masked: str) -> None:

@@ -142,3 +142,10 @@ def test_bad_usage_exits_2(project: Path, capsys: pytest.CaptureFixture[str], ar
     code, _, err = call(capsys, "--config", str(project), *args)
     assert code == 2
     assert "Traceback" not in err
+
+
+def test_store_urls_in_messages_never_carry_the_password() -> None:
+    from store.db import redact
+
+    shown = redact("postgresql+psycopg://resurface:hunter2@db.example/resurface")
+    assert "hunter2" not in shown and "db.example" in shown

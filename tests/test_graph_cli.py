@@ -82,7 +82,7 @@ def test_export_csv_folder_and_members(config: tuple[Path, dict[str, int]], tmp_
     assert sum(1 for n in nodes if n["node_type"] == "member") == 2
     assert {n["id"] for n in nodes if n["node_type"] == "community"} == {f"c{v}" for v in ids.values()}
     entry = [e for e in _audit(path) if e.action == "graph_export"][-1]
-    assert entry.details["files"] == [str(tmp_path / "csvout" / "nodes.csv"), str(tmp_path / "csvout" / "edges.csv")]
+    assert entry.details["path"] == folder and entry.details["format"] == "csv"
     assert entry.details["members"] is True
 
 
@@ -127,3 +127,4 @@ def test_stats_lists_bridges_first(config: tuple[Path, dict[str, int]], capsys: 
     rows = json.loads(out)
     assert {r["node"] for r in rows} == {f"c{v}" for v in ids.values()}
     assert rows[0]["degree"] >= rows[-1]["degree"]
+    assert [e.action for e in _audit(path)][-1] == "graph_stats"

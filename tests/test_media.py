@@ -210,3 +210,23 @@ def test_no_database_column_holds_image_bytes(sqlite_store: Store) -> None:
     binary = [(t.name, c.name) for t in m.Base.metadata.sorted_tables for c in t.columns
               if isinstance(c.type, LargeBinary)]
     assert binary == [("text_signatures", "signature")]
+
+
+def test_formats_that_pillow_would_hand_to_external_programs_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pillow decodes EPS by writing the bytes to a temp file for Ghostscript. Pretend Ghostscript is
+    # installed and record any temp file: the bytes must never get that far.
+    import tempfile
+
+    from PIL import EpsImagePlugin
+
+    temp_files: list[object] = []
+
+    def mkstemp(*args: object, **kwargs: object) -> tuple[int, str]:
+        temp_files.append(args)
+        raise OSError("a temp file was requested")
+
+    monkeypatch.setattr(EpsImagePlugin, "has_ghostscript", lambda: True)
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n%%EOF\n"
+    assert fingerprint_image(eps, max_pixels=MAX_PIXELS) is None
+    assert temp_files == []

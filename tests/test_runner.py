@@ -36,6 +36,8 @@ class ScriptedSource(Source):
             raise errors.TransientError(f"{target.url}: connection reset")
         if target.handle == "buggy_chan":
             raise RuntimeError("parser bug")
+        if target.handle == "flood_chan":
+            raise errors.RescheduleSource(f"{target.url}: FloodWait 900 s", 900)
         if target.handle == "gone_chan":
             raise errors.CommunityUnavailable(f"{target.url}: banned", r.CommunityStatus.BANNED)
         yield snapshot()
@@ -132,3 +134,32 @@ def test_manual_entries_are_skipped(app: App) -> None:
         add_watch(s, WatchTarget("facebook", None, None, native_id="manual:Mia Moglie"), title="Mia Moglie")
     [result] = crawl_once(app)
     assert (result.outcome, result.error) == ("skipped", "entered by hand")
+
+
+def test_a_source_that_cannot_start_does_not_stop_the_others(app: App) -> None:
+    class Unreachable(Source):
+        name: ClassVar[str] = "unreachable_api_test"
+        platform: ClassVar[str] = "reddit"
+
+        @classmethod
+        def from_settings(cls, settings: object) -> Source:  # type: ignore[override]
+            raise ConnectionError("api.example: connection refused")
+
+        def crawl(self, target: Target) -> Iterator[r.Record]:
+            raise AssertionError("never built")
+
+    register(Unreachable)
+    watch(app, "good_chan")
+    [result] = crawl_once(app)
+    assert result.outcome == "ok"
+    assert post_count(app) == 6
+
+
+def test_a_long_flood_wait_reschedules_after_the_wait_it_asked_for(app: App) -> None:
+    watch(app, "flood_chan")
+    [result] = crawl_once(app)
+    assert result.outcome == "rescheduled"
+    with app.store.session() as s:
+        run = s.scalars(select(m.CrawlRun)).one()
+        assert run.next_run_at is not None and run.finished_at is not None
+        assert 890 <= (run.next_run_at - run.finished_at).total_seconds() <= 910

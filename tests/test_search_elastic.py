@@ -200,3 +200,14 @@ def test_credentials_api_key_or_password_from_env(stub: EsStub) -> None:
     client_from_settings(settings, env={"RESURFACE_ES_API_KEY": "a2V5"}).info()
     assert stub.requests[-1].headers["authorization"] == "ApiKey a2V5"
     assert SearchSettings().es_verify_certs is True
+
+
+def test_a_bad_es_url_is_reported_without_its_password() -> None:
+    from config.errors import ConfigError
+    from config.settings import SearchSettings
+    from search.elastic import client_from_settings
+
+    with pytest.raises(ConfigError) as info:
+        client_from_settings(SearchSettings(backend="elasticsearch", es_url="https://elastic:hunter2@es.example:notaport"),
+                             env={})
+    assert "hunter2" not in str(info.value)
