@@ -78,6 +78,7 @@ def crawl_target(app: App, source: Source, community_id: int,
     result = RunResult(community_id, source.name, "ok")
     ctx = app.ingest_context(target_community_id=community_id)
     observed: str | None = None  # a status seen instead of the community (gone, unreachable)
+    stop_following = False  # a lead that is no community at all (a person's account): never crawl it again
     retry_after = 60.0
     try:
         for batch in _batches(source.crawl(target)):
@@ -99,6 +100,9 @@ def crawl_target(app: App, source: Source, community_id: int,
         # only turns into a shutdown after several in a row.
         result.outcome, result.error = "failed", str(exc)
         observed = r.CommunityStatus.UNREACHABLE
+    except errors.InvalidTarget as exc:
+        result.outcome, result.error = "failed", str(exc)
+        stop_following = True
     except errors.CrawlError as exc:
         result.outcome, result.error = "failed", str(exc)
     except Exception as exc:  # a bug in one crawler must not stop the others
@@ -126,6 +130,11 @@ def crawl_target(app: App, source: Source, community_id: int,
         finished.new_posts = result.stats.posts_new
         if result.outcome == "rescheduled":
             finished.next_run_at = m.utcnow() + timedelta(seconds=retry_after)
+        community = session.get(m.Community, community_id)
+        if stop_following and community is not None and community.watch_state in ("lead", "candidate"):
+            # Found by detection, not chosen by the operator: stop. A seed stays for its operator to fix.
+            community.watch_state = "ignored"
+            community.attrs = {**(community.attrs or {}), "ignored_because": result.error}
     return result
 
 

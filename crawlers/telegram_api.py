@@ -16,8 +16,12 @@ possible, DESIGN §9):
   visible to us", not a failure.
 
 Pseudonymity: user ids and handles leave here only as :class:`~crawlers.records.RawMember`, which
-ingest pseudonymises. A post forwarded from a *user* keeps no user id in its ForwardRef (that
-column is not pseudonymised); channel forwards keep the channel id and post.
+ingest pseudonymises. Nothing else naming a person is kept: a post forwarded from a user or a hidden
+sender has a ForwardRef with ``hidden=True`` and no id, name or handle (those columns are not
+pseudonymised); channel forwards keep the channel id and post but not the author signature; admin
+signatures of channel posts are dropped; a handle that resolves to a *user* is refused
+(:class:`~crawlers.errors.InvalidTarget`) before anything is read; and Telethon's session file is
+kept from caching the users it sees (:func:`make_telethon_client`).
 """
 
 from __future__ import annotations
@@ -136,20 +140,19 @@ def snapshot_from(entity: Any, full: Any, fetched_at: datetime, requested: str |
 
 
 def forward_from(header: Any) -> r.ForwardRef | None:
-    """``msg.fwd_from`` → ForwardRef: a channel by id and post; a hidden sender by name only; a user
-    by nothing identifying (a raw user id must not reach the posts table)."""
+    """``msg.fwd_from`` → ForwardRef: a channel or chat by id (and post); a user or a hidden sender
+    by nothing identifying: ``hidden=True`` and no id, ``from_name`` or handle, because the posts
+    table stores a forward origin as is. ``post_author`` (the signing admin's display name) is a
+    person's name too and is dropped."""
     if header is None:
         return None
     peer = header.from_id
     if isinstance(peer, tl.PeerChannel):
         return r.ForwardRef(r.Platform.TELEGRAM, native_id=str(peer.channel_id),
-                            post_id=str(header.channel_post) if header.channel_post else None,
-                            name=header.post_author)
+                            post_id=str(header.channel_post) if header.channel_post else None)
     if isinstance(peer, tl.PeerChat):
         return r.ForwardRef(r.Platform.TELEGRAM, native_id=str(peer.chat_id))
-    if isinstance(peer, tl.PeerUser):
-        return r.ForwardRef(r.Platform.TELEGRAM)
-    return r.ForwardRef(r.Platform.TELEGRAM, name=header.from_name, hidden=True)
+    return r.ForwardRef(r.Platform.TELEGRAM, hidden=True)
 
 
 _ACTIONS: dict[type, str] = {
@@ -201,9 +204,7 @@ def post_from(message: Any, entity: Any, fetched_at: datetime,
     sender = getattr(message, "from_id", None)
     if kind_of(entity) == r.CommunityKind.GROUP and isinstance(sender, tl.PeerUser):
         author = r.RawMember(r.Platform.TELEGRAM, user_id=str(sender.user_id))
-    extra: dict[str, Any] = {}
-    if getattr(message, "post_author", None):
-        extra["signature"] = message.post_author
+    extra: dict[str, Any] = {}  # message.post_author (an admin's display name) is deliberately not kept
     if getattr(message, "grouped_id", None):
         extra["grouped_id"] = str(message.grouped_id)
     reply = getattr(message, "reply_to", None)
@@ -355,6 +356,11 @@ class TelegramApiSource(Source):
 
     def crawl(self, target: Target) -> Iterator[r.Record]:
         entity = self._resolve(target)
+        if isinstance(entity, tl.User):
+            # A "contact t.me/<someone>" link made a person a lead: reading their profile (or our
+            # private chat with them) would store a person as a community. Refuse before any read.
+            raise errors.InvalidTarget(f"t.me/{target.handle or target.native_id} is a person's account, "
+                                       "not a community; not stored")
         fetched = datetime.now(UTC)
         try:
             full = self.flood.call("reading full info", lambda: self.client.full_channel(entity))
@@ -451,17 +457,51 @@ def session_path(settings: Settings) -> Path:
 # --- the thin Telethon client -----------------------------------------------------------------------
 
 
+def make_telethon_client(session: Path, api_id: int, api_hash: str, loop: asyncio.AbstractEventLoop) -> Any:
+    """A TelegramClient on ``session`` whose session does not cache entities.
+
+    Telethon's SQLite session keeps an ``entities`` table of every user and chat in every response
+    (id, access hash, username, phone, display name) in the ``.session`` file: a raw list of the
+    members we crawl, outside the pseudonymised store. ``save_entities = False`` stops that (a
+    MemorySession has no such switch and writes nothing to disk). The cost: resolving a community by
+    numeric id alone needs it to have been resolved by handle in the same process."""
+    from telethon import TelegramClient
+
+    # Telethon appends ".session" itself.
+    name = str(session)[: -len(".session")] if str(session).endswith(".session") else str(session)
+    client = TelegramClient(name, api_id, api_hash, loop=loop)
+    if hasattr(client.session, "save_entities"):
+        client.session.save_entities = False
+    return client
+
+
+def purge_saved_users(session: Path) -> int:
+    """Delete the user rows an older session file cached (made by ``login`` or before entity caching
+    was turned off); returns how many. Channel and chat rows are kept (they hold access hashes).
+    Telethon stores users under their positive id, chats negative, channels as -100<id>."""
+    import sqlite3
+
+    path = session if str(session).endswith(".session") else Path(str(session) + ".session")
+    if not path.exists():
+        return 0
+    conn = sqlite3.connect(path)
+    try:
+        with conn:
+            if conn.execute("select 1 from sqlite_master where type='table' and name='entities'").fetchone() is None:
+                return 0
+            return conn.execute("delete from entities where id > 0").rowcount
+    finally:
+        conn.close()
+
+
 class TelethonClient:
     """:class:`TelegramClientProtocol` on Telethon. Owns a private event loop and runs each call to
     completion on it, because sources are synchronous. Not used by the offline tests."""
 
     def __init__(self, session: Path, api_id: int, api_hash: str) -> None:
-        from telethon import TelegramClient
-
         self._loop = asyncio.new_event_loop()
-        # Telethon appends ".session" itself.
-        name = str(session)[: -len(".session")] if str(session).endswith(".session") else str(session)
-        self._client = TelegramClient(name, api_id, api_hash, loop=self._loop)
+        purge_saved_users(session)
+        self._client = make_telethon_client(session, api_id, api_hash, self._loop)
         self._run(self._client.connect())
         if not self._run(self._client.is_user_authorized()):
             self.close()

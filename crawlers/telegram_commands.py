@@ -36,6 +36,8 @@ def login(session: Path, api_id: int, api_hash: str, client_factory: Any = None)
     session.parent.mkdir(parents=True, exist_ok=True)
     name = str(session)[: -len(".session")] if str(session).endswith(".session") else str(session)
     client = (client_factory or TelegramClient)(name, api_id, api_hash)
+    if hasattr(client.session, "save_entities"):
+        client.session.save_entities = False  # no list of the users Telethon sees, not even our own account
     client.start()  # prompts for phone, code and password on the terminal
     try:
         me = client.get_me()

@@ -17,6 +17,9 @@ What a crawl reports:
   looks like the next case.
 - **deleted**: ``/<handle>`` is Telegram's "contact @handle" page without ``.tgme_page_title`` (the
   handle resolves to nothing), or the preview answers 404/410.
+- **a person's account**: ``/<handle>`` is a user's profile (name, ``@handle``, bio; e.g. a lead from
+  a "contact t.me/<someone>" post). :class:`~crawlers.errors.InvalidTarget` is raised and no record
+  is yielded, so nothing about the person is stored.
 - **handle points elsewhere**: the page's channel id differs from the id we know for this handle
   (renamed channel whose handle was taken over, or handle reuse). The snapshot carries the new id
   and ``requested_handle``; ingest files it under the other community and marks the seed. The old
@@ -293,6 +296,10 @@ class TelegramWebSource(Source):
         if not page.exists:
             yield self._gone(run, url, fetched, "the handle resolves to nothing")
             return
+        if page.kind == "user":
+            # A link like t.me/<someone> in a post made a person's account a lead. Their name, handle
+            # and bio must not become a community: refuse before anything is yielded.
+            raise errors.InvalidTarget(f"t.me/{run.handle} is a person's account, not a community; not stored")
         kind = {"channel": r.CommunityKind.CHANNEL, "group": r.CommunityKind.GROUP}.get(page.kind,
                                                                                       r.CommunityKind.UNKNOWN)
         yield r.CommunitySnapshot(
@@ -319,13 +326,16 @@ class TelegramWebSource(Source):
         forward = None
         if message.forward is not None:
             fwd = message.forward
-            forward = r.ForwardRef(r.Platform.TELEGRAM, handle=fwd.handle, post_id=fwd.post_id, name=fwd.name,
-                                   hidden=fwd.hidden)
+            # Only a channel origin is named (the parser hides any origin that may be a person);
+            # checked again here because a forward origin reaches the posts table as is.
+            forward = (r.ForwardRef(r.Platform.TELEGRAM, hidden=True) if fwd.hidden else
+                       r.ForwardRef(r.Platform.TELEGRAM, native_id=fwd.native_id, handle=fwd.handle,
+                                    post_id=fwd.post_id, name=fwd.name))
         extra: dict[str, Any] = {}
         if message.edited:
             extra["edited"] = True
-        if message.signature:
-            extra["signature"] = message.signature
+        # message.signature (the admin's display name on signed posts) is deliberately not kept:
+        # it names a person and extra is not pseudonymised.
         if message.album_ids:
             extra["album_ids"] = list(message.album_ids)
         if message.link_preview is not None:

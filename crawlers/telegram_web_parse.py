@@ -11,7 +11,14 @@ Markup facts (DESIGN §9) and the choices made on them:
   (matched as a token: ``service_message_wrap`` is not one). Title changes read
   ``Channel name was changed to «New»``; photo changes ``Channel photo updated``.
 - **Forwards**: ``.tgme_widget_message_forwarded_from_name`` is a link (``t.me/<handle>/<post>`` or
-  ``t.me/<handle>``) when the origin is public, a bare span when the origin hides itself.
+  ``t.me/<handle>``) when the origin is public, a bare span when the origin hides itself. A forward
+  may come from a *person*, whose name and handle must never be stored (members are pseudonymous
+  from ingest on, and a forward origin is not pseudonymised). The page does not say whether the
+  origin is a channel or a user, so the rule is: the origin is a channel only when the link is
+  evidently one, i.e. it points at a post (``t.me/<handle>/<post>``, ``t.me/c/<id>/<post>``: only
+  channels and public groups have linkable posts) or at a channel preview (``t.me/s/<handle>``).
+  Anything else, ``t.me/<handle>`` without a post (the form a user's profile link takes) or a bare
+  span (a hidden sender), is a :class:`Forward` with ``hidden=True`` and no name, handle or id.
 - **Albums** are one block whose photos link to ``t.me/<handle>/<id>?single``; the block's own id
   is one of them, the others are recorded as ``album_ids``.
 - **Pages are oldest-first**; ``a.tme_messages_more[data-before]`` leads to older messages.
@@ -57,11 +64,15 @@ class TruncatedPage(NotAChannelPage):
 
 @dataclass(frozen=True, slots=True)
 class Forward:
+    """Origin of a forwarded message: a channel (handle or id, post, title), or ``hidden`` with
+    nothing identifying when the origin may be a person (see the module docstring for the rule)."""
+
     handle: str | None = None
     post_id: str | None = None
     name: str | None = None
     url: str | None = None
     hidden: bool = False
+    native_id: str | None = None  # from t.me/c/<id>/<post> links (channels without a handle)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +274,8 @@ def channel_id_from_block(el: etree._Element) -> str | None:
     try:
         decoded = json.loads(base64.urlsafe_b64decode(view + "=" * (-len(view) % 4)))
         raw = abs(int(decoded["c"]))
-    except (binascii.Error, ValueError, KeyError, TypeError):
+    except (binascii.Error, ValueError, KeyError, TypeError, OverflowError):
+        # OverflowError: {"c": 1e999} is JSON infinity, and int(inf) overflows.
         return None
     text = str(raw)
     # A "marked" id (-100 + id) is 13+ digits; plain channel ids are shorter.
@@ -283,13 +295,25 @@ def _handle_and_post(url: str) -> tuple[str | None, str | None]:
     return parts[0], post
 
 
-def _forward(el: etree._Element) -> Forward:
-    name = _text(el)
+_PRIVATE_POST = re.compile(r"^/c/(\d+)/(\d+)/?$")
+
+
+def _forward(el: etree._Element, base: str) -> Forward:
+    """A channel origin keeps handle, post and title; anything that may be a person is hidden with
+    nothing identifying (rule in the module docstring)."""
     href = el.get("href") if el.tag == "a" else None
     if not href:
-        return Forward(name=name, hidden=True)
-    handle, post = _handle_and_post(href)
-    return Forward(handle=handle.lower() if handle else None, post_id=post, name=name, url=href)
+        return Forward(hidden=True)
+    url = urljoin(base, href)
+    path = urlsplit(url).path
+    private = _PRIVATE_POST.match(path)
+    if private:
+        return Forward(native_id=str(int(private.group(1))), post_id=private.group(2), name=_text(el), url=url)
+    handle, post = _handle_and_post(url)
+    preview = path.startswith("/s/")
+    if handle is None or (post is None and not preview):
+        return Forward(hidden=True)
+    return Forward(handle=handle.lower(), post_id=post, name=_text(el), url=url)
 
 
 def _service(text: str | None) -> tuple[str, str | None]:
@@ -393,7 +417,7 @@ def _message(el: etree._Element, idx: _Index, base: str) -> Message | None:
         hrefs=hrefs,
         views=parse_count("".join(views_el.itertext())) if views_el is not None else None,
         edited=meta_el is not None and "edited" in "".join(meta_el.itertext()),
-        forward=_forward(fwd_el) if fwd_el is not None else None,
+        forward=_forward(fwd_el, base) if fwd_el is not None else None,
         photos=tuple(photos),
         video_thumbs=tuple(thumbs),
         album_ids=tuple(sorted(set(album) - {post_id})),

@@ -5,18 +5,24 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from config.settings import CrawlSettings, DetectSettings, Settings
+from config.settings import CrawlSettings, DetectSettings, Settings, TelegramSettings
 from crawlers import records as r
+from crawlers.runner import crawl_once
 from detect.cycle import set_candidate_state
 from store import models as m
+from store.app import App
 from store.db import Store
+from tests.conftest import TEST_KEY
 from tests.detect_scenarios import cases
 from tests.detect_scenarios.builder import Chan, World, community_id, detect, load
 from tests.detect_scenarios.cases import SHUTDOWN
+from tests.fixtures.telegram.builder import read
+from tests.support.httpserver import HttpServer, Reply
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -177,7 +183,8 @@ def test_dismissed_pair_alerts_again_only_after_the_margin(sqlite_store: Store, 
     # then A's members move to B: the score rises well past the margin, so it alerts again
     movers = [f"ann-fr-0-3-a{i}" for i in range(30)]
     target = Chan("ann-fr-0-3-B", "riserva14_x", "Riserva privata")
-    load(sqlite_store, World(batches=[target.joins(movers, SHUTDOWN + timedelta(days=1))]))
+    joins: list[r.Record] = [*target.joins(movers, SHUTDOWN + timedelta(days=1))]
+    load(sqlite_store, World(batches=[joins]))
     report = detect(sqlite_store, settings)
     (again,) = report.alerts
     assert (again["kind"], again["level"]) == ("migration", "strong")
@@ -306,3 +313,45 @@ def test_a_post_pointing_back_at_a_closed_predecessor_is_no_migration_into_it(sq
     assert not [al for al in alerts(sqlite_store) if al.kind == "migration" and al.source_community_id == f]
     (back,) = [c for c in report.candidates if (c["source_id"], c["target_id"]) == (a, f)]
     assert back["signals"]["announcement"] > 0
+
+
+def test_a_link_to_a_persons_account_never_stores_the_person_as_a_community(
+        tmp_path: Path, http_server: HttpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """"contact t.me/ray_handle" in a watched channel makes the handle a public lead; crawling it
+    finds a person's profile. The crawl fails (InvalidTarget) and the person's name and bio are
+    stored nowhere: no snapshot, no title or description on the lead's community row."""
+    monkeypatch.setenv("RESURFACE_PSEUDONYM_KEY", TEST_KEY.decode())
+    settings = Settings(data_dir=str(tmp_path / "data"), crawl=CrawlSettings(
+        allow_private_addresses=True, lead_platforms=["telegram"], max_retries=0, default_rate_limit=200.0),
+        telegram=TelegramSettings(web_base_url=http_server.base_url))
+    settings.base_dir = tmp_path
+    http_server.route("/s/ray_handle", Reply.redirect("/ray_handle"))
+    http_server.route("/ray_handle", Reply.html(read("user_profile.html")))
+    app = App(settings)
+    try:
+        seed = Chan("8108", "seed_three", "Seed")
+        world = World(seeds=[seed])
+        world.add(seed.snap(SHUTDOWN), seed.post(SHUTDOWN, "backup list: contact t.me/ray_handle"))
+        load(app.store, world)
+        (lead,) = detect(app.store, settings).leads
+        assert (lead["url"], lead["state"]) == ("https://t.me/ray_handle", "watching")
+        with app.store.session() as s:
+            person_id = s.scalars(select(m.Community.id).where(m.Community.handle == "ray_handle")).one()
+        (result,) = crawl_once(app, ids=[person_id])
+        assert result.outcome == "failed" and result.error is not None
+        assert "is a person's account, not a community; not stored" in result.error
+        with app.store.session() as s:
+            row = s.get(m.Community, person_id)
+            assert row is not None and (row.title, row.native_id, row.status) == (None, None, "active")
+            assert s.scalars(select(m.Snapshot).where(m.Snapshot.community_id == person_id)).all() == []
+            # A lead that is no community is not followed again (only the handle from the link is kept).
+            assert row.watch_state == "ignored"
+        raw = app.store.engine.raw_connection()
+        try:
+            assert raw.driver_connection is not None
+            dumped = "\n".join(raw.driver_connection.iterdump())
+        finally:
+            raw.close()
+        assert "Ray Quill" not in dumped and "backup list. Milano" not in dumped
+    finally:
+        app.close()

@@ -3,8 +3,10 @@ built offline and real Telethon error classes behind a fake thin client."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
+import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +27,9 @@ from crawlers.telegram_api import (
     TelegramApiSource,
     forward_from,
     invite_from,
+    make_telethon_client,
     post_from,
+    purge_saved_users,
     snapshot_from,
 )
 from tests.contract import check_records, last_cursor, posts_of
@@ -86,6 +90,7 @@ class FakeClient:
         return self.entity
 
     def full_channel(self, entity: Any) -> Any:
+        self.calls.append(("full", entity.id))
         self._maybe_fail("full")
         return self.chat_full
 
@@ -149,11 +154,25 @@ def test_a_username_change_shows_as_the_requested_handle() -> None:
 def test_forwards_read_from_fwd_from() -> None:
     from_channel = forward_from(tl.MessageFwdHeader(date=WHEN, from_id=tl.PeerChannel(777), channel_post=88))
     assert from_channel == r.ForwardRef("telegram", native_id="777", post_id="88")
-    hidden = forward_from(tl.MessageFwdHeader(date=WHEN, from_name="Hidden Sender"))
-    assert hidden == r.ForwardRef("telegram", name="Hidden Sender", hidden=True)
-    from_user = forward_from(tl.MessageFwdHeader(date=WHEN, from_id=tl.PeerUser(123456)))
-    assert from_user is not None and from_user.native_id is None  # no raw user id outside RawMember
+    from_chat = forward_from(tl.MessageFwdHeader(date=WHEN, from_id=tl.PeerChat(555)))
+    assert from_chat == r.ForwardRef("telegram", native_id="555")
     assert forward_from(None) is None
+
+
+def test_forwards_from_people_name_nobody() -> None:
+    """A hidden sender's name, a user's id and a signing admin's name are people's: none is kept."""
+    hidden = forward_from(tl.MessageFwdHeader(date=WHEN, from_name="Ray Quill"))
+    from_user = forward_from(tl.MessageFwdHeader(date=WHEN, from_id=tl.PeerUser(123456), from_name="Ray Quill"))
+    assert hidden == from_user == r.ForwardRef("telegram", hidden=True)
+    signed = forward_from(tl.MessageFwdHeader(date=WHEN, from_id=tl.PeerChannel(777), channel_post=88,
+                                              post_author="Admin Ray Quill"))
+    assert signed == r.ForwardRef("telegram", native_id="777", post_id="88")
+
+
+def test_signatures_of_channel_posts_are_not_kept() -> None:
+    post = post_from(text_message(6, "signed", post_author="Admin Ray Quill"), channel(), WHEN)
+    assert "Ray Quill" not in repr(post)
+    assert "signature" not in post.extra
 
 
 def test_posts_use_message_and_entities_not_client_properties() -> None:
@@ -248,6 +267,63 @@ def test_a_nonexistent_username_is_deleted(tmp_path: Path) -> None:
     with pytest.raises(errors.CommunityUnavailable) as info:
         list(source(tmp_path, client).crawl(target()))
     assert info.value.status == "deleted"
+
+
+def test_a_handle_of_a_person_is_refused_before_anything_is_read(tmp_path: Path) -> None:
+    person = tl.User(id=4242, access_hash=7, first_name="Ray", last_name="Quill", username="ray_handle")
+    client = FakeClient(person, full(), [text_message(1)], participants=[person])
+    with pytest.raises(errors.InvalidTarget, match=r"t\.me/ray_handle is a person's account, not a community; "
+                                                   r"not stored"):
+        list(source(tmp_path, client).crawl(target(handle="ray_handle", url="https://t.me/ray_handle")))
+    assert client.calls == [("resolve", "ray_handle")]  # no profile, chat history or participants read
+
+
+def user_row_count(session_file: Path) -> int:
+    conn = sqlite3.connect(session_file)
+    try:
+        return int(conn.execute("select count(*) from entities where id > 0").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_the_session_file_does_not_cache_the_users_telethon_sees(tmp_path: Path) -> None:
+    """Telethon's SQLite session would write every user of every response (id, username, phone,
+    name) into the .session file; the crawler's client must not."""
+    seen = tlm.ChatFull(full_chat=full().full_chat, chats=[channel()],
+                        users=[tl.User(id=501, access_hash=9, username="alice_x", first_name="Alice", phone="3900")])
+    loop = asyncio.new_event_loop()
+    try:
+        client = make_telethon_client(tmp_path / "crawler.session", 1, "0" * 32, loop)
+        assert client.session.save_entities is False
+        client.session.process_entities(seen)
+        client.session.save()
+        client.session.close()
+    finally:
+        loop.close()
+    conn = sqlite3.connect(tmp_path / "crawler.session")
+    try:
+        assert conn.execute("select count(*) from entities").fetchone()[0] == 0
+    finally:
+        conn.close()
+
+
+def test_users_cached_by_an_older_session_are_purged_and_channels_kept(tmp_path: Path) -> None:
+    from telethon.sessions import SQLiteSession
+
+    old = SQLiteSession(str(tmp_path / "old"))  # what `telegram login` or an older crawler left behind
+    old.process_entities(tlm.ChatFull(full_chat=full().full_chat, chats=[channel()],
+                                      users=[tl.User(id=501, access_hash=9, username="alice_x", first_name="Alice")]))
+    old.save()
+    old.close()
+    assert user_row_count(tmp_path / "old.session") == 1
+    assert purge_saved_users(tmp_path / "old.session") == 1
+    assert user_row_count(tmp_path / "old.session") == 0
+    reopened = SQLiteSession(str(tmp_path / "old"))
+    try:  # the channel's access hash survives, so it still resolves without a network round trip
+        assert reopened.get_input_entity(-100 * 10**10 - CHANNEL_ID).channel_id == CHANNEL_ID
+    finally:
+        reopened.close()
+    assert purge_saved_users(tmp_path / "missing.session") == 0
 
 
 def test_group_participants_become_memberships(tmp_path: Path) -> None:

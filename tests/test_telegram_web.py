@@ -6,8 +6,9 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from PIL import Image
@@ -100,8 +101,7 @@ def test_a_crawl_reads_header_posts_links_forwards_albums_and_fingerprints(
     assert posts["101"].links[0].url == "https://t.me/nightowl_backup"
     fwd = posts["102"].forwarded_from
     assert fwd is not None and (fwd.handle, fwd.post_id, fwd.hidden) == ("mooncellar", "88", False)
-    hidden = posts["103"].forwarded_from
-    assert hidden is not None and hidden.hidden and hidden.name == "Hidden Sender"
+    assert posts["103"].forwarded_from == r.ForwardRef("telegram", hidden=True)
     assert len(posts["104"].media) == 3 and posts["104"].extra["album_ids"] == [105, 106]
     assert all(fp.pdq and fp.pdq_quality is not None for fp in posts["104"].media)
     assert posts["112"].media[0].kind == "video_thumb"
@@ -136,14 +136,15 @@ def test_a_killed_crawl_resumes_from_its_last_page(http_server: HttpServer,
     serve_channel(http_server)
     source = source_for(http_server)
     first: list[r.Record] = []
-    gen = source.crawl(target(cursor={"last_post_id": 50}))
+    gen = cast(Generator[r.Record, None, None], source.crawl(target(cursor={"last_post_id": 50})))
     for record in gen:
         first.append(record)
         if isinstance(record, r.Checkpoint):
             gen.close()  # the process dies right after storing the first page
             break
     cursor = last_cursor(first)
-    assert cursor["last_post_id"] == 50 and cursor["gap"]["before"] == 101
+    gap = cursor["gap"]
+    assert cursor["last_post_id"] == 50 and isinstance(gap, dict) and gap["before"] == 101
     second = list(source.crawl(target(native_id="1739204581", cursor=cursor)))
     ids = [p.native_post_id for p in posts_of(first) + posts_of(second)]
     assert len(ids) == len(set(ids))
@@ -161,6 +162,31 @@ def test_no_public_preview_is_active_without_preview(http_server: HttpServer,
     assert isinstance(snap, r.CommunitySnapshot)
     assert (snap.status, snap.kind, snap.title, snap.member_count, snap.online_count, snap.extra["preview"]) == (
         "active", "group", "Harbor Chat 💬", 1208, 57, False)
+
+
+def test_forward_origins_and_signatures_that_name_people_are_not_kept(
+        http_server: HttpServer, source_for: Callable[..., TelegramWebSource]) -> None:
+    """Post 103 is forwarded from a hidden sender, 114 from a user (t.me/ray_handle, no post id),
+    112 is signed by an admin: none of those people's names or handles may leave the crawler."""
+    serve_channel(http_server, older=[])
+    posts = {p.native_post_id: p for p in posts_of(list(source_for(http_server, fetch_media=False).crawl(target())))}
+    assert posts["103"].forwarded_from == posts["114"].forwarded_from == r.ForwardRef("telegram", hidden=True)
+    assert "signature" not in posts["112"].extra
+    for name in ("Hidden Sender", "Ray", "ray_handle", "Mod Kestrel"):
+        assert not [p.native_post_id for p in posts.values() if name in repr(p)], name
+    channel = posts["102"].forwarded_from  # a channel origin keeps its handle, post and title
+    assert channel == r.ForwardRef("telegram", handle="mooncellar", post_id="88", name="Moon Cellar")
+
+
+def test_a_persons_account_is_refused_and_nothing_about_them_is_yielded(
+        http_server: HttpServer, source_for: Callable[..., TelegramWebSource]) -> None:
+    http_server.route("/s/ray_handle", Reply.redirect("/ray_handle"))
+    http_server.route("/ray_handle", Reply.html(read("user_profile.html")))
+    records: list[r.Record] = []
+    with pytest.raises(errors.InvalidTarget, match=r"t\.me/ray_handle is a person's account, not a community; "
+                                                   r"not stored"):
+        records.extend(source_for(http_server).crawl(target("ray_handle")))
+    assert records == []
 
 
 def test_a_nonexistent_channel_is_deleted(http_server: HttpServer,
@@ -351,7 +377,7 @@ web_base_url = "{http_server.base_url}"
             store.close()
 
     posts, links, media, forwards, snapshots = counts()
-    assert posts == 38 and links == 4 and media == 5 and forwards == 2 and snapshots == 1
+    assert posts == 38 and links == 4 and media == 5 and forwards == 1 and snapshots == 1
     # A second crawl adds only the new post; a title change is a new snapshot.
     renamed = Channel(HANDLE, "Night Owl Vault 🦉", NIGHTOWL.channel_id, description=NIGHTOWL.description,
                       subscribers=NIGHTOWL.subscribers)

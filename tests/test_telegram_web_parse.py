@@ -10,6 +10,7 @@ import pytest
 
 from crawlers.telegram_web_paging import NEWEST, BadCursor, Cursor, Planner
 from crawlers.telegram_web_parse import (
+    Forward,
     NotAChannelPage,
     TruncatedPage,
     parse_channel_page,
@@ -64,10 +65,27 @@ def test_messages_in_id_order_with_dates_views_and_urls(showcase) -> None:  # ty
 def test_forwards_with_and_without_source(showcase) -> None:  # type: ignore[no-untyped-def]
     channel = by_id(showcase, 102).forward
     assert (channel.handle, channel.post_id, channel.name, channel.hidden) == ("mooncellar", "88", "Moon Cellar", False)
-    hidden = by_id(showcase, 103).forward
-    assert (hidden.handle, hidden.post_id, hidden.name, hidden.hidden) == (None, None, "Hidden Sender", True)
-    user = by_id(showcase, 114).forward
-    assert (user.handle, user.post_id, user.hidden) == ("ray_handle", None, False)
+    # A bare span (hidden sender) and a link to t.me/<handle> without a post (a user's profile) may
+    # be people: hidden, with no name, handle or id.
+    assert by_id(showcase, 103).forward == Forward(hidden=True)
+    assert by_id(showcase, 114).forward == Forward(hidden=True)
+
+
+@pytest.mark.parametrize(
+    ("href", "expected"),
+    [("https://t.me/mooncellar/88", Forward(handle="mooncellar", post_id="88", name="Origin",
+                                            url="https://t.me/mooncellar/88")),
+     ("https://t.me/s/mooncellar", Forward(handle="mooncellar", name="Origin", url="https://t.me/s/mooncellar")),
+     ("https://t.me/c/1739204581/12", Forward(native_id="1739204581", post_id="12", name="Origin",
+                                              url="https://t.me/c/1739204581/12")),
+     ("https://t.me/ray_handle", Forward(hidden=True)),
+     ("https://t.me/ray_handle/", Forward(hidden=True)),
+     ("https://t.me/+AbCdEfGhIjKlMnOp", Forward(hidden=True)),
+     ("tg://resolve?domain=ray_handle", Forward(hidden=True))],
+)
+def test_only_evident_channels_are_named_as_forward_origins(href: str, expected: Forward) -> None:
+    page = parse_channel_page(channel_page(NIGHTOWL, [Msg(5, "x", forward_name="Origin", forward_href=href)]), URL)
+    assert page.messages[0].forward == expected
 
 
 def test_album_photos_and_member_ids(showcase) -> None:  # type: ignore[no-untyped-def]
@@ -113,6 +131,17 @@ def test_the_channel_id_comes_from_data_view_on_older_markup() -> None:
     assert parse_channel_page(html, URL).channel_id == "1739204581"
 
 
+@pytest.mark.parametrize("view", [{"c": 1e999}, {"c": -1e999}, {"c": float("nan")}, {"c": "-100x"}, {"c": None}, [1]])
+def test_a_hostile_data_view_gives_no_channel_id_not_a_crash(view: object) -> None:
+    """``{"c": 1e999}`` is JSON infinity: ``int()`` of it overflows, and must not end the crawl."""
+    raw = json.dumps(view).replace("Infinity", "1e999")
+    encoded = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    html = channel_page(NIGHTOWL, [Msg(5, "x")]).replace('data-peer="', 'data-old-peer="')
+    html = html.replace('data-view="', f'data-view="{encoded}" data-x="', 1)
+    page = parse_channel_page(html, URL)
+    assert page.channel_id is None and page.post_ids == [5]
+
+
 def test_blocks_without_a_usable_post_id_are_counted_not_fatal() -> None:
     html = channel_page(NIGHTOWL, [Msg(5, "ok"), Msg(6, "broken")]).replace("nightowl_archive/6", "nightowl_archive/x")
     page = parse_channel_page(html, URL)
@@ -141,6 +170,8 @@ def test_no_preview_pages() -> None:
     assert (group.kind, group.member_count, group.online_count, group.title) == ("group", 1208, 57, "Harbor Chat 💬")
     gone = parse_no_preview_page(read("nonexistent.html"), "https://t.me/vanished_owls")
     assert not gone.exists and gone.title is None
+    person = parse_no_preview_page(read("user_profile.html"), "https://t.me/ray_handle")
+    assert (person.exists, person.kind) == (True, "user")
 
 
 def test_an_empty_channel_has_no_id_and_no_more_link() -> None:
