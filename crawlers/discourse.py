@@ -24,6 +24,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
+import lxml.html
+from lxml import etree
+
 from config.settings import Settings
 from crawlers.base import Source, Target, register
 from crawlers.errors import BadResponse, InvalidTarget
@@ -53,12 +56,26 @@ POSTS_PER_CHUNK = 20
 CURSOR_TOPICS = 1000
 
 
-def _html_text(html: str) -> str:
-    import lxml.html
+def _parse_cooked(html: str) -> lxml.html.HtmlElement | None:
+    """A post's cooked HTML as an element tree; None when there is nothing to parse.
 
+    ``lxml.html.fromstring`` raises on what forums do send: a comment-only body (``<!-- x -->``,
+    left behind by moderation) is an "empty document", and a ``str`` with an XML encoding
+    declaration is refused outright. Raising here would abort the crawl before the topic's
+    checkpoint, so every later crawl would fail at the same post; the post keeps no text instead.
+    """
     if not html.strip():
-        return ""
-    return str(lxml.html.fromstring(html).text_content()).strip()
+        return None
+    try:
+        return lxml.html.fromstring(html)
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
+        log.debug("unparseable cooked HTML (%s); treated as empty", exc)
+        return None
+
+
+def _html_text(html: str) -> str:
+    root = _parse_cooked(html)
+    return "" if root is None else str(root.text_content()).strip()
 
 
 def _dict(value: Any, url: str, what: str) -> dict[str, Any]:
@@ -80,12 +97,11 @@ _NOT_PICTURES = frozenset({"emoji", "avatar", "site-icon", "onebox-avatar"})
 
 def image_urls(cooked: str, base: str) -> list[str]:
     """Absolute URLs of the pictures in a post's cooked HTML, in order, without duplicates."""
-    import lxml.html
-
-    if "<img" not in cooked:
+    root = _parse_cooked(cooked) if "<img" in cooked else None
+    if root is None:
         return []
     urls: dict[str, None] = {}
-    for img in lxml.html.fromstring(cooked).iter("img"):
+    for img in root.iter("img"):
         src = (img.get("src") or "").strip()
         if not src or src.startswith("data:") or _NOT_PICTURES & set((img.get("class") or "").split()):
             continue

@@ -26,20 +26,25 @@ def forum_base(url: str | None) -> str:
 
 def parse_time(value: object) -> datetime | None:
     """An ISO 8601 timestamp (``Z``, ``+01:00`` or ``+0100``) or a Unix time, as aware UTC; None if
-    absent or unparseable. A naive time is taken as UTC."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
-        return datetime.fromtimestamp(float(value), UTC)
-    if not isinstance(value, str):
+    absent, unparseable or out of range. A naive time is taken as UTC.
+
+    Out of range means beyond what :class:`datetime` holds: a Unix time of ``10**20`` (or NaN, or
+    infinity), or ``9999-12-31T23:59:59-01:00``, whose UTC form is in year 10000. Such values come
+    from hostile or broken forums; raising here would abort the crawl before the topic's checkpoint,
+    so every later crawl would fail at the same post."""
+    if value is None or value == "" or isinstance(value, bool):
         return None
     try:
+        if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
+            return datetime.fromtimestamp(float(value), UTC)
+        if not isinstance(value, str):
+            return None
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError, OSError):  # OSError: the platform's time functions refused it
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def status_for_http(status: int, url: str = "") -> str | None:

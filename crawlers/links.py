@@ -421,12 +421,14 @@ def _tg_scheme(parts: _Parts) -> _Found | None:
     return None
 
 
-def _reddit(parts: _Parts, segs: list[str]) -> _Found:
+def _reddit(parts: _Parts, segs: list[str]) -> _Found | None:
     low = [s.lower() for s in segs]
     if parts.host == "redd.it":
         if len(segs) == 1 and _REDDIT_ID.fullmatch(low[0]):
             return _reddit_post(None, low[0])
         return _web(parts)
+    if len(segs) >= 2 and (low[0] in ("u", "user") or (low[0] == "r" and low[1].startswith("u_"))):
+        return None  # a person's profile (``/u/name``, ``/user/name/...``, profile subreddit ``r/u_name``)
     if len(segs) >= 2 and low[0] == "r" and _SUBREDDIT.fullmatch(segs[1]):
         sub = low[1]
         if len(segs) >= 4 and low[2] == "comments" and _REDDIT_ID.fullmatch(low[3]):
@@ -469,6 +471,38 @@ def _forum(parts: _Parts) -> _Found | None:
             topic_id = tail if tail.isdigit() and len(tail) <= 12 else None
             return _Found(parts.unparse(), LinkKind.FORUM, Platform.XENFORO, post_id=topic_id)
     return None
+
+
+#: Path segments that introduce a forum member's name: Discourse ``/u/<name>`` (and its older
+#: ``/users/<name>`` alias, which redirects there).
+_PROFILE_SEGMENTS = frozenset({"u", "users"})
+#: XenForo member pages: ``/members/<name>.<id>/`` or, without a name, ``/members/<id>/``.
+_XF_MEMBER = re.compile(r"(?:.+\.)?[0-9]{1,12}")
+#: Segments that start a topic/thread URL: what follows is a slug, never a profile.
+_TOPIC_SEGMENTS = frozenset({"t", "threads", "forums"})
+#: phpBB ``memberlist.php`` parameters that name one member (by id or by name).
+_PHPBB_MEMBER_PARAMS = frozenset({"u", "un"})
+
+
+def _is_profile(parts: _Parts) -> bool:
+    """A forum member's profile page (Discourse ``/u/name``, XenForo ``/members/name.1/``, phpBB
+    ``memberlist.php?mode=viewprofile&u=1``). Its URL carries a person's name or id, and members
+    are pseudonymous from ingest on, so such links are dropped rather than stored as leads."""
+    segs = [s.lower() for s in parts.segments]
+    if segs and segs[-1] == "memberlist.php":
+        params = {k.lower(): v for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        mode = [v.lower() for v in params.get("mode", [])]
+        return bool(_PHPBB_MEMBER_PARAMS & params.keys()) or "viewprofile" in mode
+    if segs and segs[-1] == "index.php":  # XenForo without friendly URLs: index.php?members/name.1/
+        segs = [s for s in unquote(parts.query.split("&", 1)[0]).lower().split("/") if s]
+    for i, seg in enumerate(segs[:4]):
+        if seg in _TOPIC_SEGMENTS or i + 1 >= len(segs):
+            return False
+        if seg in _PROFILE_SEGMENTS and i < 3:
+            return True
+        if seg == "members" and _XF_MEMBER.fullmatch(segs[i + 1]):
+            return True
+    return False
 
 
 def _classify(parts: _Parts) -> _Found | None:
@@ -519,6 +553,8 @@ def _classify(parts: _Parts) -> _Found | None:
         return _web(parts)
     if host == "reddit.com" or host.endswith(".reddit.com") or host == "redd.it":
         return _reddit(parts, parts.segments)
+    if _is_profile(parts):
+        return None
     return _forum(parts) or _web(parts)
 
 
@@ -557,7 +593,11 @@ def classify_url(url: str) -> ExtractedLink | None:
     """Normalise and classify one URL; ``None`` when it is not a link we keep.
 
     ``None`` for: invalid URLs, schemes other than http(s)/tg (``javascript:``, ``mailto:``,
-    ``data:``...), unknown ``tg://`` actions and ``t.me/+<phone number>`` (a person, not a group).
+    ``data:``...), unknown ``tg://`` actions, and links to a person rather than a community:
+    ``t.me/+<phone number>``, Reddit profiles (``/u/name``, ``/user/name``, ``r/u_name``) and forum
+    member profiles (Discourse ``/u/name``, XenForo ``/members/name.1/``, phpBB
+    ``memberlist.php?mode=viewprofile&u=1``). Members are pseudonymous from ingest on, so their
+    names and ids must not reach the links table or the search index.
     """
     try:
         _, found = _analyse(url)

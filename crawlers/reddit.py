@@ -96,22 +96,53 @@ def credentials(env: Mapping[str, str] | None = None) -> RedditCredentials:
     )
 
 
+#: Bytes read from the socket at a time while enforcing the cap.
+_READ_CHUNK = 64 * 1024
+
+
 class GuardedAdapter(requests.adapters.HTTPAdapter):
     """A requests adapter that refuses what the address guard refuses, before connecting, and
-    bodies that declare more than ``max_bytes``."""
+    bodies over ``max_bytes``.
+
+    The body is always streamed and counted while it is read, so a body that does not declare
+    its length (close-delimited or chunked) is cut off at the cap instead of being read whole
+    into memory. The count is of decoded bytes, so a small gzip body that inflates past the cap
+    is refused too. The response handed back has its body already read (``.content`` works as
+    for an unstreamed request), which is all prawcore needs.
+    """
 
     def __init__(self, guard: AddressGuard, max_bytes: int) -> None:
         super().__init__(max_retries=0)
         self.guard = guard
         self.max_bytes = max_bytes
 
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-        self.guard.check(request.url or "")
-        response = super().send(request, *args, **kwargs)
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            response.close()
-            raise ResponseTooLarge(f"response from {request.url} declares {declared} bytes, over {self.max_bytes}")
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: bool | str = True,
+        cert: Any = None,
+        proxies: dict[str, str] | None = None,
+    ) -> requests.Response:
+        url = request.url or ""
+        self.guard.check(url)
+        response = super().send(request, stream=True, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+        try:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                raise ResponseTooLarge(
+                    f"response from {url} declares {declared} bytes, over the cap of {self.max_bytes}"
+                )
+            body = bytearray()
+            for chunk in response.iter_content(_READ_CHUNK):
+                body += chunk
+                if len(body) > self.max_bytes:
+                    raise ResponseTooLarge(f"response from {url} exceeded the cap of {self.max_bytes} bytes")
+        except BaseException:
+            response.close()  # drops the connection: the rest of the body is never read
+            raise
+        response._content = bytes(body)  # what ``Response.content`` returns from now on
         return response
 
 

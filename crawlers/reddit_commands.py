@@ -2,6 +2,10 @@
 
 Needs REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET and REDDIT_USER_AGENT; a missing one is named in the
 error (exit 2). The detector uses the same search through :func:`crawlers.reddit.name_search`.
+
+Every search is written to the audit log (``reddit.search``, the name as target) before Reddit is
+asked, so a search that then fails is on record too: which names investigators look for is itself
+sensitive, and the audit log is where every search is accounted for.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import typer
 from cli_support import FormatOption, OutputFormat, emit, state
 from crawlers.errors import CrawlError
 from crawlers.reddit import RedditClient, credentials
+from store import audit
 
 app = typer.Typer(help="Reddit helpers.", no_args_is_help=True)
 
@@ -27,8 +32,13 @@ def search(
     """Search subreddits by name, e.g. to find where a banned one moved."""
     from config.errors import ResurfaceError
 
-    settings = state(ctx).settings  # no store needed
-    client = RedditClient(settings, credentials())
+    cli = state(ctx)
+    settings = cli.settings
+    creds = credentials()  # a missing variable fails here, before anything is searched or logged
+    with cli.app.store.session() as session:
+        audit.record(session, "reddit.search", target=name,
+                     details={"limit": limit, "reddit_url": settings.reddit.reddit_url})
+    client = RedditClient(settings, creds)
     try:
         found = client.search(name, limit=limit)
     except CrawlError as exc:

@@ -134,6 +134,40 @@ def test_gone_or_login_only_forum_gets_a_status(http_server: HttpServer, reply: 
     assert len(records) == 1 and isinstance(records[0], CommunitySnapshot) and records[0].status == status
 
 
+ODD_POSTS: dict[str, dict[str, Any]] = {
+    "comment-only cooked HTML": {"cooked": "<!-- moderated -->"},
+    "comment-only cooked HTML hiding an image": {"cooked": "<!-- <img src='/uploads/a.png'> -->"},
+    "NUL in cooked HTML": {"cooked": "<p>hello\x00 world</p>"},
+    "cooked HTML with an encoding declaration": {"cooked": "<?xml version='1.0' encoding='latin-1'?><p>hi</p>"},
+    "created_at far beyond year 9999": {"created_at": 10**20},
+    "created_at a huge float": {"created_at": 1e300},
+    "created_at an over-long digit string": {"created_at": "9" * 400},
+    "updated_at overflowing on conversion to UTC": {"updated_at": "9999-12-31T23:59:59-01:00", "version": 2},
+    "created_at underflowing on conversion to UTC": {"created_at": "0001-01-01T00:00:00+01:00"},
+}
+
+
+@pytest.mark.parametrize("case", list(ODD_POSTS))
+def test_odd_post_does_not_stop_the_crawl_at_its_topic(forum: HttpServer, case: str) -> None:
+    """A post that cannot be parsed fully keeps what can be read; the topic and its checkpoint
+    complete, so later crawls do not fail at the same topic for ever."""
+    topic = copy.deepcopy(fixture("t_102.json"))
+    topic["post_stream"]["posts"][0].update(ODD_POSTS[case])
+    forum.route("/t/102.json", Reply.json(topic))
+    records = crawl(forum)
+    check_records(records, platform="discourse")
+    assert last_cursor(records)["topics"] == {"101": 45, "102": 2}
+    odd = next(p for p in posts_of(records) if p.native_post_id == "6001")
+    if "cooked" in ODD_POSTS[case]:
+        assert "moderated" not in (odd.text or "") and odd.media == ()
+        assert odd.created_at is not None
+    else:  # an out-of-range time is unknown, not a crash
+        assert odd.created_at is None if "created_at" in ODD_POSTS[case] else odd.created_at is not None
+        assert odd.edited_at is None
+        assert odd.text == "Please read the rules."
+    assert next(p for p in posts_of(records) if p.native_post_id == "6002").text == "ok"
+
+
 BAD_TOPIC_REPLIES: dict[str, Callable[[HttpServer], Reply]] = {
     "invalid JSON": lambda s: Reply(200, {"Content-Type": "application/json"}, b'{"post_stream": {"posts": [}'),
     "wrong content type": lambda s: Reply.html("<html><body>hello</body></html>"),

@@ -203,3 +203,47 @@ def test_reddit_search_command(sites: dict[str, HttpServer], tmp_path: Path, cap
     code, out, err = call(capsys, "--config", config, "reddit", "search", "velvet", "--format", "json")
     assert code == 0, err
     assert [row["handle"] for row in json.loads(out)] == ["VelvetLounge2", "velvet_cakes"]
+
+
+def audit_entries(config: str) -> list[tuple[str, str, str | None, dict[str, Any]]]:
+    from sqlalchemy import select
+
+    from config.loader import load_settings
+    from store import audit
+    from store import models as m
+    from store.db import open_store
+
+    store = open_store(load_settings(Path(config)).store_url)
+    try:
+        with store.session() as session:
+            assert audit.verify(session) is None  # the chain is intact
+            rows = session.scalars(select(m.AuditEntry).order_by(m.AuditEntry.id))
+            return [(e.actor, e.action, e.target, dict(e.details)) for e in rows]
+    finally:
+        store.close()
+
+
+def test_reddit_search_is_audited(sites: dict[str, HttpServer], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Who searched Reddit for which name is in the hash-chained audit log, like every search."""
+    monkeypatch.delenv("RESURFACE_CONFIG", raising=False)
+    monkeypatch.setenv("RESURFACE_ACTOR", "analyst@test")
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    config = str(write_config(tmp_path, sites["reddit"]))
+    code, _, err = call(capsys, "--config", config, "reddit", "search", "velvet lounge", "--limit", "5")
+    assert code == 0, err
+    code, _, err = call(capsys, "--config", config, "reddit", "search", "Mia Moglie", "--format", "json")
+    assert code == 0, err
+    sites["reddit"].route("/subreddits/search/", Reply(200, {"Content-Type": "application/json"}, b"{not json"))
+    code, _, err = call(capsys, "--config", config, "reddit", "search", "failing")
+    assert code != 0 and "Reddit search for 'failing' failed" in err  # asked, so on record although it failed
+    monkeypatch.delenv("REDDIT_CLIENT_ID")
+    code, _, err = call(capsys, "--config", config, "reddit", "search", "not asked")
+    assert code == 2 and "REDDIT_CLIENT_ID" in err  # nothing was searched: nothing to record
+    reddit_url = sites["reddit"].base_url
+    assert audit_entries(config) == [
+        ("analyst@test", "reddit.search", "velvet lounge", {"limit": 5, "reddit_url": reddit_url}),
+        ("analyst@test", "reddit.search", "Mia Moglie", {"limit": 25, "reddit_url": reddit_url}),
+        ("analyst@test", "reddit.search", "failing", {"limit": 25, "reddit_url": reddit_url}),
+    ]

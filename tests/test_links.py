@@ -298,7 +298,43 @@ CASES: list[Any] = [
         want("https://www.reddit.com/comments/abc12", K.REDDIT_POST, RD, post="abc12"),
         id="reddit-short",
     ),
-    pytest.param("https://www.reddit.com/user/someone", web("https://www.reddit.com/user/someone"), id="reddit-user"),
+    # --- people's profiles: never stored (members are pseudonymous from ingest on) ---
+    pytest.param("https://www.reddit.com/user/someone", None, id="reddit-user"),
+    pytest.param("https://www.reddit.com/u/Someone/", None, id="reddit-u"),
+    pytest.param("https://old.reddit.com/user/someone/comments/", None, id="reddit-old-user-comments"),
+    pytest.param("np.reddit.com/u/someone", None, id="reddit-np-u-bare"),
+    pytest.param("https://reddit.com/u/someone", None, id="reddit-apex-u"),
+    pytest.param("https://new.reddit.com/user/someone/submitted?sort=new", None, id="reddit-new-user-submitted"),
+    pytest.param(
+        "https://www.reddit.com/user/someone/comments/abc123/my_post/", None, id="reddit-post-on-a-profile"
+    ),
+    pytest.param("https://www.reddit.com/r/u_someone", None, id="reddit-profile-subreddit"),
+    pytest.param("https://www.reddit.com/user/", web("https://www.reddit.com/user/"), id="reddit-user-without-name"),
+    pytest.param("https://forum.example.org/u/lina_v", None, id="discourse-profile"),
+    pytest.param("https://forum.example.org/u/lina_v/summary", None, id="discourse-profile-summary"),
+    pytest.param("https://example.org/community/u/Lina.V/activity", None, id="discourse-profile-subfolder"),
+    pytest.param("https://forum.example.org/users/lina_v", None, id="discourse-users-alias"),
+    pytest.param(
+        "https://forum.example.org/t/u/77",
+        want("https://forum.example.org/t/u/77", K.FORUM, "discourse", post="77"),
+        id="discourse-topic-slugged-u-is-a-topic",
+    ),
+    pytest.param("https://xf.example.org/members/nightowl.1234/", None, id="xenforo-member"),
+    pytest.param("https://xf.example.org/community/members/Night%20Owl.1234/#about", None, id="xenforo-member-sub"),
+    pytest.param("https://xf.example.org/members/1234/", None, id="xenforo-member-id-only"),
+    pytest.param("https://xf.example.org/index.php?members/nightowl.1234/", None, id="xenforo-member-no-friendly"),
+    pytest.param("https://xf.example.org/members/", web("https://xf.example.org/members/"), id="xenforo-member-list"),
+    pytest.param("https://board.example.org/memberlist.php?mode=viewprofile&u=52", None, id="phpbb-profile"),
+    pytest.param(
+        "https://board.example.org/phpBB3/memberlist.php?mode=viewprofile&u=52&sid=0123abcdef", None, id="phpbb-sub"
+    ),
+    pytest.param("https://board.example.org/memberlist.php?mode=viewprofile&un=lina", None, id="phpbb-profile-name"),
+    pytest.param("https://board.example.org/memberlist.php?mode=email&u=52", None, id="phpbb-email-a-member"),
+    pytest.param(
+        "https://board.example.org/memberlist.php?mode=team",
+        web("https://board.example.org/memberlist.php?mode=team"),
+        id="phpbb-team-list",
+    ),
     pytest.param("https://www.reddit.com/r/a+b", web("https://www.reddit.com/r/a+b"), id="reddit-multi"),
     # --- forums ---
     pytest.param(
@@ -567,6 +603,13 @@ def urls(links: list[ExtractedLink]) -> list[str]:
             id="reddit-and-www",
         ),
         pytest.param(
+            "ask u/lina_v or reddit.com/u/lina_v, www.reddit.com/user/quietfox, https://forum.example.org/u/lina_v "
+            "and https://xf.example.org/members/nightowl.1234/ or "
+            "https://board.example.org/memberlist.php?mode=viewprofile&u=52 - new home: reddit.com/r/NewHome",
+            ["https://www.reddit.com/r/newhome"],
+            id="profiles-dropped",
+        ),
+        pytest.param(
             "fake: https://t.mе/not_telegram real: https://t.me/real_telegram",
             ["https://t.xn--m-jtb/not_telegram", "https://t.me/real_telegram"],
             id="homoglyph-is-web",
@@ -676,6 +719,18 @@ def test_extract_links_html_ignores_hidden_text_and_keeps_blocks_apart() -> None
         "<body><p>t.me/para_one</p><p>tail</p><b>t.me/</b>inline_join <!-- t.me/comment_chan --></body></html>"
     )
     assert urls(extract_links_html(html)) == ["https://t.me/para_one", "https://t.me/inline_join"]
+
+
+def test_extract_links_html_drops_profile_links_of_forum_members() -> None:
+    """Forum pages link each author's profile; those name people and must never become links."""
+    html = (
+        '<article><a href="/u/lina_v">lina_v</a> <a href="/members/nightowl.1234/">nightowl</a>'
+        '<a href="./memberlist.php?mode=viewprofile&amp;u=52">Lina</a>'
+        '<a href="https://old.reddit.com/user/quietfox">u/quietfox</a>'
+        '<p>moved to <a href="/t/new-home/77">the new topic</a>, or see reddit.com/u/quietfox</p></article>'
+    )
+    got = extract_links_html(html, base_url="https://forum.example.org/t/old/1")
+    assert urls(got) == ["https://forum.example.org/t/new-home/77"]
 
 
 def test_extract_links_html_deep_nesting_falls_back() -> None:

@@ -137,3 +137,22 @@ def test_parse_display_time_and_dialect_on_missing_elements() -> None:
     assert parse_display_time("yesterday") is None
     empty = PhpbbDialect().thread(Selector(text="<html></html>"), "http://x/viewtopic.php?t=1")
     assert empty.posts == [] and empty.next_url is None
+
+
+def test_profile_links_and_out_of_range_times_in_a_post(board: HttpServer) -> None:
+    """A post quoting a member's profile link stores no link to that person, and a timestamp
+    beyond year 9999 in UTC leaves the time unknown instead of failing the thread for ever."""
+    topic = page("topic_11.html").replace(
+        '<div class="content">Photos from the meetup are in the gallery.</div>',
+        '<div class="content">Ask <a href="./memberlist.php?mode=viewprofile&amp;u=7">lina_v</a> or '
+        '<a href="https://www.reddit.com/user/quietfox">u/quietfox</a>; new board: '
+        '<a href="https://t.me/harbour_meetups">t.me/harbour_meetups</a></div>',
+    ).replace('datetime="2026-02-20T18:00:00+00:00"', 'datetime="9999-12-31T23:59:59-01:00"')
+    board.route("/viewtopic.php?t=11", Reply.html(topic))
+    records = crawl(board)
+    check_records(records, platform="phpbb")
+    post = next(p for p in posts_of(records) if p.native_post_id == "111")
+    assert [link.url for link in post.links] == ["https://t.me/harbour_meetups"]
+    assert post.created_at is None
+    threads = last_cursor(records)["threads"]
+    assert isinstance(threads, dict) and threads["11"]["last"] == "111"  # the thread completed

@@ -12,7 +12,7 @@ import pytest
 from config.errors import MissingSecret
 from config.settings import CrawlSettings, RedditSettings, Settings
 from crawlers.base import NotConfigured, Target
-from crawlers.errors import BadResponse, BlockedAddress, RateLimited
+from crawlers.errors import BadResponse, BlockedAddress, RateLimited, ResponseTooLarge
 from crawlers.records import CommunitySnapshot, CommunityStatus, Membership, Post
 from crawlers.reddit import RedditSource, name_search
 from tests.contract import check_records, last_cursor, posts_of
@@ -204,3 +204,33 @@ def test_invalid_json_listing_ends_the_crawl_after_the_snapshot(fake_reddit: Htt
             seen.append(record)
     source.close()
     assert isinstance(seen[0], CommunitySnapshot)  # what came before is kept
+
+
+MB = 1024 * 1024
+
+
+@pytest.mark.parametrize("declare_length", [False, True], ids=["undeclared-streamed", "declared"])
+def test_huge_response_is_refused_while_reading(fake_reddit: HttpServer, declare_length: bool) -> None:
+    """A 50 MB body is cut off at the byte cap, whether or not it declares its length: the
+    crawler never holds more than the cap in memory."""
+    fake_reddit.route("/r/velvetlounge/about/", Reply.huge(50 * MB, content_type="application/json",
+                                                           declare_length=declare_length))
+    source = make_source(fake_reddit, max_response_bytes=MB)
+    with pytest.raises(ResponseTooLarge, match=r"http://127\.0\.0\.1:\d+/r/velvetlounge/about") as info:
+        list(source.crawl(target("VelvetLounge")))
+    source.close()
+    assert str(MB) in str(info.value)
+    (exchange,) = [e for e in fake_reddit.exchanges if e.request.path_only == "/r/velvetlounge/about/"]
+    assert fake_reddit.wait_until(lambda s: exchange.aborted or exchange.finished)
+    assert exchange.aborted and exchange.body_bytes_sent < 50 * MB
+
+
+def test_undeclared_length_body_under_the_cap_is_read(fake_reddit: HttpServer) -> None:
+    body = json.dumps(fixture("about_velvetlounge.json")).encode()
+    fake_reddit.route("/r/velvetlounge/about/", Reply.stream(lambda: iter([body[:100], body[100:]]),
+                                                             headers={"Content-Type": "application/json",
+                                                                      **RATE_HEADERS}))
+    source = make_source(fake_reddit, max_response_bytes=16 * 1024)  # over every fixture, far under 50 MB
+    records = list(source.crawl(target("VelvetLounge")))
+    source.close()
+    assert isinstance(records[0], CommunitySnapshot) and records[0].title == "Velvet Lounge"

@@ -124,3 +124,22 @@ def test_bad_pages_end_the_crawl_naming_the_url(forum: HttpServer, path: str, re
     assert forum.base_url in str(info.value)
     if "HTML" in message:
         assert isinstance(info.value, BadResponse)
+
+
+def test_mentions_of_members_and_out_of_range_times_in_a_post(forum: HttpServer) -> None:
+    """XenForo renders ``@name`` as a link to ``/members/name.id/``: no link to a person is stored.
+    A timestamp whose UTC form overflows leaves the time unknown instead of failing the thread."""
+    thread = page("thread_21.html").replace(
+        '<div class="bbWrapper">Use a tripod.</div>',
+        '<div class="bbWrapper"><a href="/members/marisol.12/" class="username" data-user-id="12">@Marisol</a> '
+        'use a tripod, see <a href="https://forum.example.org/u/lina_v">lina</a> and '
+        '<a href="https://t.me/ferry_tripods">t.me/ferry_tripods</a></div>',
+    ).replace('datetime="2026-02-20T18:00:00+0000"', 'datetime="0001-01-01T00:00:00+0100"')
+    forum.route("/threads/long-exposure-tips.21/", Reply.html(thread))
+    records = crawl(forum)
+    check_records(records, platform="xenforo")
+    post = next(p for p in posts_of(records) if p.native_post_id == "211")
+    assert [link.url for link in post.links] == ["https://t.me/ferry_tripods"]
+    assert post.created_at is None
+    threads = last_cursor(records)["threads"]
+    assert isinstance(threads, dict) and "21" in threads  # the thread completed
