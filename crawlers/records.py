@@ -260,8 +260,12 @@ def post_payload_hash(post: Post) -> str:
         [fwd.platform, fwd.native_id, fwd.handle, fwd.post_id, fwd.name, fwd.hidden] if fwd else None,
         [[fp.sha256, fp.pdq, fp.pdq_quality, fp.kind] for fp in post.media],
     ]
-    blob = json.dumps(parts, separators=(",", ":"), ensure_ascii=False)
+    blob = _COMPACT_JSON.encode(parts)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+# What json.dumps(..., separators=(",", ":"), ensure_ascii=False) builds on every call (ingest: per post).
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def payload_hash(data: Any) -> str:

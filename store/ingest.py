@@ -5,9 +5,13 @@ Idempotent: the same post twice is one row; an unchanged snapshot bumps the late
 handles are replaced by keyed pseudonyms here, so they never reach the database (unless the
 deployment sets ``privacy.store_raw_member_ids``).
 
-Posts go in with bulk INSERT .. ON CONFLICT DO NOTHING .. RETURNING, batched per call, because
-ingest has to keep up with full-history crawls (see bench/ingest.py). Everything in one call runs in
-the caller's transaction: a failure loses the batch, never what was stored before.
+Posts go in batched per call, because ingest has to keep up with full-history crawls (see
+bench/ingest.py). On PostgreSQL (the portable path) that is one bulk INSERT .. ON CONFLICT DO NOTHING
+.. RETURNING. On SQLite, SQLAlchemy's per-row parameter processing cost more than the database work,
+so posts, members and memberships go through the driver's executemany with values pre-converted
+exactly as SQLAlchemy stores them (see :func:`_sqlite_datetime`); tests check that both paths store
+identical rows. Everything in one call runs in the caller's transaction: a failure loses the batch,
+never what was stored before.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, literal, select, update
@@ -59,6 +64,8 @@ class IngestContext:
     target_community_id: int | None = None
     members: dict[str, int] = field(default_factory=dict)
     communities: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Force the portable (SQLAlchemy) write path on SQLite too; tests compare both paths.
+    portable: bool = False
 
 
 def _insert(session: Session, table: Any) -> Any:
@@ -66,6 +73,39 @@ def _insert(session: Session, table: Any) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def _sqlite_fast(session: Session, ctx: IngestContext) -> bool:
+    return not ctx.portable and session.get_bind().dialect.name == "sqlite"
+
+
+def _sqlite_cursor(session: Session) -> Any:
+    """A driver cursor on the session's own connection, so its writes are in the same transaction."""
+    return session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    """A datetime as :class:`store.models.UTCDateTime` on SQLite stores it: naive means UTC, then
+    converted to UTC and written as SQLAlchemy's SQLite DATETIME text, always with microseconds
+    ("2026-01-01 12:00:00.000000"). ``isoformat`` is that text with a "T" and without zero
+    microseconds, and several times faster than ``strftime``."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        text = value.isoformat(" ")
+    else:
+        text = (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat(" ")[:-6]  # "+00:00"
+    return text if value.microsecond else text + ".000000"
+
+
+#: Memoised: a batch repeats its fetch time, and a post's creation time is also its author's
+#: membership first/last seen.
+_sqlite_datetime_memo = lru_cache(maxsize=16384)(_sqlite_datetime)
+
+
+def _sqlite_json(value: Any) -> str:
+    """A JSON column value as SQLAlchemy's JSON type stores it on SQLite (plain ``json.dumps``)."""
+    return "{}" if isinstance(value, dict) and not value else json.dumps(value)
 
 
 def _content_hash(*parts: Any) -> str:
@@ -234,7 +274,9 @@ def member_ids(session: Session, members: Sequence[r.RawMember], ctx: IngestCont
                 "raw_handle": mb.handle if ctx.store_raw_member_ids else None,
                 "first_seen": seen_at, "last_seen": seen_at,
             }
-    if missing:
+    if missing and _sqlite_fast(session, ctx):
+        _sqlite_insert_members(session, missing, ctx)
+    elif missing:
         rows = list(missing.values())
         session.connection().execute(
             _insert(session, m.Member.__table__).on_conflict_do_nothing(index_elements=["pseudonym"]), rows)
@@ -248,8 +290,50 @@ def member_ids(session: Session, members: Sequence[r.RawMember], ctx: IngestCont
     return [ctx.members[p] for p in pseudonyms]
 
 
-def _upsert_memberships(session: Session, rows: dict[tuple[int, int], dict[str, Any]]) -> None:
+_MEMBER_COLUMNS = ("pseudonym", "platform", "handle_pseudonym", "raw_user_id", "raw_handle", "first_seen",
+                   "last_seen")
+
+
+def _sqlite_insert_members(session: Session, missing: dict[str, dict[str, Any]], ctx: IngestContext) -> None:
+    """The SQLite member upsert: driver executemany, then the ids by pseudonym (500 per query)."""
+    cur = _sqlite_cursor(session)
+    cur.executemany(
+        f"INSERT INTO members ({', '.join(_MEMBER_COLUMNS)}) VALUES ({', '.join('?' * len(_MEMBER_COLUMNS))})"
+        " ON CONFLICT (pseudonym) DO NOTHING",
+        [(row["pseudonym"], row["platform"], row["handle_pseudonym"], row["raw_user_id"], row["raw_handle"],
+          _sqlite_datetime_memo(row["first_seen"]), _sqlite_datetime_memo(row["last_seen"]))
+         for row in missing.values()],
+    )
+    keys = list(missing)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        cur.execute(f"SELECT pseudonym, id FROM members WHERE pseudonym IN ({', '.join('?' * len(chunk))})", chunk)
+        ctx.members.update(cur.fetchall())
+    cur.close()
+
+
+_SQLITE_UPSERT_MEMBERSHIPS = (
+    "INSERT INTO memberships (community_id, member_id, first_seen, last_seen, seen_posting, seen_listed)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (community_id, member_id) DO UPDATE SET"
+    " first_seen = min(memberships.first_seen, excluded.first_seen),"
+    " last_seen = max(memberships.last_seen, excluded.last_seen),"
+    " seen_posting = (memberships.seen_posting OR excluded.seen_posting),"
+    " seen_listed = (memberships.seen_listed OR excluded.seen_listed)"
+)
+
+
+def _upsert_memberships(session: Session, rows: dict[tuple[int, int], dict[str, Any]], ctx: IngestContext) -> None:
     if not rows:
+        return
+    if _sqlite_fast(session, ctx):
+        # Text min/max is time order: every stored value has the one fixed-width UTC format.
+        cur = _sqlite_cursor(session)
+        cur.executemany(_SQLITE_UPSERT_MEMBERSHIPS, [
+            (row["community_id"], row["member_id"], _sqlite_datetime_memo(row["first_seen"]),
+             _sqlite_datetime_memo(row["last_seen"]), int(row["seen_posting"]), int(row["seen_listed"]))
+            for row in rows.values()
+        ])
+        cur.close()
         return
     dialect = session.get_bind().dialect.name
     table = m.Membership.__table__
@@ -328,34 +412,42 @@ def ingest_posts(session: Session, posts: Sequence[r.Post], ctx: IngestContext, 
         return
     # Last occurrence wins when a batch repeats a post.
     unique: dict[tuple[int, str], tuple[r.Post, int]] = {}
+    last_ref: r.CommunityRef | None = None
+    cid = 0
     for post in posts:
-        cid = community_id_for(session, post.community, ctx, post.fetched_at)
+        if post.community is not last_ref:  # a page's posts share one ref object: resolve it once
+            cid = community_id_for(session, post.community, ctx, post.fetched_at)
+            last_ref = post.community
         unique[(cid, post.native_post_id)] = (post, cid)
     items = list(unique.values())
     authored = [(i, p.author) for i, (p, _) in enumerate(items) if p.author is not None]
     ids = member_ids(session, [a for _, a in authored], ctx, posts[0].fetched_at) if authored else []
     author_of: dict[int, int] = {i: mid for (i, _), mid in zip(authored, ids, strict=True)}
-    rows = [_post_row(p, cid, author_of.get(i)) for i, (p, cid) in enumerate(items)]
-    stats.posts_seen += len(rows)
+    stats.posts_seen += len(items)
 
-    posts_table = m.Post.__table__
-    stmt = (
-        _insert(session, posts_table)
-        .on_conflict_do_nothing(index_elements=["community_id", "native_post_id"])
-        .returning(posts_table.c.id, posts_table.c.community_id, posts_table.c.native_post_id)
-    )
-    new: dict[tuple[int, str], int] = {}
-    conn = session.connection()
-    for start in range(0, len(rows), 1000):
-        result = conn.execute(stmt, rows[start:start + 1000])
-        for post_id, cid, native in result:
-            new[(cid, native)] = post_id
+    fast = _sqlite_fast(session, ctx)
+    if fast:
+        new = _sqlite_insert_posts(session, unique, author_of, stats)
+    else:
+        rows = [_post_row(p, cid, author_of.get(i)) for i, (p, cid) in enumerate(items)]
+        posts_table = m.Post.__table__
+        stmt = (
+            _insert(session, posts_table)
+            .on_conflict_do_nothing(index_elements=["community_id", "native_post_id"])
+            .returning(posts_table.c.id, posts_table.c.community_id, posts_table.c.native_post_id)
+        )
+        new = {}
+        conn = session.connection()
+        for start in range(0, len(rows), 1000):
+            result = conn.execute(stmt, rows[start:start + 1000])
+            for post_id, cid, native in result:
+                new[(cid, native)] = post_id
+        existing = [(key, item) for key, item in unique.items() if key not in new]
+        if existing:
+            _update_changed_posts(session, _stored_posts(session, existing), stats)
     stats.posts_new += len(new)
     stats.new_post_ids.extend(new.values())
-
-    existing = [(key, item) for key, item in unique.items() if key not in new]
-    if existing:
-        _update_changed_posts(session, existing, stats)
+    conn = session.connection()
 
     link_rows: list[dict[str, Any]] = []
     media_rows: list[dict[str, Any]] = []
@@ -388,16 +480,81 @@ def ingest_posts(session: Session, posts: Sequence[r.Post], ctx: IngestContext, 
             media_rows,
         )
         stats.media += len(media_rows)
-    _enqueue(session, "post", new.values())
+    if not fast:  # the SQLite path has queued its new posts already
+        _enqueue(session, "post", new.values())
 
 
-def _update_changed_posts(session: Session, existing: list[tuple[tuple[int, str], tuple[r.Post, int]]],
-                          stats: IngestStats) -> None:
-    """Re-seen posts: keep one row, but record an edit (text or edited_at changed) and fresh views."""
+_POST_COLUMNS = (
+    "community_id", "native_post_id", "url", "author_id", "created_at", "edited_at", "fetched_at", "text",
+    "text_purged_at", "kind", "service_action", "service_value", "views", "reply_to", "thread_id", "thread_title",
+    "fwd_platform", "fwd_native_id", "fwd_handle", "fwd_post_id", "fwd_name", "fwd_hidden", "has_media",
+    "source_url", "payload_sha256", "attrs",
+)
+_SQLITE_INSERT_POST = (f"INSERT INTO posts ({', '.join(_POST_COLUMNS)})"
+                       f" VALUES ({', '.join('?' * len(_POST_COLUMNS))})"
+                       " ON CONFLICT (community_id, native_post_id) DO NOTHING")
+
+
+def _sqlite_post_values(post: r.Post, community_id: int, author_id: int | None) -> tuple[Any, ...]:
+    """:func:`_post_row` as the tuple SQLAlchemy would bind on SQLite, in ``_POST_COLUMNS`` order
+    (datetimes as text, booleans as 0/1, ``attrs`` as JSON text)."""
+    fwd = post.forwarded_from
+    return (
+        community_id, post.native_post_id, post.url, author_id, _sqlite_datetime_memo(post.created_at),
+        _sqlite_datetime_memo(post.edited_at), _sqlite_datetime_memo(post.fetched_at), post.text, None, post.kind,
+        post.service_action, post.service_value, post.views, post.reply_to, post.thread_id, post.thread_title,
+        fwd.platform if fwd else None, fwd.native_id if fwd else None,
+        fwd.handle.lower() if fwd and fwd.handle else None, fwd.post_id if fwd else None,
+        fwd.name if fwd else None, int(bool(fwd and fwd.hidden)), int(bool(post.media)),
+        post.source_url or post.url, post.payload_sha256 or r.post_payload_hash(post),
+        _sqlite_json(dict(post.extra)) if post.extra else "{}",
+    )
+
+
+def _sqlite_insert_posts(session: Session, unique: dict[tuple[int, str], tuple[r.Post, int]],
+                         author_of: dict[int, int], stats: IngestStats) -> dict[tuple[int, str], int]:
+    """SQLite posts without SQLAlchemy's per-row work; returns the new rows' ids by (community, native id).
+
+    A no-op write first takes SQLite's write lock (pysqlite starts no transaction for a SELECT), so
+    no other writer can insert until commit. Holding it, the rows this INSERT adds get rowids above
+    the old maximum: one range query reads exactly the new posts back (the others were already
+    stored), where RETURNING would cost SQLAlchemy's per-row processing again.
+    """
+    cur = _sqlite_cursor(session)
+    cur.execute("UPDATE posts SET id = id WHERE 0")
+    cur.execute("SELECT coalesce(max(id), 0) FROM posts")
+    (before,) = cur.fetchone()
+    cur.executemany(_SQLITE_INSERT_POST, [_sqlite_post_values(post, cid, author_of.get(i))
+                                          for i, (post, cid) in enumerate(unique.values())])
+    inserted = cur.rowcount
+    new: dict[tuple[int, str], int] = {}
+    cur.execute("SELECT id, community_id, native_post_id FROM posts WHERE id > ?", (before,))
+    for post_id, cid, native in cur:
+        new[(cid, native)] = post_id
+    cur.close()
+    if len(new) != inserted:  # SQLite hands out random rowids only past 2**63 - 1
+        raise RuntimeError(f"posts: inserted {inserted} rows but read back {len(new)}")
+    if new:
+        # Same rows as _enqueue(session, "post", new.values()), as one range INSERT .. SELECT.
+        session.connection().exec_driver_sql(
+            "INSERT INTO index_outbox (doc_type, doc_id, op, enqueued_at, attempts)"
+            " SELECT 'post', id, 'upsert', ?, 0 FROM posts WHERE id > ? ORDER BY id"
+            " ON CONFLICT (doc_type, doc_id) DO UPDATE SET enqueued_at = excluded.enqueued_at",
+            (_sqlite_datetime(m.utcnow()), before),
+        )
+    existing = [(key, item) for key, item in unique.items() if key not in new]
+    if existing:
+        _update_changed_posts(session, _stored_posts(session, existing), stats)
+    return new
+
+
+def _stored_posts(session: Session, items: list[tuple[tuple[int, str], tuple[r.Post, int]]]
+                  ) -> dict[tuple[int, str], tuple[r.Post, Any]]:
+    """The stored rows of those posts that are already in the store, with the re-seen record."""
     by_community: dict[int, dict[str, r.Post]] = {}
-    for (cid, native), (post, _) in existing:
+    for (cid, native), (post, _) in items:
         by_community.setdefault(cid, {})[native] = post
-    changed: list[int] = []
+    found: dict[tuple[int, str], tuple[r.Post, Any]] = {}
     for cid, posts in by_community.items():
         natives = list(posts)
         for start in range(0, len(natives), 500):
@@ -406,16 +563,24 @@ def _update_changed_posts(session: Session, existing: list[tuple[tuple[int, str]
                 select(m.Post.id, m.Post.native_post_id, m.Post.text, m.Post.edited_at, m.Post.text_purged_at)
                 .where(m.Post.community_id == cid, m.Post.native_post_id.in_(chunk))
             ):
-                post = posts[row.native_post_id]
-                values: dict[str, Any] = {}
-                if post.views is not None:
-                    values["views"] = post.views
-                edited = post.edited_at is not None and post.edited_at != row.edited_at
-                if row.text_purged_at is None and (edited or (post.text is not None and post.text != row.text)):
-                    values.update(text=post.text, edited_at=post.edited_at, fetched_at=post.fetched_at)
-                    changed.append(row.id)
-                if values:
-                    session.execute(update(m.Post).where(m.Post.id == row.id).values(**values))
+                found[(cid, row.native_post_id)] = (posts[row.native_post_id], row)
+    return found
+
+
+def _update_changed_posts(session: Session, stored: dict[tuple[int, str], tuple[r.Post, Any]],
+                          stats: IngestStats) -> None:
+    """Re-seen posts: keep one row, but record an edit (text or edited_at changed) and fresh views."""
+    changed: list[int] = []
+    for post, row in stored.values():
+        values: dict[str, Any] = {}
+        if post.views is not None:
+            values["views"] = post.views
+        edited = post.edited_at is not None and post.edited_at != row.edited_at
+        if row.text_purged_at is None and (edited or (post.text is not None and post.text != row.text)):
+            values.update(text=post.text, edited_at=post.edited_at, fetched_at=post.fetched_at)
+            changed.append(row.id)
+        if values:
+            session.execute(update(m.Post).where(m.Post.id == row.id).values(**values))
     stats.posts_updated += len(changed)
     _enqueue(session, "post", changed)
 
@@ -445,7 +610,7 @@ def ingest(session: Session, records: Iterable[r.Record], ctx: IngestContext) ->
             (mid,) = member_ids(session, [record.member], ctx, record.seen_at)
             _merge_membership(memberships, cid, mid, record.seen_at, record.how)
         elif isinstance(record, r.Checkpoint):
-            _upsert_memberships(session, memberships)
+            _upsert_memberships(session, memberships, ctx)
             stats.memberships += len(memberships)
             memberships.clear()
             save_checkpoint(session, community_id_for(session, record.community, ctx, m.utcnow()),
@@ -454,7 +619,7 @@ def ingest(session: Session, records: Iterable[r.Record], ctx: IngestContext) ->
         else:
             raise TypeError(f"ingest cannot store {type(record).__name__}")
     flush_posts()
-    _upsert_memberships(session, memberships)
+    _upsert_memberships(session, memberships, ctx)
     stats.memberships += len(memberships)
     return stats
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import sqlite3
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.dialects import sqlite
 
 from crawlers import records as r
 from store import models as m
-from store.db import Store
-from store.ingest import IngestContext, ingest, load_checkpoint
+from store.db import Store, open_store
+from store.ingest import IngestContext, _sqlite_datetime, ingest, load_checkpoint
 from tests.conftest import TEST_KEY
 from tests.factories import T0, post, ref, snapshot
 
@@ -24,7 +29,7 @@ def count(store: Store, model: type[m.Base]) -> int:
 
 
 def test_same_post_twice_is_one_row(any_store: Store) -> None:
-    records = [snapshot(), post(1), post(2)]
+    records: list[r.Record] = [snapshot(), post(1), post(2)]
     with any_store.session() as s:
         first = ingest(s, records, ctx())
     with any_store.session() as s:
@@ -77,8 +82,8 @@ def test_links_media_and_checkpoint_are_stored_with_the_page(any_store: Store) -
     link = r.ExtractedLink("https://t.me/+AbCdEf123", r.LinkKind.TELEGRAM_INVITE, platform="telegram",
                            invite_code="AbCdEf123", is_private=True)
     fp = r.MediaFingerprint(sha256="ab" * 32, pdq="f" * 64, pdq_quality=90)
-    records = [snapshot(), post(1, links=(link,), media=(fp,)),
-               r.Checkpoint(ref(), "telegram_web", {"last_post_id": 1})]
+    records: list[r.Record] = [snapshot(), post(1, links=(link,), media=(fp,)),
+                               r.Checkpoint(ref(), "telegram_web", {"last_post_id": 1})]
     with any_store.session() as s:
         ingest(s, records, ctx())
     with any_store.session() as s:
@@ -138,3 +143,112 @@ def test_a_failed_batch_loses_nothing_already_stored(any_store: Store) -> None:
     except TypeError as exc:
         assert "object" in str(exc)
     assert count(any_store, m.Post) == 1
+
+
+# --- the SQLite fast path stores exactly what the portable (SQLAlchemy) path stores ------------------
+
+_COMPARED_TABLES = ("communities", "snapshots", "members", "memberships", "posts", "links", "media_fingerprints",
+                    "index_outbox", "checkpoints")
+_WRITE_TIME_COLUMNS = {"communities": (), "snapshots": (), "index_outbox": ("enqueued_at",),
+                       "checkpoints": ("updated_at",)}
+
+
+def _varied_posts(at: datetime) -> list[r.Record]:
+    """Posts covering every column: forwards, links, media, edits, service posts, odd time zones."""
+    link = r.ExtractedLink("https://t.me/+AbCdEf123", r.LinkKind.TELEGRAM_INVITE, platform="telegram",
+                           invite_code="AbCdEf123", is_private=True)
+    fp = r.MediaFingerprint(sha256="ab" * 32, pdq="f" * 64, pdq_quality=90, width=640, height=480,
+                            source_url="https://cdn.example/x.jpg")
+    rome = timezone(timedelta(hours=2))
+    base = post(1, links=(link,), media=(fp,), at=at)
+    return [
+        snapshot(at=at),
+        base,
+        replace(post(2, user=None, user_handle="Mario_Rossi", text="città ✓", at=at),
+                forwarded_from=r.ForwardRef("telegram", "2002", "Altro_Canale", "77", "Altro", hidden=True),
+                edited_at=datetime(2026, 3, 1, 15, 30, 0, 123456, tzinfo=rome), views=12,
+                extra={"grouped_id": "9", "nota": "è"}),
+        replace(post(3, user="42", text=None, at=at), kind="service", service_action="title_changed",
+                service_value="Nuovo nome", created_at=datetime(2026, 3, 1, 9, 0, tzinfo=timezone(-timedelta(hours=5))),
+                reply_to="1", thread_id="t1", thread_title="Discussione", source_url="https://t.me/s/x"),
+        r.Membership(ref(), r.RawMember("telegram", "42"), at - timedelta(days=2), "participant"),
+        r.Checkpoint(ref(), "telegram_web", {"last_post_id": 3}),
+    ]
+
+
+def _stored_rows(store: Store) -> dict[str, list[tuple[object, ...]]]:
+    """Every stored value as the database holds it (raw driver values, not ORM conversions)."""
+    found: dict[str, list[tuple[object, ...]]] = {}
+    with store.engine.connect() as conn:
+        for table in _COMPARED_TABLES:
+            result = conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY 1, 2")
+            skip = {i for i, name in enumerate(result.keys()) if name in _WRITE_TIME_COLUMNS.get(table, ())}
+            found[table] = [tuple(v for i, v in enumerate(row) if i not in skip) for row in result]
+    return found
+
+
+def test_sqlite_fast_path_stores_the_same_rows_as_the_portable_path(tmp_path: Path) -> None:
+    stores = {name: open_store(f"sqlite:///{tmp_path / name}.db") for name in ("fast", "portable")}
+    try:
+        for name, store in stores.items():
+            context = IngestContext(key=TEST_KEY, portable=name == "portable")
+            with store.session() as s:
+                ingest(s, _varied_posts(T0), context)
+            # Re-seen posts (one edited, others with fresh views), a new one, and a poster seen listed.
+            with store.session() as s:
+                stats = ingest(s, [replace(post(1, text="modificato"), views=99), post(4, user="42"),
+                                   r.Membership(ref(), r.RawMember("telegram", "u1"), T0 + timedelta(days=3)),
+                                   *_varied_posts(T0 + timedelta(days=1))[2:4]], context)
+            assert (stats.posts_new, stats.posts_updated) == (1, 1)
+        fast, portable = (_stored_rows(store) for store in stores.values())
+        assert fast["posts"] and fast["links"] and fast["media_fingerprints"] and fast["memberships"]
+        for table in _COMPARED_TABLES:
+            assert fast[table] == portable[table], table
+        assert [row[4:6] for row in fast["members"]] == [(None, None)] * 3  # raw_user_id, raw_handle
+        assert "mario_rossi" not in "".join(str(v) for row in fast["members"] for v in row).lower()
+    finally:
+        for store in stores.values():
+            store.close()
+
+
+def test_sqlite_fast_path_reads_back_through_the_orm_as_utc(sqlite_store: Store) -> None:
+    with sqlite_store.session() as s:
+        ingest(s, _varied_posts(T0), ctx())
+    with sqlite_store.session() as s:
+        edited = s.scalars(select(m.Post).where(m.Post.native_post_id == "2")).one()
+        service = s.scalars(select(m.Post).where(m.Post.native_post_id == "3")).one()
+        assert edited.edited_at == datetime(2026, 3, 1, 13, 30, 0, 123456, tzinfo=UTC)
+        assert edited.edited_at is not None and edited.edited_at.utcoffset() == timedelta(0)
+        assert service.created_at == datetime(2026, 3, 1, 14, 0, tzinfo=UTC)
+        assert edited.attrs == {"grouped_id": "9", "nota": "è"} and edited.fwd_hidden is True
+        assert edited.fwd_handle == "altro_canale" and service.attrs == {}
+        first_seen = s.scalars(select(m.Membership.first_seen).order_by(m.Membership.first_seen)).first()
+        assert first_seen == T0 - timedelta(days=2) and first_seen.tzinfo is not None
+
+
+def test_posts_of_a_concurrent_writer_are_not_taken_for_new(sqlite_store: Store) -> None:
+    """The fast path reads its new posts back by rowid range; it holds the write lock meanwhile, so
+    a second writer waits instead of slipping rows into that range."""
+    with sqlite_store.session() as s:
+        ingest(s, [snapshot(), post(1)], ctx())
+        other = sqlite3.connect(str(sqlite_store.engine.url.database), timeout=0)
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("INSERT INTO members (pseudonym, platform, first_seen, last_seen)"
+                              " VALUES ('x', 'telegram', '2026-01-01', '2026-01-01')")
+        finally:
+            other.close()
+        stats = ingest(s, [post(1), post(2)], ctx())
+    assert stats.posts_new == 1 and count(sqlite_store, m.Post) == 2
+
+
+@pytest.mark.parametrize("value", [
+    None, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 3, 4, 5, 7),  # naive means UTC
+    datetime(5, 1, 1, tzinfo=timezone(timedelta(hours=-3))), datetime(2026, 6, 1, 23, 59, 59, 999999,
+                                                                       tzinfo=timezone(timedelta(hours=2))),
+])
+def test_sqlite_datetime_text_is_what_sqlalchemy_binds(value: datetime | None) -> None:
+    dialect = sqlite.dialect()
+    bind = m.Post.__table__.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    assert bind is not None
+    assert _sqlite_datetime(value) == bind(value)
