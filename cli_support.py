@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -18,7 +18,9 @@ from rich.table import Table
 
 from config.loader import load_settings
 from config.settings import Settings
-from store.app import App
+
+if TYPE_CHECKING:  # the store (SQLAlchemy, Alembic) loads only for commands that open it
+    from store.app import App
 
 console = Console()
 err_console = Console(stderr=True)
@@ -49,6 +51,8 @@ class CliState:
     @property
     def app(self) -> App:
         if self._app is None:
+            from store.app import App
+
             self._app = App(self.settings)
         return self._app
 

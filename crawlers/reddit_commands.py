@@ -16,7 +16,6 @@ import typer
 
 from cli_support import FormatOption, OutputFormat, emit, state
 from crawlers.errors import CrawlError
-from crawlers.reddit import RedditClient, credentials
 from store import audit
 
 app = typer.Typer(help="Reddit helpers.", no_args_is_help=True)
@@ -34,6 +33,8 @@ def search(
 
     cli = state(ctx)
     settings = cli.settings
+    from crawlers.reddit import RedditClient, credentials  # PRAW loads only for this command
+
     creds = credentials()  # a missing variable fails here, before anything is searched or logged
     with cli.app.store.session() as session:
         audit.record(session, "reddit.search", target=name,

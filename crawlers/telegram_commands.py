@@ -15,13 +15,16 @@ import typer
 from cli_support import console, state
 from config import secrets
 from config.errors import ResurfaceError
-from crawlers.telegram_api import API_HASH_ENV, API_ID_ENV, session_path
 
+# crawlers.telegram_api (and Telethon, ~0.7 s) is imported inside the commands: every `resurface`
+# invocation loads this module to register the command group.
 app = typer.Typer(help="The Telegram API account (Telethon).", no_args_is_help=True)
 
 
 def api_credentials() -> tuple[int, str]:
     """TELEGRAM_API_ID and TELEGRAM_API_HASH from the environment (MissingSecret names the missing one)."""
+    from crawlers.telegram_api import API_HASH_ENV, API_ID_ENV
+
     api_id = secrets.require(API_ID_ENV, "the Telegram API (get it at https://my.telegram.org)")
     api_hash = secrets.require(API_HASH_ENV, "the Telegram API (get it at https://my.telegram.org)")
     if not api_id.strip().isdigit():
@@ -53,6 +56,8 @@ def login_command(
                                                  "under the data directory).")] = None,
 ) -> None:
     """Log in to Telegram with your account and save the session (prompts for phone and code)."""
+    from crawlers.telegram_api import session_path
+
     api_id, api_hash = api_credentials()
     settings = state(ctx).settings
     path = session or session_path(settings)
