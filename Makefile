@@ -25,7 +25,7 @@ test: $(STAMP) browser
 	$(BIN)/pytest
 
 demo: $(STAMP)
-	$(BIN)/resurface demo
+	$(BIN)/resurface demo --dir demo-output
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -24,8 +24,29 @@ def alert_text(doc: dict[str, Any]) -> str:
     return text.split("\n\nIdempotency-Key:", 1)[0]
 
 
+MARKER = ".resurface-demo"
+
+
+def prepare_dir(directory: Path) -> Path:
+    """An empty folder for a fresh demo world. A folder an earlier demo made is cleared (a second run
+    must not mix in the first world's communities); any other non-empty folder is refused."""
+    from config.errors import UsageError
+
+    if directory.exists() and any(directory.iterdir()):
+        if not (directory / MARKER).is_file():
+            raise UsageError(f"--dir {directory}: not empty and not an earlier demo folder; give an empty or new one")
+        shutil.rmtree(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / MARKER).write_text("made by `resurface demo`; cleared by the next run\n", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--dir {directory}: cannot create it: {exc.strerror}") from None
+    return directory
+
+
 def demo(
     directory: Annotated[Path | None, typer.Option("--dir", help="Data folder for the demo (kept). "
+                                                   "An earlier demo's folder is cleared first. "
                                                    "Default: a temporary folder, removed at the end.")] = None,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the temporary folder (store, exports).")] = False,
 ) -> None:
@@ -35,7 +56,7 @@ def demo(
     from demoworld.run import INVESTIGATOR, run_demo
 
     temporary = directory is None
-    data_dir = Path(tempfile.mkdtemp(prefix="resurface-demo-")) if directory is None else directory
+    data_dir = Path(tempfile.mkdtemp(prefix="resurface-demo-")) if directory is None else prepare_dir(directory)
     try:
         _say(f"Resurface demo — data in {data_dir}")
         result = run_demo(data_dir, say=_say)

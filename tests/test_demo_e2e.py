@@ -143,3 +143,21 @@ def test_demo_command_prints_alerts_and_export_paths(monkeypatch: pytest.MonkeyP
     assert "https://t.me/a/9" in result.output
     assert sc.RESERVE_INVITE in result.output
     assert str(tmp_path / "d" / "exports" / "demo-graph.gexf") in result.output
+
+
+def test_an_earlier_demo_folder_is_cleared_and_any_other_folder_refused(tmp_path: Path) -> None:
+    from config.errors import UsageError
+    from demoworld.commands import MARKER, prepare_dir
+
+    earlier = prepare_dir(tmp_path / "demo-output")
+    (earlier / "data").mkdir()
+    (earlier / "data" / "resurface.db").write_text("the first world")
+    again = prepare_dir(earlier)
+    assert sorted(p.name for p in again.iterdir()) == [MARKER]  # a fresh world, nothing mixed in
+
+    mine = tmp_path / "my-case-files"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("not the demo's")
+    with pytest.raises(UsageError, match="not empty"):
+        prepare_dir(mine)
+    assert (mine / "notes.txt").read_text() == "not the demo's"
