@@ -4,8 +4,8 @@ own account (session made by ``resurface telegram login``).
 Three parts, so that everything but the network is testable offline (no fake MTProto server is
 possible, DESIGN §9):
 
-- :class:`TelegramClientProtocol`: the five calls we need (resolve, full info, messages since an id,
-  participants, invite check) plus an in-memory photo download. :class:`TelethonClient` implements
+- :class:`TelegramClientProtocol`: the calls we need (resolve, full info, messages since an id,
+  participants, invite check, name search) plus an in-memory photo download. :class:`TelethonClient` implements
   it on Telethon; tests implement it with real ``telethon.tl.types`` objects.
 - pure adapter functions (``snapshot_from``, ``post_from``, ``membership_from``, ``invite_from``)
   mapping Telethon objects to our records. They read ``msg.message`` and ``msg.fwd_from`` (the raw
@@ -30,6 +30,7 @@ import asyncio
 import logging
 import random
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,6 +78,9 @@ class TelegramClientProtocol(Protocol):
 
     def download_photo(self, message: Any) -> bytes | None:
         """The message's photo as bytes in memory (never a file)."""
+
+    def search(self, query: str, limit: int) -> Any:
+        """``contacts.Search``: a ``contacts.Found`` whose ``.chats`` and ``.users`` are named like ``query``."""
 
     def close(self) -> None: ...
 
@@ -258,6 +262,25 @@ def invite_from(invite_hash: str, result: Any) -> InviteInfo:
                       about=result.about, request_needed=bool(result.request_needed))
 
 
+def search_results_from(found: Any) -> list[tuple[str, str | None, str]]:
+    """``contacts.Found`` → ``[(handle, title, url)]`` for :class:`detect.leads.NameSearch`.
+
+    Only public channels and supergroups (a ``Channel`` with a username) are kept: a username-less
+    channel cannot be watched without joining, a basic ``Chat`` is never public, and users are people,
+    not communities, so ``found.users`` is never read."""
+    results: list[tuple[str, str | None, str]] = []
+    seen: set[str] = set()
+    for chat in getattr(found, "chats", None) or []:
+        if not isinstance(chat, tl.Channel):
+            continue
+        handle = username_of(chat)
+        if not handle or handle in seen:
+            continue
+        seen.add(handle)
+        results.append((handle, getattr(chat, "title", None), f"https://t.me/{handle}"))
+    return results
+
+
 def largest_photo_bytes(message: Any) -> int | None:
     """Declared size of the largest version of a message's photo (None if unknown or no photo)."""
     media = getattr(message, "media", None)
@@ -324,16 +347,7 @@ class TelegramApiSource(Source):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Source:
-        if not settings.telegram.use_api:
-            raise NotConfigured("telegram.use_api is false")
-        env = secrets.optional(API_ID_ENV), secrets.optional(API_HASH_ENV)
-        missing = [name for name, value in zip((API_ID_ENV, API_HASH_ENV), env, strict=True) if not value]
-        if missing:
-            raise NotConfigured(f"telegram.use_api needs {' and '.join(missing)} in the environment")
-        session = session_path(settings)
-        if not session.exists():
-            raise NotConfigured(f"no Telegram session at {session}: run `resurface telegram login` first")
-        return cls(settings, TelethonClient(session, int(env[0] or 0), env[1] or ""))
+        return cls(settings, TelethonClient(*api_config(settings)))
 
     def handles(self, target: Target) -> bool:
         return target.platform == self.platform and bool(target.handle or target.native_id)
@@ -443,6 +457,83 @@ class TelegramApiSource(Source):
         return invite_from(invite_hash, result)
 
 
+def api_config(settings: Settings) -> tuple[Path, int, str]:
+    """(session file, api id, api hash) for the API client; :class:`NotConfigured` naming what is missing."""
+    if not settings.telegram.use_api:
+        raise NotConfigured("telegram.use_api is false")
+    env = secrets.optional(API_ID_ENV), secrets.optional(API_HASH_ENV)
+    missing = [name for name, value in zip((API_ID_ENV, API_HASH_ENV), env, strict=True) if not value]
+    if missing:
+        raise NotConfigured(f"telegram.use_api needs {' and '.join(missing)} in the environment")
+    session = session_path(settings)
+    if not session.exists():
+        raise NotConfigured(f"no Telegram session at {session}: run `resurface telegram login` first")
+    return session, int(env[0] or 0), env[1] or ""
+
+
+# --- name search (successor discovery) ---------------------------------------------------------------
+
+#: Results asked of ``contacts.Search`` per query.
+SEARCH_LIMIT = 20
+
+
+class TelegramNameSearch:
+    """A :class:`detect.leads.NameSearch` on Telegram's global search (``contacts.Search``).
+
+    The client is made on the first Telegram query, not when detection starts, so a cycle with no
+    shutdown never connects. Detection must not fail because of Telegram: a long FloodWait, repeated
+    FloodWaits, an RPC or network error, or a session that cannot connect give ``[]`` and a log line."""
+
+    def __init__(self, settings: Settings, client: Callable[[], TelegramClientProtocol], *,
+                 sleep: Sleep = time.sleep, jitter: Callable[[float], float] | None = None,
+                 limit: int = SEARCH_LIMIT) -> None:
+        self._make_client = client
+        self._client: TelegramClientProtocol | None = None
+        self._failed = False
+        self.flood = FloodControl(settings.telegram.flood_wait_max_sleep, sleep, jitter)
+        self.limit = limit
+
+    def _connected(self) -> TelegramClientProtocol | None:
+        if self._client is None and not self._failed:
+            try:
+                client = self._make_client()
+            except (NotConfigured, tg_errors.RPCError, OSError) as exc:
+                self._failed = True
+                log.info("Telegram name search unavailable: %s", exc)
+                return None
+            self._client = client
+            weakref.finalize(self, client.close)
+        return self._client
+
+    def __call__(self, platform: str, query: str) -> list[tuple[str, str | None, str]]:
+        if platform != r.Platform.TELEGRAM or not query.strip():
+            return []
+        client = self._connected()
+        if client is None:
+            return []
+        try:
+            found = self.flood.call(f"searching for {query!r}", lambda: client.search(query, self.limit))
+        except (errors.RescheduleSource, tg_errors.FloodWaitError) as exc:
+            log.info("Telegram name search for %r skipped: %s", query, exc)
+            return []
+        except (tg_errors.RPCError, OSError) as exc:
+            log.info("Telegram name search for %r failed: %s", query, exc)
+            return []
+        return search_results_from(found)
+
+
+def name_search(settings: Settings, *, client: TelegramClientProtocol | None = None, sleep: Sleep = time.sleep,
+                jitter: Callable[[float], float] | None = None) -> TelegramNameSearch:
+    """A :class:`detect.leads.NameSearch` on Telegram (``[]`` for other platforms). Raises
+    :class:`NotConfigured` exactly when :meth:`TelegramApiSource.from_settings` would; an injected
+    ``client`` (tests) skips that check."""
+    if client is not None:
+        given = client
+        return TelegramNameSearch(settings, lambda: given, sleep=sleep, jitter=jitter)
+    config = api_config(settings)
+    return TelegramNameSearch(settings, lambda: TelethonClient(*config), sleep=sleep, jitter=jitter)
+
+
 def _with_requested(snapshot: r.CommunitySnapshot, handle: str) -> r.CommunitySnapshot:
     import dataclasses
 
@@ -538,6 +629,11 @@ class TelethonClient:
         from telethon.tl.functions.messages import CheckChatInviteRequest
 
         return self._run(self._client(CheckChatInviteRequest(invite_hash)))
+
+    def search(self, query: str, limit: int) -> Any:
+        from telethon.tl.functions.contacts import SearchRequest
+
+        return self._run(self._client(SearchRequest(q=query, limit=limit)))
 
     def download_photo(self, message: Any) -> bytes | None:
         data = self._run(self._client.download_media(message, file=bytes))

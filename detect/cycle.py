@@ -419,19 +419,36 @@ def _event_alerts(session: Session, new_events: Sequence[m.Event], communities: 
 
 
 def configured_name_search(settings: Settings) -> NameSearch | None:
-    """The platform name searches this deployment can run: Reddit's subreddit search when Reddit
-    credentials are set, else none (detection still runs; it just finds no name-search candidates)."""
+    """The platform name searches this deployment can run, combined: Reddit's subreddit search when
+    Reddit credentials are set, Telegram's global search when the Telegram API is configured. Each one
+    that is not available is skipped with a log line saying why; None when none is (detection still
+    runs; it just finds no name-search candidates). Each search answers ``[]`` for platforms not its
+    own, so the combination asks every one and concatenates."""
     from config.errors import MissingSecret
-    from crawlers.reddit import name_search
+    from crawlers.base import NotConfigured
+    from crawlers.reddit import name_search as reddit_search
+    from crawlers.telegram_api import name_search as telegram_search
 
-    try:
-        reddit = name_search(settings)
-    except MissingSecret as exc:
-        log.info("no successor name search: %s", exc)
+    Hits = Sequence[tuple[str, str | None, str]]
+    searches: list[Callable[[str, str], Hits]] = []
+    factories: list[tuple[str, Callable[[Settings], Callable[[str, str], Hits]]]] = [
+        ("Reddit", reddit_search), ("Telegram", telegram_search)]
+    for label, factory in factories:
+        try:
+            searches.append(factory(settings))
+        except (MissingSecret, NotConfigured) as exc:
+            log.info("no %s name search: %s", label, exc)
+    if not searches:
         return None
 
     def search(platform: str, query: str) -> Sequence[tuple[str, str | None, str]]:
-        return reddit(platform, query)
+        hits: list[tuple[str, str | None, str]] = []
+        for each in searches:
+            try:
+                hits.extend(each(platform, query))
+            except Exception as exc:  # a platform being down must not stop the detection cycle
+                log.warning("name search for %r on %s failed: %s: %s", query, platform, type(exc).__name__, exc)
+        return hits
 
     return search
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -355,3 +357,94 @@ def test_a_link_to_a_persons_account_never_stores_the_person_as_a_community(
         assert "Ray Quill" not in dumped and "backup list. Milano" not in dumped
     finally:
         app.close()
+
+
+class FakeTelegramSearchClient:
+    """The Telegram thin client's ``search`` call over real ``telethon.tl.types`` objects."""
+
+    def __init__(self, found: Any) -> None:
+        self.found = found
+        self.queries: list[str] = []
+
+    def search(self, query: str, limit: int) -> Any:
+        self.queries.append(query)
+        return self.found
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_shut_down_telegram_community_finds_its_public_namesake_on_telegram(
+        sqlite_store: Store, settings: Settings) -> None:
+    from telethon.tl import types as tl
+    from telethon.tl.types import contacts as tlc
+
+    from crawlers.telegram_api import name_search
+
+    chan = Chan("7117", "miamoglie_it", "Mia Moglie")
+    world = World(seeds=[chan])
+    world.add(chan.snap(SHUTDOWN - timedelta(days=3)))
+    world.add(chan.down(SHUTDOWN, r.CommunityStatus.BANNED))
+    load(sqlite_store, world)
+    namesake = tl.Channel(id=5501, title="Mia Moglie Backup", photo=tl.ChatPhotoEmpty(), date=SHUTDOWN,
+                          megagroup=True, username="MiaMoglie_Backup")
+    unlisted = tl.Channel(id=5502, title="Mia Moglie", photo=tl.ChatPhotoEmpty(), date=SHUTDOWN, broadcast=True)
+    person = tl.User(id=5503, first_name="Mia Moglie", username="mia_moglie")
+    client = FakeTelegramSearchClient(tlc.Found(my_results=[], results=[], chats=[namesake, unlisted],
+                                                users=[person]))
+    detect(sqlite_store, settings, search=name_search(settings, client=client))  # type: ignore[arg-type]
+    assert client.queries == ["Mia Moglie"]
+    with sqlite_store.session() as s:
+        found = s.scalars(select(m.Community).where(m.Community.watch_state == "candidate")).all()
+        assert [(c.platform, c.handle, c.origin_community_id) for c in found] == [
+            ("telegram", "miamoglie_backup", community_id(sqlite_store, "7117"))]
+        lead = s.scalars(select(m.Lead).where(m.Lead.kind == "search")).one()
+        assert lead.url == "https://t.me/miamoglie_backup"
+        assert s.scalar(select(func.count()).select_from(m.Community).where(
+            m.Community.handle == "mia_moglie")) == 0  # people are never made communities
+
+
+def test_configured_name_search_skips_what_is_not_configured(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from detect.cycle import configured_name_search
+
+    for name in ("REDDIT_CLIENT_ID", "REDDIT_CLIENT_SECRET", "REDDIT_USER_AGENT", "TELEGRAM_API_ID",
+                 "TELEGRAM_API_HASH"):
+        monkeypatch.delenv(name, raising=False)
+    plain = Settings(data_dir=str(tmp_path / "data"))
+    with caplog.at_level("INFO", logger="resurface.detect"):
+        assert configured_name_search(plain) is None
+    assert "no Reddit name search" in caplog.text and "REDDIT_CLIENT_ID" in caplog.text
+    assert "no Telegram name search: telegram.use_api is false" in caplog.text
+
+    caplog.clear()
+    api = Settings(data_dir=str(tmp_path / "data"), telegram=TelegramSettings(use_api=True))
+    monkeypatch.setenv("TELEGRAM_API_ID", "12345")
+    monkeypatch.setenv("TELEGRAM_API_HASH", "abc")
+    from crawlers.telegram_api import session_path
+
+    session_path(api).parent.mkdir(parents=True, exist_ok=True)
+    session_path(api).touch()
+    with caplog.at_level("INFO", logger="resurface.detect"):
+        search = configured_name_search(api)
+    assert search is not None
+    assert "no Reddit name search" in caplog.text and "Telegram" not in caplog.text
+    assert search("reddit", "Mia Moglie") == []  # Telegram answers only for Telegram, without connecting
+
+
+def test_a_failing_name_search_does_not_stop_detection(monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    import crawlers.reddit
+    from config.settings import Settings
+    from crawlers.errors import TransientError
+    from detect.cycle import configured_name_search
+
+    def down(platform: str, query: str) -> list[tuple[str, str | None, str]]:
+        raise TransientError("https://oauth.reddit.example/subreddits/search: connection refused")
+
+    monkeypatch.setattr(crawlers.reddit, "name_search", lambda settings: down)
+    search = configured_name_search(Settings())
+    assert search is not None
+    with caplog.at_level(logging.WARNING, "resurface.detect"):
+        assert list(search("reddit", "mia moglie")) == []
+    assert "connection refused" in caplog.text

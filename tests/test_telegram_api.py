@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 from telethon import errors as tg_errors
 from telethon.tl import types as tl
+from telethon.tl.types import contacts as tlc
 from telethon.tl.types import messages as tlm
 
 from config.errors import MissingSecret
@@ -28,8 +29,10 @@ from crawlers.telegram_api import (
     forward_from,
     invite_from,
     make_telethon_client,
+    name_search,
     post_from,
     purge_saved_users,
+    search_results_from,
     snapshot_from,
 )
 from tests.contract import check_records, last_cursor, posts_of
@@ -78,6 +81,7 @@ class FakeClient:
         self.fail = fail or {}
         self.calls: list[tuple[str, Any]] = []
         self.closed = False
+        self.found: Any = tlc.Found(my_results=[], results=[], chats=[], users=[])
 
     def _maybe_fail(self, name: str) -> None:
         queue = self.fail.get(name)
@@ -113,6 +117,11 @@ class FakeClient:
     def download_photo(self, message: Any) -> bytes | None:
         self.calls.append(("download", message.id))
         return png()
+
+    def search(self, query: str, limit: int) -> Any:
+        self.calls.append(("search", query))
+        self._maybe_fail("search")
+        return self.found
 
     def close(self) -> None:
         self.closed = True
@@ -386,6 +395,81 @@ def test_login_command_fails_cleanly_without_credentials(tmp_path: Path, monkeyp
 
 
 LIVE = all(os.environ.get(v) for v in ("TELEGRAM_API_ID", "TELEGRAM_API_HASH", "RESURFACE_TEST_TG_SESSION"))
+
+
+# --- name search (successor discovery) ------------------------------------------------------------
+
+
+def found_for_mia() -> tlc.Found:
+    """What a search for "Mia Moglie" might answer: one public supergroup, plus things that are not
+    watchable communities (a channel without a username, a basic group, a person)."""
+    public = channel(id=901, title="Mia Moglie Backup", username="MiaMoglie_Backup", broadcast=False,
+                     megagroup=True)
+    hidden = channel(id=902, title="Mia Moglie VIP", username=None)
+    basic = tl.Chat(id=903, title="Mia Moglie chat", photo=tl.ChatPhotoEmpty(), participants_count=40, date=WHEN,
+                    version=1)
+    person = tl.User(id=904, first_name="Mia", username="miamoglie")
+    return tlc.Found(my_results=[], results=[tl.PeerChannel(901), tl.PeerUser(904)], chats=[public, hidden, basic],
+                     users=[person])
+
+
+def test_search_results_keep_only_public_channels_and_never_people() -> None:
+    assert search_results_from(found_for_mia()) == [
+        ("miamoglie_backup", "Mia Moglie Backup", "https://t.me/miamoglie_backup")]
+
+
+def search_client(**fail: list[BaseException]) -> FakeClient:
+    client = FakeClient(channel(), full(), [], fail=dict(fail))
+    client.found = found_for_mia()
+    return client
+
+
+def test_name_search_answers_only_for_telegram(tmp_path: Path) -> None:
+    client = search_client()
+    search = name_search(settings(tmp_path), client=client)
+    assert search("reddit", "Mia Moglie") == []
+    assert client.calls == []
+    assert [hit[0] for hit in search("telegram", "Mia Moglie")] == ["miamoglie_backup"]
+    assert client.calls == [("search", "Mia Moglie")]
+
+
+def test_name_search_sleeps_through_a_short_flood_wait(tmp_path: Path) -> None:
+    sleeps: list[float] = []
+    client = search_client(search=[tg_errors.FloodWaitError(request=None, capture=4)])
+    search = name_search(settings(tmp_path), client=client, sleep=sleeps.append, jitter=lambda s: 0.5)
+    assert [hit[0] for hit in search("telegram", "Mia Moglie")] == ["miamoglie_backup"]
+    assert sleeps == [4.5]
+
+
+def test_a_long_flood_wait_gives_no_results_instead_of_failing(tmp_path: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    sleeps: list[float] = []
+    client = search_client(search=[tg_errors.FloodWaitError(request=None, capture=900)])
+    search = name_search(settings(tmp_path, flood_wait_max_sleep=60), client=client, sleep=sleeps.append)
+    with caplog.at_level("INFO", logger="crawlers.telegram_api"):
+        assert search("telegram", "Mia Moglie") == []
+    assert sleeps == []
+    assert "name search for 'Mia Moglie' skipped" in caplog.text and "900" in caplog.text
+
+
+def test_repeated_flood_waits_give_no_results(tmp_path: Path) -> None:
+    sleeps: list[float] = []
+    client = search_client(search=[tg_errors.FloodWaitError(request=None, capture=2) for _ in range(5)])
+    search = name_search(settings(tmp_path), client=client, sleep=sleeps.append, jitter=lambda s: 0.0)
+    assert search("telegram", "Mia Moglie") == []
+    assert sleeps == [2.0, 2.0, 2.0]
+
+
+def test_name_search_not_configured_like_the_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(NotConfigured, match="use_api"):
+        name_search(settings(tmp_path))
+    monkeypatch.setenv("TELEGRAM_API_ID", "12345")
+    monkeypatch.delenv("TELEGRAM_API_HASH", raising=False)
+    with pytest.raises(NotConfigured, match="TELEGRAM_API_HASH"):
+        name_search(settings(tmp_path, use_api=True))
+    monkeypatch.setenv("TELEGRAM_API_HASH", "abc")
+    with pytest.raises(NotConfigured, match="telegram login"):
+        name_search(settings(tmp_path, use_api=True))
 
 
 @pytest.mark.skipif(not LIVE, reason="live Telegram test needs TELEGRAM_API_ID, TELEGRAM_API_HASH and "
