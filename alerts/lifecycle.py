@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 LEVELS: tuple[str, ...] = ("possible", "likely", "strong")
 KINDS: tuple[str, ...] = ("migration", "rebrand", "shutdown", "hash_match", "surge")
 STATES: tuple[str, ...] = ("new", "delivered", "acknowledged", "confirmed", "dismissed")
-FINAL_STATES = frozenset({"confirmed", "dismissed"})
 
 
 def level_rank(level: str) -> int:

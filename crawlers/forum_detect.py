@@ -14,7 +14,8 @@ Two ways a ``web`` community gets its real platform:
    crawl time and delegates to that platform's crawler. A source cannot touch the store, and ingest
    keys communities by (platform, native id), so the records stay labelled ``web`` (same community
    row, no duplicate) and the snapshot carries ``extra["recognised_platform"]``;
-   :func:`config.watchlist.recognise_platform` relabels the row when called.
+   after a successful crawl the runner relabels the row (:func:`config.watchlist.recognise_platform`)
+   and hands the checkpoint over, so later crawls use that platform's crawler directly.
 """
 
 from __future__ import annotations

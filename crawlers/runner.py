@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from crawlers import errors
 from crawlers import records as r
 from crawlers.base import NotConfigured, Source, Target, registered
 from store import models as m
 from store.app import App
-from store.ingest import IngestStats, ingest, load_checkpoint
+from store.ingest import IngestStats, ingest, load_checkpoint, save_checkpoint
 
 log = logging.getLogger("resurface.crawl")
 
@@ -79,9 +80,11 @@ def crawl_target(app: App, source: Source, community_id: int,
     ctx = app.ingest_context(target_community_id=community_id)
     observed: str | None = None  # a status seen instead of the community (gone, unreachable)
     stop_following = False  # a lead that is no community at all (a person's account): never crawl it again
+    recognised: str | None = None  # a forum watched as "web" whose software the crawl recognised
     retry_after = 60.0
     try:
         for batch in _batches(source.crawl(target)):
+            recognised = _recognised_platform(batch) or recognised
             with app.store.session() as session:
                 result.stats.add(ingest(session, batch, ctx))
             if should_stop is not None and should_stop():
@@ -130,12 +133,39 @@ def crawl_target(app: App, source: Source, community_id: int,
         finished.new_posts = result.stats.posts_new
         if result.outcome == "rescheduled":
             finished.next_run_at = m.utcnow() + timedelta(seconds=retry_after)
+        if recognised and result.outcome == "ok":
+            _adopt_platform(session, community_id, source.name, recognised)
         community = session.get(m.Community, community_id)
         if stop_following and community is not None and community.watch_state in ("lead", "candidate"):
             # Found by detection, not chosen by the operator: stop. A seed stays for its operator to fix.
             community.watch_state = "ignored"
             community.attrs = {**(community.attrs or {}), "ignored_because": result.error}
     return result
+
+
+def _recognised_platform(batch: list[r.Record]) -> str | None:
+    for record in batch:
+        if isinstance(record, r.CommunitySnapshot) and record.platform == r.Platform.WEB:
+            platform = record.extra.get("recognised_platform")
+            if isinstance(platform, str):
+                return platform
+    return None
+
+
+def _adopt_platform(session: Session, community_id: int, detector: str, platform: str) -> None:
+    """A forum watched as ``web`` whose software a crawl recognised: store it under its real platform
+    so the next crawl uses that crawler directly, resuming from the checkpoint the detecting source
+    kept for it (``{"platform": ..., "inner": cursor}``)."""
+    from config.watchlist import recognise_platform
+
+    row = recognise_platform(session, community_id, platform)
+    if row.id != community_id:  # already stored under that platform: leave both rows as they are
+        return
+    crawler = next((name for name, cls in registered().items() if cls.platform == platform), None)
+    cursor = load_checkpoint(session, community_id, detector)
+    if crawler is not None and cursor.get("platform") == platform and isinstance(cursor.get("inner"), dict):
+        save_checkpoint(session, community_id, crawler, dict(cursor["inner"]))
+    log.info("community #%d recognised as %s; crawled by %s from now on", community_id, platform, crawler)
 
 
 def due_communities(app: App, ids: list[int] | None = None) -> list[int]:

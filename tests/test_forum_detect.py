@@ -247,3 +247,36 @@ def test_reddit_search_is_audited(sites: dict[str, HttpServer], tmp_path: Path, 
         ("analyst@test", "reddit.search", "Mia Moglie", {"limit": 25, "reddit_url": reddit_url}),
         ("analyst@test", "reddit.search", "failing", {"limit": 25, "reddit_url": reddit_url}),
     ]
+
+
+def test_a_forum_recognised_at_crawl_time_is_then_crawled_by_its_own_crawler(
+        http_server: HttpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import func, select
+
+    from crawlers.runner import crawl_once
+    from store import models as m
+    from store.app import App
+    from tests.conftest import TEST_KEY
+
+    install_phpbb(http_server)
+    http_server.route("/", Reply.html(phpbb_page("index.html")))
+    monkeypatch.setenv("RESURFACE_PSEUDONYM_KEY", TEST_KEY.decode())
+    settings = fast_settings()
+    settings.data_dir = str(tmp_path / "data")
+    app = App(settings)
+    try:
+        with app.store.session() as s:  # as `watch add` stores a forum it could not reach then
+            row, _ = add_watch(s, WatchTarget("web", None, http_server.base_url))
+            cid = row.id
+        [first] = crawl_once(app)
+        assert (first.source, first.outcome, first.stats.posts_new) == ("forum_detect", "ok", 6)
+        with app.store.session() as s:
+            stored = s.get(m.Community, cid)
+            assert stored is not None and (stored.platform, stored.native_id) == ("phpbb", http_server.base_url)
+        [second] = crawl_once(app)
+        assert (second.source, second.outcome, second.stats.posts_new) == ("phpbb", "ok", 0)
+        with app.store.session() as s:
+            assert s.scalar(select(func.count()).select_from(m.Community)) == 1
+            assert s.scalar(select(func.count()).select_from(m.Post)) == 6
+    finally:
+        app.close()
