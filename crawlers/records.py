@@ -64,6 +64,15 @@ GONE_STATUSES = frozenset(
 )
 
 
+#: Keys in ``CommunitySnapshot.extra`` (stored in the snapshot's attrs) that say how sure a crawler is
+#: of the status it reports. A gone status from an ambiguous answer (a bare 403/404 that a proxy or a
+#: moment of rate limiting could have produced) carries ``status_definitive = False`` and needs the
+#: same confirmation as "unreachable"; an unambiguous answer (Reddit's ``reason: banned``, Telegram's
+#: "this channel does not exist") carries ``True``. ``status_evidence`` says, in words, what was seen.
+STATUS_DEFINITIVE = "status_definitive"
+STATUS_EVIDENCE = "status_evidence"
+
+
 class LinkKind(StrEnum):
     TELEGRAM_PUBLIC = "telegram_public"  # t.me/handle, t.me/s/handle, tg://resolve?domain=
     TELEGRAM_POST = "telegram_post"  # t.me/handle/123
