@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, text
 
 from crawlers import records as r
 from store import models as m
 from store.db import Store
 from store.ingest import IngestContext, ingest
-from store.pseudonym import handle_pseudonym, member_pseudonym
+from store.pseudonym import handle_pseudonym, member_pseudonym, normalise_handle
 from tests.conftest import TEST_KEY
 from tests.factories import post, ref, snapshot
 
@@ -77,3 +80,77 @@ def test_pseudonyms_depend_on_the_key_and_handles_match_across_platforms() -> No
 
 def test_raw_member_repr_hides_values() -> None:
     assert RAW_IDS[0] not in repr(r.RawMember("telegram", RAW_IDS[0], RAW_HANDLES[0]))
+
+
+# --- fixed test vectors, computed from the construction documented in docs/privacy.md ------------------
+#
+# member:  HMAC-SHA256(key, "id:<platform>:<user id>")              when the platform gives a user id
+#          HMAC-SHA256(key, "handle-only:<platform>:<normalised>")  when it gives only a handle
+# handle:  HMAC-SHA256(key, "handle:<normalised>")                   (no platform: same handle, same value)
+# normalised = NFKC, surrounding space stripped, leading "@" removed, case-folded, inner spaces removed.
+# The hex strings below were computed once with plain ``hmac``/``hashlib`` and are fixed here: a change
+# of construction (or of the key's role) breaks every stored pseudonym and must fail these tests.
+
+def _reference_hmac(key: bytes, message: str) -> str:
+    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+VECTORS = [
+    # (function, arguments, message, fixed value)
+    ("member", ("telegram", "738291045", None), "id:telegram:738291045",
+     "768d63d47d2173de3ea7773baca0f59312dac4d68e12a467cb160c99fdf3f49f"),
+    ("member", ("reddit", None, "@Giulia_Rossi"), "handle-only:reddit:giulia_rossi",
+     "f8bd34c5ce0c02d0416457fb451e2715ed437a41740a8de01818ec43ccac8773"),
+    ("handle", ("@Giulia_Rossi",), "handle:giulia_rossi",
+     "419f86e253b8fd94d1970247891a45b19f1d58c578e84a4cc3449a4ba2c0e494"),
+    ("handle", ("Marco B_Verona",), "handle:marcob_verona",
+     "1ed406d21567964a77d7107adcc8410152db53a612188959527a795578fda946"),
+    ("handle", ("Straße",), "handle:strasse",
+     "49ab596dc3979c8928d3d51a8fae35f8a5770704349aebf4c220bf56d1da6575"),
+]
+
+
+@pytest.mark.parametrize(("function", "args", "message", "value"), VECTORS, ids=[v[2] for v in VECTORS])
+def test_pseudonyms_match_the_documented_construction(function: str, args: tuple[str | None, ...], message: str,
+                                                      value: str) -> None:
+    computed = member_pseudonym(TEST_KEY, *args) if function == "member" else handle_pseudonym(TEST_KEY, *args)
+    assert computed == _reference_hmac(TEST_KEY, message) == value
+    # Without the key the value cannot be recomputed from a list of usernames.
+    assert computed != hashlib.sha256(message.encode("utf-8")).hexdigest()
+
+
+@pytest.mark.parametrize(("raw", "normalised"), [
+    ("@Giulia_Rossi", "giulia_rossi"),
+    ("  @giulia_rossi  ", "giulia_rossi"),
+    ("ＧＩＵＬＩＡ", "giulia"),        # full-width letters (NFKC)
+    ("Straße", "strasse"),            # case folding, not just lower()
+    ("Marco B Verona", "marcobverona"),
+    ("ﬁlippo", "filippo"),            # ligature (NFKC)
+    ("@@doppia", "doppia"),
+])
+def test_handle_normalisation_table(raw: str, normalised: str) -> None:
+    assert normalise_handle(raw) == normalised
+    assert handle_pseudonym(TEST_KEY, raw) == _reference_hmac(TEST_KEY, f"handle:{normalised}")
+
+
+def test_handle_pseudonyms_depend_on_the_key() -> None:
+    other_key = b"another-deployment-key-987654321"
+    assert handle_pseudonym(TEST_KEY, "giulia_rossi") != handle_pseudonym(other_key, "giulia_rossi")
+    assert (member_pseudonym(TEST_KEY, "reddit", None, "giulia_rossi")
+            != member_pseudonym(other_key, "reddit", None, "giulia_rossi"))
+
+
+def test_stored_handle_pseudonym_is_the_keyed_value(any_store: Store) -> None:
+    with any_store.session() as s:
+        ingest(s, _records(), IngestContext(key=TEST_KEY))
+    with any_store.session() as s:
+        stored = set(s.scalars(select(m.Member.handle_pseudonym)))
+    assert stored == {_reference_hmac(TEST_KEY, f"handle:{h.lower()}") for h in RAW_HANDLES}
+    assert stored.isdisjoint({hashlib.sha256(f"handle:{h.lower()}".encode()).hexdigest() for h in RAW_HANDLES})
+
+
+def test_member_without_id_or_handle_is_refused() -> None:
+    with pytest.raises(ValueError, match="user id or a handle"):
+        member_pseudonym(TEST_KEY, "telegram", None, None)
+    assert handle_pseudonym(TEST_KEY, " @ ") is None
+    assert handle_pseudonym(TEST_KEY, None) is None
