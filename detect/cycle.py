@@ -392,7 +392,10 @@ def _event_alerts(session: Session, new_events: Sequence[m.Event], communities: 
         if event.kind in ("rename", "handle_reuse"):
             renames[event.community_id].append(event)
         elif event.kind == "shutdown":
-            confirmed_gone = event.evidence.get("status") in GONE_STATUSES
+            # strong only on an unambiguous "gone" answer; repetition of failures or of ambiguous
+            # answers (a bare 403/404) confirms a shutdown at "likely"
+            confirmed_gone = (event.evidence.get("status") in GONE_STATUSES
+                              and event.evidence.get("definitive", True) is not False)
             draft = AlertDraft(kind="shutdown", level="strong" if confirmed_gone else "likely",
                                score=1.0 if confirmed_gone else 0.8, source_community_id=event.community_id,
                                target_community_id=None,

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from config.settings import DetectSettings
-from crawlers.records import GONE_STATUSES, CommunityStatus
+from crawlers.records import GONE_STATUSES, STATUS_DEFINITIVE, CommunityStatus
 from store import models as m
 
 READABLE = frozenset({CommunityStatus.ACTIVE, CommunityStatus.RENAMED, CommunityStatus.QUARANTINED})
@@ -46,6 +46,8 @@ class SnapshotView:
     status: str
     member_count: int | None
     source_url: str | None = None
+    #: False when a gone status came from an ambiguous answer (see ``crawlers.records.STATUS_DEFINITIVE``)
+    definitive: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +109,10 @@ def service_rename_event(community_id: int, post_id: int, post_url: str, created
 
 def shutdown_event(community_id: int, snapshots: Sequence[SnapshotView], confirmations: int,
                    last_ok_run: datetime | None = None) -> EventDraft | None:
-    """A community gone for good: its trailing snapshots say banned/deleted/private/removed, or
-    "unreachable" at least ``confirmations`` times in a row. One failed fetch (a flaky network) is
-    never a shutdown; nor is a run of failures followed by a successful crawl run."""
+    """A community gone for good: its trailing snapshots give an unambiguous banned/deleted/private/
+    removed answer, or failed observations (unreachable, or a gone status from an ambiguous answer such
+    as a bare 403) at least ``confirmations`` times in a row. One failed fetch (a flaky network, a
+    proxy's 404) is never a shutdown; nor is a run of failures followed by a successful crawl run."""
     ordered = sorted(snapshots, key=lambda s: (s.observed_at, s.id))
     tail: list[SnapshotView] = []
     for snap in reversed(ordered):
@@ -120,18 +123,22 @@ def shutdown_event(community_id: int, snapshots: Sequence[SnapshotView], confirm
         return None
     tail.reverse()
     first = tail[0]
-    gone = [s for s in tail if s.status in GONE_STATUSES]
+    gone = [s for s in tail if s.status in GONE_STATUSES and s.definitive]
     failures = sum(s.observations for s in tail)
     if not gone:
         if failures < confirmations:
             return None
         if last_ok_run is not None and last_ok_run > tail[-1].last_observed_at:
             return None
-    status = gone[0].status if gone else CommunityStatus.UNREACHABLE
+    if gone:
+        status, definitive = gone[0].status, True
+    else:  # confirmed by repetition: report what was seen last, marked as not definitive
+        status, definitive = tail[-1].status, False
     occurred = gone[0].observed_at if gone else first.observed_at
     anchor = gone[0] if gone else first
     return EventDraft("shutdown", f"shutdown:{community_id}:{anchor.id}", community_id, occurred,
-                      {"status": status, "failed_observations": failures, "confirmations_needed": confirmations,
+                      {"status": status, "definitive": definitive, "failed_observations": failures,
+                       "confirmations_needed": confirmations,
                        "first_failed_at": first.observed_at.isoformat(),
                        "last_failed_at": tail[-1].last_observed_at.isoformat(), "source_url": anchor.source_url})
 
@@ -199,12 +206,16 @@ def join_surges(community_id: int, daily_joins: Iterable[tuple[date, int]], fact
 def load_snapshots(session: Session, community_ids: Sequence[int] | None = None) -> dict[int, list[SnapshotView]]:
     stmt = select(m.Snapshot.id, m.Snapshot.community_id, m.Snapshot.observed_at, m.Snapshot.last_observed_at,
                   m.Snapshot.observations, m.Snapshot.native_id, m.Snapshot.handle, m.Snapshot.title,
-                  m.Snapshot.status, m.Snapshot.member_count, m.Snapshot.source_url)
+                  m.Snapshot.status, m.Snapshot.member_count, m.Snapshot.source_url, m.Snapshot.attrs)
     if community_ids is not None:
         stmt = stmt.where(m.Snapshot.community_id.in_(list(community_ids)))
     out: dict[int, list[SnapshotView]] = defaultdict(list)
     for row in session.execute(stmt.order_by(m.Snapshot.community_id, m.Snapshot.observed_at, m.Snapshot.id)):
-        out[row.community_id].append(SnapshotView(*row))
+        attrs = row.attrs or {}
+        out[row.community_id].append(SnapshotView(
+            row.id, row.community_id, row.observed_at, row.last_observed_at, row.observations, row.native_id,
+            row.handle, row.title, row.status, row.member_count, row.source_url,
+            definitive=attrs.get(STATUS_DEFINITIVE) is not False))
     return out
 
 

@@ -203,6 +203,9 @@ def ingest_snapshot(session: Session, snap: r.CommunitySnapshot, ctx: IngestCont
     if latest is not None and latest.content_sha256 == content:
         latest.last_observed_at = max(latest.last_observed_at, snap.fetched_at)
         latest.observations += 1
+        if snap.extra.get(r.STATUS_DEFINITIVE) and (latest.attrs or {}).get(r.STATUS_DEFINITIVE) is False:
+            # the same status, now from an unambiguous answer: the row is no longer in doubt
+            latest.attrs = {**(latest.attrs or {}), **snap.extra}
     else:
         session.add(m.Snapshot(
             community_id=community.id, observed_at=snap.fetched_at, last_observed_at=snap.fetched_at,

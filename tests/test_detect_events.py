@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from config.settings import DetectSettings
 from crawlers import records as r
@@ -29,7 +29,7 @@ def ctx(target: int | None = None) -> IngestContext:
 
 
 def gone(handle: str, at: object, status: str = r.CommunityStatus.UNREACHABLE) -> r.CommunitySnapshot:
-    return r.CommunitySnapshot(platform="telegram", native_id=None, handle=handle, url=f"https://t.me/{handle}",
+    return r.CommunitySnapshot(platform="telegram", native_id=None, handle="cortile_segreto", url="https://t.me/cortile_segreto",
                                fetched_at=at, status=status)  # type: ignore[arg-type]
 
 
@@ -149,3 +149,49 @@ def test_posts_alone_make_no_events(any_store: Store) -> None:
     with any_store.session() as s:
         ingest(s, [snapshot(), post(1), post(2)], ctx())
     assert events_of(any_store) == []
+
+
+def _ambiguous(at: object, status: str, definitive: bool) -> r.CommunitySnapshot:
+    evidence = "bare 403 without reason" if not definitive else "404 with reason: banned"
+    return r.CommunitySnapshot(platform="telegram", native_id=None, handle="cortile_segreto", url="https://t.me/cortile_segreto",
+                               fetched_at=at, status=status,  # type: ignore[arg-type]
+                               extra={r.STATUS_DEFINITIVE: definitive, r.STATUS_EVIDENCE: evidence})
+
+
+def test_one_ambiguous_gone_answer_is_not_a_shutdown(any_store: Store) -> None:
+    """A bare 403 (a proxy, a moment of rate limiting) once is a failed observation, not a ban."""
+    with any_store.session() as s:
+        ingest(s, [snapshot(at=T0)], ctx())
+        ingest(s, [_ambiguous(T0 + timedelta(hours=1), r.CommunityStatus.PRIVATE,
+                              definitive=False)], ctx())
+        assert s.scalar(select(func.count()).select_from(m.Community)) == 1
+    assert [e.kind for e in events_of(any_store) if e.kind == "shutdown"] == []
+
+
+def test_repeated_ambiguous_answers_confirm_a_shutdown_that_is_not_definitive(any_store: Store) -> None:
+    with any_store.session() as s:
+        ingest(s, [snapshot(at=T0)], ctx())
+        for hour in (1, 2, 3):
+            ingest(s, [_ambiguous(T0 + timedelta(hours=hour), r.CommunityStatus.PRIVATE, definitive=False)],
+                   ctx())
+    (event,) = [e for e in events_of(any_store) if e.kind == "shutdown"]
+    assert event.evidence["status"] == "private"
+    assert event.evidence["definitive"] is False
+    assert event.evidence["failed_observations"] == 3
+
+
+def test_an_unambiguous_answer_is_a_shutdown_at_once(any_store: Store) -> None:
+    with any_store.session() as s:
+        ingest(s, [snapshot(at=T0)], ctx())
+        ingest(s, [_ambiguous(T0 + timedelta(hours=1), r.CommunityStatus.BANNED, definitive=True)], ctx())
+    (event,) = [e for e in events_of(any_store) if e.kind == "shutdown"]
+    assert event.evidence["status"] == "banned" and event.evidence["definitive"] is True
+
+
+def test_an_ambiguous_row_confirmed_by_an_unambiguous_answer_becomes_definitive(any_store: Store) -> None:
+    with any_store.session() as s:
+        ingest(s, [snapshot(at=T0)], ctx())
+        ingest(s, [_ambiguous(T0 + timedelta(hours=1), r.CommunityStatus.BANNED, definitive=False)], ctx())
+        ingest(s, [_ambiguous(T0 + timedelta(hours=2), r.CommunityStatus.BANNED, definitive=True)], ctx())
+    (event,) = [e for e in events_of(any_store) if e.kind == "shutdown"]
+    assert event.evidence["definitive"] is True
