@@ -3,9 +3,10 @@
 Two levels of detail (DESIGN §7):
 
 - ``ngo``: community names, platforms, community links, level, score and counts. Never post text,
-  member pseudonyms, evidence excerpts or post URLs. Evidence is *whitelisted*, not blacklisted:
-  numbers, booleans and a few named string fields survive; everything else is dropped, so a new
-  evidence field added by a detector can never leak by default.
+  member pseudonyms, evidence excerpts or post URLs. Evidence is *allow-listed* at every depth, not
+  deny-listed: only the fields :mod:`alerts.privacy` classes as NGO-visible survive, with the value
+  shape listed there; everything else is dropped, so a field (or a nested dictionary) a detector adds
+  tomorrow can never leak by default.
 - ``investigator``: the full evidence, with excerpts and post URLs.
 
 Every message carries its idempotency key (title suffix-free, in the text, the HTML and the JSON) so a
@@ -16,22 +17,14 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from alerts.privacy import NGO_ALERT_FIELDS, NGO_COMMUNITY_FIELDS, Privacy, Shape, field_class, ngo_scalar_ok
+
 DETAILS = ("ngo", "investigator")
 
-# String evidence fields an NGO may see: names of communities and of signals, languages, platforms.
-NGO_STRING_KEYS = frozenset({
-    "kind", "type", "name", "signal", "language", "languages", "platform", "level", "reason",
-    "source_name", "target_name", "source_title", "target_title", "source_handle", "target_handle",
-    "matched_name", "normalized_source", "normalized_target", "source_platform", "target_platform",
-})
-# Never shown to an NGO, whatever the value type.
-NGO_DENY_PARTS = ("text", "excerpt", "pseudonym", "author", "url", "quote", "snippet", "example", "body", "message")
-_TIMESTAMP_KEY = re.compile(r"(^|_)(at|since|until|first_seen|last_seen|date|time)$")
 EXCERPT_CHARS = 300
 
 
@@ -49,45 +42,57 @@ class Message:
 # ---------------------------------------------------------------- redaction
 
 
-def _ngo_value_ok(key: str, value: Any) -> bool:
-    lowered = key.lower()
-    if any(part in lowered for part in NGO_DENY_PARTS) or lowered.endswith(("_id", "_ids")):
-        return False  # internal row ids say nothing to an NGO and point into investigator-only records
-    if isinstance(value, bool | int | float) or value is None:
-        return True
-    if isinstance(value, str):
-        return lowered in NGO_STRING_KEYS or bool(_TIMESTAMP_KEY.search(lowered))
-    return False
-
-
 def redact_evidence_item(item: Any) -> dict[str, Any] | None:
-    """The NGO-safe part of one evidence item (None when nothing is left)."""
+    """The NGO-safe part of one evidence item (None when nothing is left).
+
+    Allow-list at every depth: a key survives only if :mod:`alerts.privacy` lists it for NGOs and its
+    value has the listed shape; a dictionary survives only under a listed group key, and is redacted
+    the same way; a list becomes its length (``<key>_count``), never its content.
+    """
     if not isinstance(item, dict):
         return None
     kept: dict[str, Any] = {}
-    for key, value in item.items():
+    for raw_key, value in item.items():
+        key = str(raw_key)
         if isinstance(value, dict):
-            inner = redact_evidence_item(value)
-            if inner and not any(part in str(key).lower() for part in NGO_DENY_PARTS):
-                kept[str(key)] = inner
+            if field_class(key).shape is Shape.GROUP and field_class(key).privacy is Privacy.NGO:
+                inner = redact_evidence_item(value)
+                if inner:
+                    kept[key] = inner
         elif isinstance(value, list | tuple):
-            # Lists (of posts, members, examples) become counts.
-            if not any(part in str(key).lower() for part in ("pseudonym",)):
-                kept[f"{key}_count"] = len(value)
-        elif _ngo_value_ok(str(key), value):
-            kept[str(key)] = value
+            kept[f"{key}_count"] = len(value)
+        elif ngo_scalar_ok(key, value):
+            kept[key] = value
     return kept or None
 
 
+def _ngo_community(ref: Any) -> dict[str, Any] | None:
+    if not isinstance(ref, dict):
+        return None
+    return {k: v for k, v in ref.items() if k in NGO_COMMUNITY_FIELDS and (v is None or isinstance(v, str))}
+
+
 def redact_for_ngo(alert: dict[str, Any]) -> dict[str, Any]:
-    """The alert JSON with evidence reduced to NGO-safe fields and counts."""
-    out = {k: v for k, v in alert.items() if k not in ("signals", "note")}
+    """The alert JSON reduced to NGO-safe fields: allow-listed alert fields, community names and
+    links, and evidence reduced to allow-listed fields and counts."""
+    out: dict[str, Any] = {}
+    for key, value in alert.items():
+        if key not in NGO_ALERT_FIELDS or key == "signals":
+            continue
+        if key in ("source", "target"):
+            out[key] = _ngo_community(value)
+        elif isinstance(value, bool | int | float | str) or value is None:
+            out[key] = value
     signals = []
     for signal in alert.get("signals") or []:
+        if not isinstance(signal, dict):
+            continue
         evidence = list(signal.get("evidence") or [])
         redacted = [r for r in (redact_evidence_item(e) for e in evidence) if r]
-        signals.append({"name": signal.get("name"), "score": signal.get("score"), "evidence_count": len(evidence),
-                        "evidence": redacted})
+        name, score = signal.get("name"), signal.get("score")
+        signals.append({"name": name if isinstance(name, str) else None,
+                        "score": score if isinstance(score, int | float) else None,
+                        "evidence_count": len(evidence), "evidence": redacted})
     out["signals"] = signals
     return out
 

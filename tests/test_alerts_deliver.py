@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from alerts.channels import IDEMPOTENCY_HEADER, mask_url, validate_audiences
 from alerts.deliver import deliver_pending
-from alerts.lifecycle import raise_alert
+from alerts.lifecycle import AlertDraft, raise_alert
 from config.errors import ConfigError
 from config.settings import AudienceSettings, Settings
 from store import models as m
@@ -122,6 +122,40 @@ def test_ngo_messages_carry_no_post_text_pseudonym_or_post_url(sqlite_store: Sto
     # The investigator audience gets the excerpt and the post URL.
     assert POST_TEXT in inv_mail.decoded_text() and POST_URL in inv_mail.decoded_text()
     assert POST_TEXT in inv_hook.body.decode()
+
+
+def test_nested_evidence_never_reaches_ngo_email_or_webhook_bytes(sqlite_store: Store, http_server: HttpServer,
+                                                                 smtp: SmtpServer) -> None:
+    """A detector that nests post text and pseudonyms (under listed and unlisted keys, in lists and
+    dictionaries) leaks none of it to the NGO email or webhook; the investigator still gets it."""
+    http_server.route("/ngo", Reply.json({}))
+    http_server.route("/inv", Reply.json({}))
+    cfg = settings_with(ngo=AudienceSettings(urls=[smtp.url("ngo@example.org"), hook(http_server, "/ngo")],
+                                             detail="ngo"),
+                        inv=AudienceSettings(urls=[hook(http_server, "/inv")], detail="investigator"))
+    nested = [{"author": {"name": "Giulia Rossi", "pseudonym": PSEUDONYM},
+               "match": {"pdq_distance": 6, "post": {"text": POST_TEXT, "url": POST_URL},
+                         "match": {"excerpt": POST_TEXT, "distance": 2}},
+               "reposts": [{"created_at": "2026-03-01T12:00:00+00:00", "author_pseudonym": PSEUDONYM}],
+               "created_at": POST_TEXT, "user": 738291045}]
+    with sqlite_store.session() as s:
+        source, target = communities(s, 2)
+        alert = raise_alert(s, AlertDraft(kind="migration", level="likely", score=0.55, source_community_id=source,
+                                          target_community_id=target,
+                                          signals=[{"name": "content", "score": 0.6, "evidence": nested}]),
+                            cfg, now=NOW)
+        assert alert is not None
+
+    assert deliver_pending(sqlite_store, cfg, NOW, sleep=no_sleep).messages_sent == 2
+
+    (mail,) = smtp.wait_for(1)
+    ngo_body = http_server.requests_for("/ngo")[0].body
+    for secret in (POST_TEXT, PSEUDONYM, POST_URL, "Giulia Rossi", "738291045"):
+        assert secret.encode() not in mail.raw and secret not in mail.decoded_text()
+        assert secret.encode() not in ngo_body
+    evidence = json.loads(ngo_body)["alert"]["signals"][0]["evidence"]
+    assert evidence == [{"match": {"pdq_distance": 6, "match": {"distance": 2}}, "reposts_count": 1}]
+    assert POST_TEXT in http_server.requests_for("/inv")[0].body.decode()
 
 
 def test_channel_down_three_attempts_then_recovering_gets_exactly_one_delivery(

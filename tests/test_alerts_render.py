@@ -29,6 +29,16 @@ ALERT: dict[str, Any] = {
     ({"match": {"pdq_distance": 12, "source_url": "https://cdn/x.jpg"}}, {"match": {"pdq_distance": 12}}),
     ({"examples": [{"text": POST_TEXT}], "post_id": 3}, {"examples_count": 1}),  # lists become counts
     ("a bare string could be anything", None),
+    # Nested dictionaries: only under an allow-listed group key, and redacted again inside.
+    ({"author": {"name": "Mario Rossi"}, "shared": 3}, {"shared": 3}),
+    ({"post": {"created_at": "2026-03-01T00:00:00Z", "text": POST_TEXT}}, None),
+    ({"match": {"match": {"pdq_distance": 4, "author": {"name": "Mario"}, "excerpt": POST_TEXT}}},
+     {"match": {"match": {"pdq_distance": 4}}}),
+    ({"match": {"excerpt": POST_TEXT}}, None),
+    # Numbers and times only under listed keys; a "time" that is not a date is dropped.
+    ({"user": 738291045, "member": 5550123987, "distance": 3}, {"distance": 3}),
+    ({"created_at": PSEUDONYM, "observed_at": "2026-03-01"}, {"observed_at": "2026-03-01"}),
+    ({"score": "0.9", "similarity": 0.8}, {"similarity": 0.8}),  # a string where a number is listed
 ])
 def test_ngo_evidence_is_whitelisted(item: Any, expected: dict[str, Any] | None) -> None:
     assert redact_evidence_item(item) == expected
@@ -60,6 +70,22 @@ def test_html_is_escaped_and_only_http_links_are_clickable() -> None:
     msg = render_alert(hostile, "investigator", "k")
     assert "<script>" not in msg.html and "&lt;script&gt;" in msg.html
     assert "javascript:" not in msg.html.split("To:")[1].split("<br>")[0].replace("&lt;", "")
+
+
+def test_ngo_alert_keeps_only_listed_alert_and_community_fields() -> None:
+    hostile = {**ALERT, "note": POST_TEXT, "payload": {"author": PSEUDONYM},
+               "source": {**ALERT["source"], "description": POST_TEXT, "owner": PSEUDONYM},
+               "signals": [{"name": "members", "score": 0.7, "author_pseudonym": PSEUDONYM,
+                            "evidence": [{"author": {"name": PSEUDONYM}, "shared": 5}]}]}
+    view = redact_for_ngo(hostile)
+    assert set(view) == {"id", "kind", "level", "score", "state", "escalations", "created_at", "updated_at",
+                         "source", "target", "signals"}
+    assert view["source"] == ALERT["source"]
+    assert view["signals"] == [{"name": "members", "score": 0.7, "evidence_count": 1,
+                                "evidence": [{"shared": 5}]}]
+    msg = render_alert(hostile, "ngo", "k")
+    for blob in (msg.title, msg.text, msg.html, json.dumps(msg.data)):
+        assert PSEUDONYM not in blob and POST_TEXT not in blob
 
 
 def test_redaction_does_not_modify_the_input() -> None:

@@ -1,0 +1,92 @@
+"""Property: whatever shape a detector's evidence takes, no post text or pseudonym reaches an NGO.
+
+Hypothesis builds nested evidence (dictionaries in lists in dictionaries ...) whose keys mix the
+investigator-only fields detectors really produce, NGO-listed number/time/group fields and arbitrary
+names, and whose values are post texts, post URLs, pseudonym-like hex strings and raw user ids. The
+NGO rendering -- the email text, the email HTML and the webhook JSON -- must contain none of them.
+
+The only strings an NGO may see are under the NAME-shaped keys of ``alerts.privacy`` (community and
+signal names), so the generator never puts a secret there: that is the documented contract of those
+keys, pinned separately in tests/test_alerts_render.py.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alerts.privacy import NGO_FIELDS, Shape
+from alerts.render import render_alert, render_digest
+
+NAME_KEYS = {k for k, c in NGO_FIELDS.items() if c.shape is Shape.NAME}
+NON_NAME_NGO_KEYS = sorted(k for k in NGO_FIELDS if k not in NAME_KEYS)
+INVESTIGATOR_KEYS = ["text", "excerpt", "post_url", "url", "source_url", "matched_post_url", "author",
+                     "author_pseudonym", "pseudonym", "members", "examples", "quote", "snippet", "post", "user",
+                     "user_id", "handle", "old", "new", "label", "community", "body", "message", "thread_title"]
+KEYS = st.one_of(st.sampled_from(INVESTIGATOR_KEYS), st.sampled_from(NON_NAME_NGO_KEYS),
+                 st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12)
+                 .filter(lambda k: k.lower() not in NAME_KEYS))
+
+# Secrets: each carries a marker no legitimate output contains, so finding it anywhere is a leak.
+TEXTS = st.text(alphabet="abcdefghij klmnoèà", min_size=0, max_size=30).map(lambda t: f"SECRETTEXT {t}")
+PSEUDONYMS = st.text(alphabet="0123456789abcdef", min_size=16, max_size=64).map(lambda h: f"m_{h}deadbeef")
+URLS = st.integers(1, 10**6).map(lambda n: f"https://t.me/segreto_{n}/SECRETPOST")
+RAW_IDS = st.integers(10**9, 10**10).map(lambda n: n * 10 + 7)  # numbers: must not pass under unlisted keys
+SECRET_STRINGS = st.one_of(TEXTS, PSEUDONYMS, URLS)
+SCALARS = st.one_of(SECRET_STRINGS, RAW_IDS, st.booleans(), st.none(), st.floats(0, 1))
+
+EVIDENCE: st.SearchStrategy[Any] = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(KEYS, inner, max_size=6)),
+    max_leaves=30,
+)
+ITEMS = st.lists(st.one_of(st.dictionaries(KEYS, EVIDENCE, max_size=8), EVIDENCE), max_size=5)
+
+
+def _alert(evidence: list[Any]) -> dict[str, Any]:
+    return {"id": 7, "kind": "migration", "level": "strong", "score": 0.71, "state": "new", "escalations": 0,
+            "created_at": "2026-03-02T10:05:00+00:00", "updated_at": "2026-03-02T10:05:00+00:00",
+            "source": {"platform": "telegram", "handle": "cortile_segreto", "title": "Il Cortile Segreto",
+                       "url": "https://t.me/cortile_segreto"},
+            "target": None,
+            "signals": [{"name": "content", "score": 0.5, "evidence": evidence}]}
+
+
+def _secrets(value: Any, key: str = "") -> list[str]:
+    """Every secret string placed in the evidence, and every raw id placed under a key that is not an
+    NGO-listed number (a number under ``shared`` or ``distance`` is a count or a score by contract)."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _secrets(v, k)]
+    if isinstance(value, list):
+        return [s for v in value for s in _secrets(v)]
+    if isinstance(value, str):
+        return [value]
+    listed_number = key in NGO_FIELDS and NGO_FIELDS[key].shape is Shape.NUMBER
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 10**10 and not listed_number:
+        return [str(value)]
+    return []
+
+
+@settings(max_examples=200, deadline=None)
+@given(evidence=ITEMS)
+def test_no_generated_secret_reaches_ngo_email_or_webhook_output(evidence: list[Any]) -> None:
+    message = render_alert(_alert(evidence), "ngo", "7:ngo:strong")
+    digest = render_digest([_alert(evidence)], "ngo", "d", "ngo")
+    outputs = [message.title, message.text, message.html, json.dumps(message.data, ensure_ascii=False),
+               digest.text, digest.html, json.dumps(digest.data, ensure_ascii=False)]
+    blob = "\n".join(outputs)
+    for marker in ("SECRETTEXT", "SECRETPOST", "deadbeef"):
+        assert marker not in blob
+    for secret in _secrets(evidence):
+        assert secret not in blob
+
+
+@settings(max_examples=50, deadline=None)
+@given(evidence=ITEMS)
+def test_investigators_still_get_the_evidence(evidence: list[Any]) -> None:
+    """The same generated evidence is not redacted for investigators (the redaction is per audience)."""
+    message = render_alert(_alert(evidence), "investigator", "7:inv:strong")
+    assert message.data["signals"][0]["evidence"] == evidence
