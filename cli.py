@@ -55,6 +55,9 @@ app.add_typer(hashes_app, name="hashes")
 from crawlers.reddit_commands import app as reddit_app  # noqa: E402
 
 app.add_typer(reddit_app, name="reddit")
+from store.audit_commands import app as audit_app  # noqa: E402
+
+app.add_typer(audit_app, name="audit")
 from demoworld.commands import demo as demo_command  # noqa: E402
 
 app.command("demo")(demo_command)

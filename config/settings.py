@@ -188,6 +188,16 @@ class Settings(Section):
         return self.store.url or f"sqlite:///{self.data_path / 'resurface.db'}"
 
     @property
+    def audit_key_path(self) -> Path:
+        """The audit log's HMAC key: outside the database, like the pseudonym key."""
+        return self.data_path / "audit.key"
+
+    @property
+    def audit_checkpoint_path(self) -> Path:
+        """Signed checkpoints of the audit chain's head, outside the database."""
+        return self.data_path / "audit-checkpoints.jsonl"
+
+    @property
     def key_path(self) -> Path:
         path = Path(self.privacy.key_file).expanduser()
         return path if path.is_absolute() else self.base_dir / path

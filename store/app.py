@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from config.settings import Settings
+from store.audit import AuditSigner, attach, load_or_create_audit_key
 from store.db import Store, open_store
 from store.ingest import IngestContext
 from store.pseudonym import load_key
@@ -19,7 +20,13 @@ class App:
 
     @cached_property
     def store(self) -> Store:
-        return open_store(self.settings.store_url, echo=self.settings.store.echo)
+        store = open_store(self.settings.store_url, echo=self.settings.store.echo)
+        attach(store.sessions, self.audit_signer)
+        return store
+
+    @cached_property
+    def audit_signer(self) -> AuditSigner:
+        return AuditSigner(load_or_create_audit_key(self.settings.audit_key_path), self.settings.audit_checkpoint_path)
 
     @cached_property
     def key(self) -> bytes:

@@ -363,7 +363,9 @@ class DeliveryAttempt(Base):
 
 
 class AuditEntry(Base):
-    """Append-only, hash-chained: ``hash`` = SHA-256(prev_hash + canonical entry)."""
+    """Append-only, hash-chained: ``hash`` = SHA-256(prev_hash + canonical entry); ``mac`` = HMAC-SHA-256
+    of ``hash`` under the audit key, which lives outside the database (so a forger who recomputes the
+    chain cannot recompute the MACs). NULL ``mac`` only on entries written before audit keys existed."""
 
     __tablename__ = "audit_log"
 
@@ -375,6 +377,7 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    mac: Mapped[str | None] = mapped_column(String(64))
 
 
 class IndexOutbox(Base):
