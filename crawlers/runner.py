@@ -3,6 +3,14 @@
 Records are ingested in batches that end at each Checkpoint, each batch in its own transaction, so a
 crawl that dies keeps every finished page and resumes from the last saved checkpoint. A failing source
 ends with a logged reason and never stops the others.
+
+Every crawl is an observation of its community. One that could not read the community records a
+failed observation (an "unreachable" snapshot, never definitive): the network failed us
+(:class:`~crawlers.errors.TransientError`), or the platform served a page or body with no structure we
+recognise, or one over the byte cap (:class:`~crawlers.errors.BadResponse`,
+:class:`~crawlers.errors.ResponseTooLarge`; ``attrs.observation = "bad_page"``). Detection turns a run
+of failed observations into a shutdown only after ``detect.shutdown_confirmations`` of them, so a
+channel that is later deleted is noticed even when what it then serves is junk.
 """
 
 from __future__ import annotations
@@ -79,6 +87,7 @@ def crawl_target(app: App, source: Source, community_id: int,
     result = RunResult(community_id, source.name, "ok")
     ctx = app.ingest_context(target_community_id=community_id)
     observed: str | None = None  # a status seen instead of the community (gone, unreachable)
+    observed_extra: dict[str, object] = {}
     stop_following = False  # a lead that is no community at all (a person's account): never crawl it again
     recognised: str | None = None  # a forum watched as "web" whose software the crawl recognised
     retry_after = 60.0
@@ -103,6 +112,15 @@ def crawl_target(app: App, source: Source, community_id: int,
         # only turns into a shutdown after several in a row.
         result.outcome, result.error = "failed", str(exc)
         observed = r.CommunityStatus.UNREACHABLE
+        observed_extra = {"observation": "unreachable", r.STATUS_DEFINITIVE: False,
+                          r.STATUS_EVIDENCE: f"unreachable: {exc}"}
+    except (errors.BadResponse, errors.ResponseTooLarge) as exc:
+        # An answer with no structure we recognise (an error page served with 200, a cut-off or
+        # oversized page): the community was not read, which is a failed observation too.
+        result.outcome, result.error = "failed", str(exc)
+        observed = r.CommunityStatus.UNREACHABLE
+        observed_extra = {"observation": "bad_page", r.STATUS_DEFINITIVE: False,
+                          r.STATUS_EVIDENCE: f"a page with no structure we recognise: {exc}"}
     except errors.InvalidTarget as exc:
         result.outcome, result.error = "failed", str(exc)
         stop_following = True
@@ -114,7 +132,7 @@ def crawl_target(app: App, source: Source, community_id: int,
     if observed is not None:
         snapshot = r.CommunitySnapshot(platform=target.platform, native_id=None, handle=target.handle,
                                        url=target.url or "", fetched_at=m.utcnow(), status=observed,
-                                       source_url=target.url)
+                                       source_url=target.url, extra=observed_extra)
         try:
             with app.store.session() as session:
                 ingest(session, [snapshot], ctx)

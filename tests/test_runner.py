@@ -38,6 +38,8 @@ class ScriptedSource(Source):
             raise RuntimeError("parser bug")
         if target.handle == "flood_chan":
             raise errors.RescheduleSource(f"{target.url}: FloodWait 900 s", 900)
+        if target.handle == "junk_chan":
+            raise errors.BadResponse(f"{target.url} is not a Telegram channel preview (no .tgme_channel_info)")
         if target.handle == "gone_chan":
             raise errors.CommunityUnavailable(f"{target.url}: banned", r.CommunityStatus.BANNED)
         yield snapshot()
@@ -163,3 +165,24 @@ def test_a_long_flood_wait_reschedules_after_the_wait_it_asked_for(app: App) -> 
         run = s.scalars(select(m.CrawlRun)).one()
         assert run.next_run_at is not None and run.finished_at is not None
         assert 890 <= (run.next_run_at - run.finished_at).total_seconds() <= 910
+
+
+def test_a_page_with_no_structure_we_recognise_is_a_failed_observation(app: App) -> None:
+    """A channel that later serves junk (an error page with 200, a page cut off) is not read: that
+    counts like a network failure, so repeated failures still become a shutdown for detection."""
+    from config.settings import DetectSettings
+    from detect.events import load_snapshots, shutdown_event
+
+    watch(app, "junk_chan")
+    for _ in range(3):
+        [result] = crawl_once(app)
+        assert result.outcome == "failed" and "not a Telegram channel preview" in (result.error or "")
+    with app.store.session() as s:
+        community = s.scalars(select(m.Community)).one()
+        snap = s.scalars(select(m.Snapshot)).one()
+        assert (community.status, snap.status, snap.observations) == ("unreachable", "unreachable", 3)
+        assert snap.attrs["observation"] == "bad_page" and snap.attrs[r.STATUS_DEFINITIVE] is False
+        assert "not a Telegram channel preview" in snap.attrs[r.STATUS_EVIDENCE]
+        views = load_snapshots(s)[community.id]
+    event = shutdown_event(community.id, views, DetectSettings().shutdown_confirmations)
+    assert event is not None and event.evidence["failed_observations"] == 3

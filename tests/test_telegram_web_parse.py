@@ -155,6 +155,21 @@ def test_a_truncated_page_is_refused_naming_the_url() -> None:
         parse_channel_page(html[: len(html) // 2], URL)
 
 
+def test_a_page_ending_with_a_comment_after_html_is_read() -> None:
+    """Every real t.me page ends ``</html>\n<!-- page generated in 25.61ms -->`` (s_feedjam.html)."""
+    html = channel_page(NIGHTOWL, showcase_messages()) + "\n<!-- page generated in 25.61ms -->\n"
+    page = parse_channel_page(html, URL)
+    assert page.post_ids[:3] == [101, 102, 103] and page.title == "Night Owl Archive 🦉"
+
+
+def test_other_content_after_html_is_logged_and_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    html = channel_page(NIGHTOWL, [Msg(5, "kept")]) + "<script>injected()</script>"
+    with caplog.at_level("WARNING", logger="crawlers.telegram_web_parse"):
+        page = parse_channel_page(html, URL)
+    assert [m.text for m in page.messages] == ["kept"]
+    assert "bytes after </html> ignored" in caplog.text and "nightowl_archive" in caplog.text
+
+
 @pytest.mark.parametrize("html", ["", "<html><body><h1>502 Bad Gateway</h1></body></html>",
                                   "<html><body><div class='g-recaptcha'></div></body></html>"])
 def test_pages_that_are_not_previews_are_refused(html: str) -> None:
