@@ -12,9 +12,24 @@ setting.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _strict_bool(value: Any) -> Any:
+    """true/false only: TOML booleans, or the words "true"/"false" (environment overrides are text).
+    pydantic's lax mode would read "yes", "on" or 1 as true, and a typo must not switch on, say,
+    crawling private addresses."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError("must be true or false")
+
+
+#: A boolean setting that accepts nothing but true or false.
+Flag = Annotated[bool, BeforeValidator(_strict_bool)]
 
 
 class Section(BaseModel):
@@ -27,7 +42,7 @@ class StoreSettings(Section):
         description="SQLAlchemy URL. Empty means SQLite at <data_dir>/resurface.db. "
         "PostgreSQL: postgresql+psycopg://user@host/db",
     )
-    echo: bool = Field(default=False, description="Log every SQL statement (debugging only).")
+    echo: Flag = Field(default=False, description="Log every SQL statement (debugging only).")
 
 
 class PrivacySettings(Section):
@@ -36,7 +51,7 @@ class PrivacySettings(Section):
         description="File holding the pseudonymisation key, relative to the config file's folder. "
         "RESURFACE_PSEUDONYM_KEY overrides it. Never stored in the database.",
     )
-    store_raw_member_ids: bool = Field(
+    store_raw_member_ids: Flag = Field(
         default=False,
         description="Also keep raw member ids and handles. Off by default: members are pseudonymous.",
     )
@@ -46,7 +61,7 @@ class PrivacySettings(Section):
 
 
 class CrawlSettings(Section):
-    allow_private_addresses: bool = Field(
+    allow_private_addresses: Flag = Field(
         default=False,
         description="Allow loopback, private and link-local targets. Only for tests and the demo.",
     )
@@ -66,7 +81,7 @@ class CrawlSettings(Section):
     max_retries: int = Field(default=4, ge=0, description="Retries on 429/5xx and connection errors.")
     max_redirects: int = Field(default=5, ge=0)
     max_pages: int = Field(default=10, ge=1, description="Pages per source per crawl (history depth).")
-    fetch_media: bool = Field(default=True, description="Fingerprint images (bytes are never stored).")
+    fetch_media: Flag = Field(default=True, description="Fingerprint images (bytes are never stored).")
     lead_depth: int = Field(default=1, ge=0, description="How far public leads are followed.")
     lead_platforms: list[str] = Field(
         default_factory=lambda: ["telegram", "reddit", "discourse", "phpbb", "xenforo"],
@@ -77,7 +92,7 @@ class CrawlSettings(Section):
 
 class TelegramSettings(Section):
     web_base_url: str = Field(default="https://t.me", description="Base of the public web previews.")
-    use_api: bool = Field(
+    use_api: Flag = Field(
         default=False,
         description="Use the Telegram API (Telethon) with TELEGRAM_API_ID / TELEGRAM_API_HASH "
         "and a session created by `resurface telegram login`.",
@@ -147,7 +162,7 @@ class SearchSettings(Section):
     embedded_path: str = Field(default="search.db", description="Relative to the data directory.")
     es_url: str = Field(default="", description="Elasticsearch URL; RESURFACE_ES_API_KEY or user/password.")
     es_username: str = ""
-    es_verify_certs: bool = True
+    es_verify_certs: Flag = True
     es_ca_certs: str = ""
     es_index_prefix: str = "resurface"
     batch_size: int = Field(default=500, ge=1)

@@ -82,3 +82,24 @@ def test_bad_environment_override_is_named(tmp_path: Path) -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.toml", env={})
+
+
+@pytest.mark.parametrize("value", ['"yes"', '"on"', "1", '"1"', '"enabled"'])
+def test_booleans_are_true_or_false_only(tmp_path: Path, value: str) -> None:
+    """Lax parsing read the string "yes" as true and switched on crawling of private addresses."""
+    path = tmp_path / "resurface.toml"
+    path.write_text(f"[crawl]\nallow_private_addresses = {value}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert "crawl.allow_private_addresses" in str(info.value) and "true or false" in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_boolean_environment_overrides_take_the_words_true_and_false(tmp_path: Path) -> None:
+    path = tmp_path / "resurface.toml"
+    path.write_text("[crawl]\nallow_private_addresses = true\n", encoding="utf-8")
+    assert load_settings(path, env={}).crawl.allow_private_addresses is True
+    env = {"RESURFACE__CRAWL__ALLOW_PRIVATE_ADDRESSES": "False"}
+    assert load_settings(path, env=env).crawl.allow_private_addresses is False
+    with pytest.raises(ConfigError):
+        load_settings(path, env={"RESURFACE__CRAWL__ALLOW_PRIVATE_ADDRESSES": "yes"})
