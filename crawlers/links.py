@@ -13,15 +13,23 @@ Canonical URLs are what dedupe leads across posts, so one community has one URL 
 was written: ``t.me/s/Foo``, ``telegram.me/foo``, ``tg://resolve?domain=FOO`` all become
 ``https://t.me/foo``; ``t.me/joinchat/X`` becomes ``https://t.me/+X``; Discord invites become
 ``https://discord.gg/CODE``; subreddits ``https://www.reddit.com/r/name``.
+
+Links are also found as people write them: Markdown links of every shape (``[text](url)``, a URL as
+its own text ``[https://t.me/x](https://t.me/x)``, ``<url>``, titles, parentheses inside the URL,
+backslash escapes such as ``\\/r\\/name``), and bare subreddit mentions ``r/name`` and ``/r/name``
+(``u/name`` is a person and never a community link). Telegram's in-channel searches
+(``t.me/s/chan?q=%23tag``, which is how a hashtag is linked) and same-page ``#anchor`` hrefs are not
+links to anything.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import unescape
 from urllib.parse import parse_qs, quote, unquote, urljoin, urlsplit
 
@@ -30,6 +38,8 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from crawlers.records import ExtractedLink, LinkKind, Platform
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "MAX_LINKS",
@@ -378,6 +388,11 @@ def _telegram_path(parts: _Parts, segs: list[str]) -> _Found | None:
     if low == "joinchat" and len(segs) >= 2:
         return _tg_invite(segs[1]) if _TG_INVITE.fullmatch(segs[1]) else _web(parts)
     if low == "s" and len(segs) >= 2:
+        if _is_search(parts.query):
+            # t.me/s/chan?q=%23tag: a search inside the channel, which is how Telegram links a hashtag
+            # (or a $cashtag). It names a tag, not a community: counting it as a link to the channel
+            # would make every hashtag a self-link.
+            return None
         return _telegram_path(parts, segs[1:])
     if low == "c" and 3 <= len(segs) <= 4 and all(s.isdigit() and len(s) <= 20 for s in segs[1:]):
         url = "https://t.me/c/" + "/".join(segs[1:])
@@ -385,6 +400,10 @@ def _telegram_path(parts: _Parts, segs: list[str]) -> _Found | None:
     if low in _TG_RESERVED or not is_telegram_handle(first):
         return _web(parts)
     return _tg_handle(low, segs[1:])
+
+
+def _is_search(query: str) -> bool:
+    return any(piece.split("=", 1)[0].lower() == "q" for piece in query.split("&"))
 
 
 def _tg_handle(handle: str, rest: list[str]) -> _Found:
@@ -629,7 +648,10 @@ _BARE_HOSTS = (
 _CANDIDATE = re.compile(
     rf"(?<![A-Za-z0-9_.+\-])(?:https?|tg)://{_URL_CHAR}+"
     rf"|(?<![A-Za-z0-9_.@/:\-])www\.[a-z0-9\-]{{1,63}}\.{_URL_CHAR}+"
-    rf"|(?<![A-Za-z0-9_.@/:\-]){_BARE_HOSTS}(?=[/#][A-Za-z0-9+_%\-]){_URL_CHAR}+",
+    rf"|(?<![A-Za-z0-9_.@/:\-]){_BARE_HOSTS}(?=[/#][A-Za-z0-9+_%\-]){_URL_CHAR}+"
+    # a bare subreddit mention, "r/name" or "/r/name" ("u/name" is a person: never matched); not
+    # inside a word, a path or an address ("w/r/t", "example.org/r/x" are no mentions)
+    r"|(?<![A-Za-z0-9_.@/:\-])/?r/(?P<sub>[A-Za-z0-9][A-Za-z0-9_]{1,20})(?![A-Za-z0-9_\-])",
     re.IGNORECASE,
 )
 #: Links on these hosts are ASCII: "t.me/foo加入我们" ends at "foo".
@@ -641,9 +663,54 @@ _ASCII_ONLY_HOST = re.compile(
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
-def _candidates(text: str) -> Iterator[str]:
-    for match in _CANDIDATE.finditer(text):
+#: Markdown backslash escapes (``\/r\/name``, ``foo\_bar``): a backslash before ASCII punctuation.
+_MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+#: A Markdown link destination after ``](``: no spaces or brackets, parentheses balanced one level
+#: deep (``https://en.wikipedia.org/wiki/A_(b)``). Alternatives start with different characters and
+#: nothing follows the repetition, so matching never backtracks; destinations cannot contain ``]``,
+#: so scans from different ``](`` never overlap: linear overall.
+_MD_DEST = re.compile(r"(?:[^\s()\[\]<>]|\([^\s()\[\]<>]{0,2048}\)){1,8192}")
+_MD_ANGLE_DEST = re.compile(r"<([^<>\n]{1,8192})>")
+
+
+def _split_markdown(text: str) -> str:
+    """Separate Markdown link parts so that each URL stands alone.
+
+    ``[https://t.me/x](https://t.me/x)`` would otherwise read as one URL (``]`` and ``(`` are URL
+    characters), and ``[text](url)more`` would run the text after the link into the URL. Every
+    ``](`` becomes ``] (`` and the destination's closing parenthesis is followed by a space; a
+    ``<destination with spaces>`` has its spaces percent-encoded. Escapes are undone first.
+    """
+    text = _MD_ESCAPE.sub(r"\1", text)
+    if "](" not in text:
+        return text
+    out: list[str] = []
+    pos = 0
+    while (start := text.find("](", pos)) >= 0:
+        out.append(text[pos:start])
+        out.append("] (")
+        pos = start + 2
+        angle = _MD_ANGLE_DEST.match(text, pos)
+        dest = angle or _MD_DEST.match(text, pos)
+        if dest is None:
+            continue
+        out.append(angle.group(1).strip().replace(" ", "%20") if angle else dest.group(0))
+        pos = dest.end()
+        if text.startswith(")", pos):
+            out.append(") ")
+            pos += 1
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _candidates(text: str) -> Iterator[tuple[str, str]]:
+    """``(candidate URL, raw text)`` pairs in reading order."""
+    for match in _CANDIDATE.finditer(_split_markdown(text)):
         candidate = match.group(0)
+        sub = match.group("sub")
+        if sub is not None:
+            yield f"https://www.reddit.com/r/{sub}", candidate
+            continue
         if len(candidate) > MAX_URL_CHARS:
             continue
         if _ASCII_ONLY_HOST.match(candidate):
@@ -652,29 +719,33 @@ def _candidates(text: str) -> Iterator[str]:
                 candidate = candidate[: cut.start()]
         candidate = _strip_trailing(candidate)
         if candidate:
-            yield candidate
+            yield candidate, candidate
 
 
-def _collect(candidates: Iterable[str], seen: dict[str, ExtractedLink], limit: int) -> None:
+def _collect(candidates: Iterable[tuple[str, str]], seen: dict[str, ExtractedLink], limit: int) -> None:
     """Classify candidates into ``seen`` (canonical URL -> first link), each distinct candidate
-    once, stopping at ``limit`` links so that a junk post cannot flood the lead queue."""
+    once, stopping at ``limit`` links so that a junk post cannot flood the lead queue. ``raw`` is
+    the text as written (``r/name`` for a mention)."""
     tried: set[str] = set()
-    for candidate in candidates:
+    for candidate, raw in candidates:
         if len(seen) >= limit:
             return
         if candidate in tried:
             continue
         tried.add(candidate)
         link = classify_url(candidate)
-        if link is not None and link.url not in seen:
-            seen[link.url] = link
+        if link is None:
+            log.debug("not a link we keep: %.200r", raw)
+        elif link.url not in seen:
+            seen[link.url] = link if raw == candidate else replace(link, raw=raw)
 
 
 def extract_links(text: str, *, limit: int = MAX_LINKS) -> list[ExtractedLink]:
-    """Links in plain text, after :func:`deobfuscate`, deduplicated by canonical URL in
-    first-seen order. Finds ``scheme://`` URLs, ``www.`` hosts and bare messaging links
-    (``t.me/x``, ``discord.gg/x``, ``reddit.com/r/x``...); ``@mentions`` and e-mail addresses are
-    not links. ``raw`` is the link as it reads after deobfuscation. At most ``limit`` links."""
+    """Links in plain text or Markdown, after :func:`deobfuscate`, deduplicated by canonical URL in
+    first-seen order. Finds ``scheme://`` URLs, ``www.`` hosts, bare messaging links (``t.me/x``,
+    ``discord.gg/x``, ``reddit.com/r/x``...), Markdown links of every shape and subreddit mentions
+    (``r/x``, ``/r/x``); ``@mentions``, ``u/name`` and e-mail addresses are not links. ``raw`` is
+    the link as it reads after deobfuscation. At most ``limit`` links."""
     seen: dict[str, ExtractedLink] = {}
     _collect(_candidates(deobfuscate(text)), seen, limit)
     return list(seen.values())
@@ -751,8 +822,8 @@ def _visible_text(root: etree._Element) -> str:
 def _resolve_hrefs(hrefs: Iterable[str], base_url: str | None) -> Iterator[str]:
     for raw in hrefs:
         href = raw.translate(_INVISIBLE).strip()
-        if not href or len(href) > MAX_URL_CHARS:
-            continue
+        if not href or len(href) > MAX_URL_CHARS or href.startswith("#"):
+            continue  # "#" and "#anchor" point into the page itself: no link to anything
         if _SCHEME_RE.match(href) or href.startswith("//"):
             yield href  # absolute; classify_url drops the schemes we do not follow
         elif base_url:
@@ -776,6 +847,6 @@ def extract_links_html(html: str, base_url: str | None = None, *, limit: int = M
         hrefs, text = _fallback_html(_CONTROL.sub("", html), base_url)
     else:
         return []
-    _collect(hrefs, seen, limit)
+    _collect(((href, href) for href in hrefs), seen, limit)
     _collect(_candidates(deobfuscate(text)), seen, limit)
     return list(seen.values())
