@@ -34,7 +34,8 @@ class App:
 
     def ingest_context(self, target_community_id: int | None = None) -> IngestContext:
         return IngestContext(key=self.key, store_raw_member_ids=self.settings.privacy.store_raw_member_ids,
-                             target_community_id=target_community_id)
+                             target_community_id=target_community_id,
+                             retention_days=self.settings.privacy.retention_days)
 
     def close(self) -> None:
         if "store" in self.__dict__:

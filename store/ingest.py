@@ -5,6 +5,11 @@ Idempotent: the same post twice is one row; an unchanged snapshot bumps the late
 handles are replaced by keyed pseudonyms here, so they never reach the database (unless the
 deployment sets ``privacy.store_raw_member_ids``).
 
+Retention holds at ingest too: a post older than ``retention_days`` (by its platform date, else its
+fetch time, as in :mod:`store.retention`) is stored without its text and stamped ``text_purged_at``,
+as if the purge had already run; and a post whose text was purged never gets a text back from a
+re-crawl, edited or not.
+
 Posts go in batched per call, because ingest has to keep up with full-history crawls (see
 bench/ingest.py). On PostgreSQL (the portable path) that is one bulk INSERT .. ON CONFLICT DO NOTHING
 .. RETURNING. On SQLite, SQLAlchemy's per-row parameter processing cost more than the database work,
@@ -18,9 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -31,6 +37,8 @@ from sqlalchemy.orm import Session
 from crawlers import records as r
 from store import models as m
 from store.pseudonym import handle_pseudonym, member_pseudonym
+
+log = logging.getLogger("resurface.ingest")
 
 
 @dataclass
@@ -66,6 +74,16 @@ class IngestContext:
     communities: dict[tuple[str, str], int] = field(default_factory=dict)
     #: Force the portable (SQLAlchemy) write path on SQLite too; tests compare both paths.
     portable: bool = False
+    #: ``privacy.retention_days``: texts of posts older than this are never stored (None: keep all).
+    retention_days: int | None = None
+    #: The clock retention is measured against (None: now). Tests fix it.
+    now: datetime | None = None
+
+    def text_cutoff(self) -> datetime | None:
+        """Posts older than this are stored without their text."""
+        if self.retention_days is None:
+            return None
+        return (self.now or m.utcnow()) - timedelta(days=self.retention_days)
 
 
 def _insert(session: Session, table: Any) -> Any:
@@ -372,12 +390,25 @@ def _merge_membership(rows: dict[tuple[int, int], dict[str, Any]], community_id:
 # --- posts ------------------------------------------------------------------------------------
 
 
-def _post_row(post: r.Post, community_id: int, author_id: int | None) -> dict[str, Any]:
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _withheld_at(post: r.Post, cutoff: datetime | None, now: datetime) -> datetime | None:
+    """``now`` when the post is older than the retention cut-off (its text is not stored), else None."""
+    if cutoff is None or post.text is None:
+        return None
+    return now if _as_utc(post.created_at or post.fetched_at) < cutoff else None
+
+
+def _post_row(post: r.Post, community_id: int, author_id: int | None,
+              withheld_at: datetime | None = None) -> dict[str, Any]:
     fwd = post.forwarded_from
     return {
         "community_id": community_id, "native_post_id": post.native_post_id, "url": post.url,
         "author_id": author_id, "created_at": post.created_at, "edited_at": post.edited_at,
-        "fetched_at": post.fetched_at, "text": post.text, "text_purged_at": None, "kind": post.kind,
+        "fetched_at": post.fetched_at, "text": None if withheld_at else post.text, "text_purged_at": withheld_at,
+        "kind": post.kind,
         "service_action": post.service_action, "service_value": post.service_value, "views": post.views,
         "reply_to": post.reply_to, "thread_id": post.thread_id, "thread_title": post.thread_title,
         "fwd_platform": fwd.platform if fwd else None, "fwd_native_id": fwd.native_id if fwd else None,
@@ -428,11 +459,18 @@ def ingest_posts(session: Session, posts: Sequence[r.Post], ctx: IngestContext, 
     author_of: dict[int, int] = {i: mid for (i, _), mid in zip(authored, ids, strict=True)}
     stats.posts_seen += len(items)
 
+    cutoff = ctx.text_cutoff()
+    now = ctx.now or m.utcnow()
+    withheld = {i: _withheld_at(p, cutoff, now) for i, (p, _) in enumerate(items)} if cutoff else {}
+    if any(withheld.values()):
+        log.info("retention: %d posts older than %d days stored without their text",
+                 sum(1 for w in withheld.values() if w), ctx.retention_days)
+
     fast = _sqlite_fast(session, ctx)
     if fast:
-        new = _sqlite_insert_posts(session, unique, author_of, stats)
+        new = _sqlite_insert_posts(session, unique, author_of, stats, withheld, cutoff, now)
     else:
-        rows = [_post_row(p, cid, author_of.get(i)) for i, (p, cid) in enumerate(items)]
+        rows = [_post_row(p, cid, author_of.get(i), withheld.get(i)) for i, (p, cid) in enumerate(items)]
         posts_table = m.Post.__table__
         stmt = (
             _insert(session, posts_table)
@@ -447,7 +485,7 @@ def ingest_posts(session: Session, posts: Sequence[r.Post], ctx: IngestContext, 
                 new[(cid, native)] = post_id
         existing = [(key, item) for key, item in unique.items() if key not in new]
         if existing:
-            _update_changed_posts(session, _stored_posts(session, existing), stats)
+            _update_changed_posts(session, _stored_posts(session, existing), stats, cutoff, now)
     stats.posts_new += len(new)
     stats.new_post_ids.extend(new.values())
     conn = session.connection()
@@ -498,13 +536,15 @@ _SQLITE_INSERT_POST = (f"INSERT INTO posts ({', '.join(_POST_COLUMNS)})"
                        " ON CONFLICT (community_id, native_post_id) DO NOTHING")
 
 
-def _sqlite_post_values(post: r.Post, community_id: int, author_id: int | None) -> tuple[Any, ...]:
+def _sqlite_post_values(post: r.Post, community_id: int, author_id: int | None,
+                        withheld_at: datetime | None = None) -> tuple[Any, ...]:
     """:func:`_post_row` as the tuple SQLAlchemy would bind on SQLite, in ``_POST_COLUMNS`` order
     (datetimes as text, booleans as 0/1, ``attrs`` as JSON text)."""
     fwd = post.forwarded_from
     return (
         community_id, post.native_post_id, post.url, author_id, _sqlite_datetime_memo(post.created_at),
-        _sqlite_datetime_memo(post.edited_at), _sqlite_datetime_memo(post.fetched_at), post.text, None, post.kind,
+        _sqlite_datetime_memo(post.edited_at), _sqlite_datetime_memo(post.fetched_at),
+        None if withheld_at else post.text, _sqlite_datetime(withheld_at), post.kind,
         post.service_action, post.service_value, post.views, post.reply_to, post.thread_id, post.thread_title,
         fwd.platform if fwd else None, fwd.native_id if fwd else None,
         fwd.handle.lower() if fwd and fwd.handle else None, fwd.post_id if fwd else None,
@@ -515,7 +555,9 @@ def _sqlite_post_values(post: r.Post, community_id: int, author_id: int | None) 
 
 
 def _sqlite_insert_posts(session: Session, unique: dict[tuple[int, str], tuple[r.Post, int]],
-                         author_of: dict[int, int], stats: IngestStats) -> dict[tuple[int, str], int]:
+                         author_of: dict[int, int], stats: IngestStats,
+                         withheld: dict[int, datetime | None], cutoff: datetime | None,
+                         now: datetime) -> dict[tuple[int, str], int]:
     """SQLite posts without SQLAlchemy's per-row work; returns the new rows' ids by (community, native id).
 
     A no-op write first takes SQLite's write lock (pysqlite starts no transaction for a SELECT), so
@@ -527,7 +569,7 @@ def _sqlite_insert_posts(session: Session, unique: dict[tuple[int, str], tuple[r
     cur.execute("UPDATE posts SET id = id WHERE 0")
     cur.execute("SELECT coalesce(max(id), 0) FROM posts")
     (before,) = cur.fetchone()
-    cur.executemany(_SQLITE_INSERT_POST, [_sqlite_post_values(post, cid, author_of.get(i))
+    cur.executemany(_SQLITE_INSERT_POST, [_sqlite_post_values(post, cid, author_of.get(i), withheld.get(i))
                                           for i, (post, cid) in enumerate(unique.values())])
     inserted = cur.rowcount
     new: dict[tuple[int, str], int] = {}
@@ -547,7 +589,7 @@ def _sqlite_insert_posts(session: Session, unique: dict[tuple[int, str], tuple[r
         )
     existing = [(key, item) for key, item in unique.items() if key not in new]
     if existing:
-        _update_changed_posts(session, _stored_posts(session, existing), stats)
+        _update_changed_posts(session, _stored_posts(session, existing), stats, cutoff, now)
     return new
 
 
@@ -571,15 +613,20 @@ def _stored_posts(session: Session, items: list[tuple[tuple[int, str], tuple[r.P
 
 
 def _update_changed_posts(session: Session, stored: dict[tuple[int, str], tuple[r.Post, Any]],
-                          stats: IngestStats) -> None:
-    """Re-seen posts: keep one row, but record an edit (text or edited_at changed) and fresh views."""
+                          stats: IngestStats, cutoff: datetime | None, now: datetime) -> None:
+    """Re-seen posts: keep one row, but record an edit (text or edited_at changed) and fresh views.
+
+    A purged text is never written back, and neither is the edit of a post past the retention cut-off.
+    """
     changed: list[int] = []
     for post, row in stored.values():
         values: dict[str, Any] = {}
         if post.views is not None:
             values["views"] = post.views
         edited = post.edited_at is not None and post.edited_at != row.edited_at
-        if row.text_purged_at is None and (edited or (post.text is not None and post.text != row.text)):
+        expired = _withheld_at(post, cutoff, now) is not None
+        if (row.text_purged_at is None and not expired
+                and (edited or (post.text is not None and post.text != row.text))):
             values.update(text=post.text, edited_at=post.edited_at, fetched_at=post.fetched_at)
             changed.append(row.id)
         if values:

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import sqlite
 
 from crawlers import records as r
 from store import models as m
+from store.app import App
 from store.db import Store, open_store
 from store.ingest import IngestContext, _sqlite_datetime, ingest, load_checkpoint
 from tests.conftest import TEST_KEY
@@ -137,12 +138,83 @@ def test_index_outbox_marks_new_posts_and_changed_communities_once(any_store: St
 def test_a_failed_batch_loses_nothing_already_stored(any_store: Store) -> None:
     with any_store.session() as s:
         ingest(s, [snapshot(), post(1)], ctx())
-    try:
-        with any_store.session() as s:
-            ingest(s, [post(2), object()], ctx())  # type: ignore[list-item]
-    except TypeError as exc:
-        assert "object" in str(exc)
+    with pytest.raises(TypeError, match="ingest cannot store object"), any_store.session() as s:
+        ingest(s, [post(2), object()], ctx())  # type: ignore[list-item]
     assert count(any_store, m.Post) == 1
+
+
+# --- retention at ingest ------------------------------------------------------------------------------
+
+RETAINED = 180
+LATER = T0 + timedelta(days=200)  # posts made at T0 are past a 180-day retention by then
+
+
+def retaining(portable: bool = False, now: datetime = LATER) -> IngestContext:
+    return IngestContext(key=TEST_KEY, retention_days=RETAINED, now=now, portable=portable)
+
+
+def test_a_first_crawl_never_stores_the_text_of_a_post_past_retention(any_store: Store) -> None:
+    _check_first_crawl_withholds_old_texts(any_store, portable=True)
+
+
+def test_the_sqlite_fast_path_withholds_old_texts_too(sqlite_store: Store) -> None:
+    _check_first_crawl_withholds_old_texts(sqlite_store, portable=False)
+
+
+def _check_first_crawl_withholds_old_texts(store: Store, portable: bool) -> None:
+    any_store = store
+    old = post(1, text="testo vecchio da non tenere")
+    undated = replace(post(2, text="senza data, recuperato tanto tempo fa"), created_at=None)  # fetched at T0+1h
+    recent = post(3, text="testo recente", at=LATER - timedelta(days=2))
+    with any_store.session() as s:
+        stats = ingest(s, [snapshot(), old, undated, recent], retaining(portable))
+    assert stats.posts_new == 3
+    with any_store.session() as s:
+        rows = {p.native_post_id: p for p in s.scalars(select(m.Post))}
+    assert (rows["1"].text, rows["1"].text_purged_at) == (None, LATER)
+    assert (rows["2"].text, rows["2"].text_purged_at) == (None, LATER)
+    assert (rows["3"].text, rows["3"].text_purged_at) == ("testo recente", None)
+    assert rows["1"].url == "https://t.me/cortile_segreto/1" and len(rows["1"].payload_sha256) == 64
+
+
+def test_a_purged_text_is_never_restored_by_a_recrawl(any_store: Store) -> None:
+    from store.retention import purge_texts
+
+    with any_store.session() as s:
+        ingest(s, [snapshot(), post(1, text="il testo originale")], ctx())
+    with any_store.session() as s:
+        assert purge_texts(s, RETAINED, now=LATER) == 1
+    # The same post again, then edited, then with a different text: the text stays purged,
+    # with or without a retention setting in the crawl (a purge stamp is enough).
+    edited = replace(post(1, text="il testo modificato"), edited_at=LATER)
+    for context in (ctx(), retaining(), IngestContext(key=TEST_KEY, portable=True)):
+        for again in (post(1, text="il testo originale"), edited):
+            with any_store.session() as s:
+                stats = ingest(s, [snapshot(), again], context)
+            assert stats.posts_updated == 0
+    with any_store.session() as s:
+        (row,) = s.scalars(select(m.Post))
+    assert (row.text, row.text_purged_at) == (None, LATER)
+
+
+def test_an_edit_of_a_post_past_retention_is_not_stored(any_store: Store) -> None:
+    with any_store.session() as s:  # stored while still young enough (no purge has run yet)
+        ingest(s, [snapshot(), post(1, text="prima versione")], retaining(now=T0 + timedelta(days=1)))
+    edited = replace(post(1, text="seconda versione"), edited_at=LATER)
+    with any_store.session() as s:
+        ingest(s, [edited], retaining())
+    with any_store.session() as s:
+        assert s.scalars(select(m.Post.text)).all() == ["prima versione"]  # left for the purge to drop
+
+
+def test_the_app_crawls_with_the_configured_retention(app: App) -> None:
+    app.settings.privacy.retention_days = 30
+    context = app.ingest_context()
+    assert context.retention_days == 30
+    with app.store.session() as s:
+        ingest(s, [snapshot(), post(1, text="vecchio di anni", at=T0 - timedelta(days=3650))], context)
+    with app.store.session() as s:
+        assert s.scalars(select(m.Post.text)).all() == [None]
 
 
 # --- the SQLite fast path stores exactly what the portable (SQLAlchemy) path stores ------------------
