@@ -38,7 +38,7 @@ import networkx as nx
 
 from crawlers.records import GONE_STATUSES
 from graph.queries import CommunityInfo, EventInfo, GraphData
-from graph.schema import EdgeType, iso
+from graph.schema import EdgeType, iso, with_unix_times
 
 
 def community_node(cid: int) -> str:
@@ -49,40 +49,58 @@ def edge_key(edge_type: str, u: str, v: str) -> str:
     return f"{edge_type}:{u}>{v}"
 
 
-def _lifetime(c: CommunityInfo, events: list[EventInfo]) -> tuple[datetime, datetime | None]:
-    start = c.first_seen
+def _lifetime(c: CommunityInfo, events: list[EventInfo]) -> tuple[datetime, datetime]:
+    """From the community's first post to its last, or to its shutdown when it is gone.
+
+    Post dates are the community's own history; crawl times (first/last seen) only say when we
+    looked, and are the fallback for a community with no dated posts. The start is moved back to the
+    creation on the platform when that is known and earlier. A gone community ends at its removal
+    date entered by hand, else the detector's stored shutdown event, else the first snapshot that
+    found it gone, else its last post.
+    """
+    start = c.first_post or c.first_seen
     if c.created_at_platform is not None and c.created_at_platform < start:
         start = c.created_at_platform
-    end = None
+    end = c.last_post or c.last_seen
     if c.status in GONE_STATUSES:
         shutdowns = [e.occurred_at for e in events if e.kind == "shutdown"]
-        end = c.removed_at or c.gone_at or (max(shutdowns) if shutdowns else None)
-        if end is not None and end < start:
-            end = start
+        end = c.removed_at or (min(shutdowns) if shutdowns else None) or c.gone_at or end
+    if end < start:
+        end = start
     return start, end
+
+
+def _label(c: CommunityInfo) -> str:
+    return c.title or (f"@{c.handle}" if c.handle else f"{c.platform} #{c.id}")
 
 
 def _community_attrs(c: CommunityInfo, events: list[EventInfo]) -> dict[str, Any]:
     start, end = _lifetime(c, events)
+    label = _label(c)
     attrs: dict[str, Any] = {
-        "label": c.title or (f"@{c.handle}" if c.handle else f"{c.platform} #{c.id}"),
+        "label": label,
+        "name": label,
         "node_type": "community",
         "platform": c.platform,
         "handle": c.handle,
         "title": c.title,
+        "url": c.url or "",
         "status": c.status,
+        "gone": c.status in GONE_STATUSES,
         "kind": c.kind,
         "watch_state": c.watch_state,
         "member_count": c.member_count,
         "case": c.case_name,
         "labels": ";".join(c.labels) if c.labels else None,
         "events": ";".join(f"{e.kind}@{iso(e.occurred_at)}" for e in events) if events else None,
+        "first_post": iso(c.first_post),
+        "last_post": iso(c.last_post),
         "first_seen": iso(c.first_seen),
         "last_seen": iso(c.last_seen),
         "start": iso(start),
         "end": iso(end),
     }
-    return {k: v for k, v in attrs.items() if v is not None}
+    return with_unix_times({k: v for k, v in attrs.items() if v is not None})
 
 
 def _clean(attrs: dict[str, Any]) -> dict[str, Any]:
@@ -106,8 +124,8 @@ def build_graph(data: GraphData) -> nx.MultiDiGraph:
         u, v = community_node(a), community_node(b)
         if u not in g or v not in g:
             return
-        g.add_edge(u, v, key=edge_key(edge_type, u, v), edge_type=str(edge_type), weight=float(weight),
-                   start=start or both_exist(u, v), **_clean(attrs))
+        g.add_edge(u, v, key=edge_key(edge_type, u, v), **with_unix_times(_clean({
+            "edge_type": str(edge_type), "weight": float(weight), "start": start or both_exist(u, v), **attrs})))
 
     for s in sorted(data.shared_members, key=lambda x: (x.a, x.b)):
         a, b = min(s.a, s.b), max(s.a, s.b)
@@ -134,10 +152,10 @@ def build_graph(data: GraphData) -> nx.MultiDiGraph:
         if u not in g:
             continue
         seq[rn.community_id] += 1
-        g.add_edge(u, u, key=f"{EdgeType.RENAME}:{u}:{seq[rn.community_id]}", edge_type=str(EdgeType.RENAME),
-                   weight=1.0, start=iso(rn.at), **_clean({
-                       "symmetric": False, "old_handle": rn.old_handle, "new_handle": rn.new_handle,
-                       "old_title": rn.old_title, "new_title": rn.new_title, "first_at": iso(rn.at)}))
+        g.add_edge(u, u, key=f"{EdgeType.RENAME}:{u}:{seq[rn.community_id]}", **with_unix_times(_clean({
+            "edge_type": str(EdgeType.RENAME), "weight": 1.0, "start": iso(rn.at), "symmetric": False,
+            "old_handle": rn.old_handle, "new_handle": rn.new_handle, "old_title": rn.old_title,
+            "new_title": rn.new_title, "first_at": iso(rn.at)})))
     _add_members(g, data)
     return g
 
@@ -152,10 +170,12 @@ def _add_members(g: nx.MultiDiGraph, data: GraphData) -> None:
         if len(links) < 2:
             continue
         first = min(x.first_seen for x in links)
-        g.add_node(key, label=key, node_type="member", platform=links[0].platform, first_seen=iso(first),
-                   last_seen=iso(max(x.last_seen for x in links)), start=iso(first))
+        g.add_node(key, **with_unix_times({
+            "label": key, "name": key, "node_type": "member", "platform": links[0].platform, "url": "",
+            "first_seen": iso(first), "last_seen": iso(max(x.last_seen for x in links)), "start": iso(first)}))
         for x in links:
             v = community_node(x.community_id)
-            g.add_edge(key, v, key=edge_key(EdgeType.MEMBER_OF, key, v), edge_type=str(EdgeType.MEMBER_OF),
-                       weight=1.0, start=iso(x.first_seen), symmetric=False, first_at=iso(x.first_seen),
-                       last_at=iso(x.last_seen), state="posted" if x.posted else "listed")
+            g.add_edge(key, v, key=edge_key(EdgeType.MEMBER_OF, key, v), **with_unix_times({
+                "edge_type": str(EdgeType.MEMBER_OF), "weight": 1.0, "start": iso(x.first_seen), "symmetric": False,
+                "first_at": iso(x.first_seen), "last_at": iso(x.last_seen),
+                "state": "posted" if x.posted else "listed"}))

@@ -62,7 +62,12 @@ def parse_edge_types(values: Iterable[str]) -> tuple[str, ...]:
 
 
 def _interval(data: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """A node's or edge's time span for the window filters. A community that is not gone is
+    open-ended here (it still exists, whenever its last post was); its exported ``end`` is its last
+    post, for Gephi's timeline."""
     start = parse_iso(data["start"]) if data.get("start") else None
+    if data.get("node_type") == "community" and not data.get("gone"):
+        return start, None
     end_text = data.get("end") or data.get("last_at")
     return start, parse_iso(end_text) if end_text else None
 

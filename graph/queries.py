@@ -11,6 +11,7 @@ leads, not yet nodes.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from crawlers.records import GONE_STATUSES
 from store import models as m
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class CommunityInfo:
@@ -40,6 +42,8 @@ class CommunityInfo:
     created_at_platform: datetime | None = None
     removed_at: datetime | None = None
     gone_at: datetime | None = None  # first observation of the current unreadable status
+    first_post: datetime | None = None  # earliest post's own date (created_at), never a crawl time
+    last_post: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +305,41 @@ def _migrations(session: Session) -> list[MigrationInfo]:
             for c in session.scalars(stmt)]
 
 
+def _post_spans(session: Session) -> dict[int, tuple[datetime, datetime]]:
+    """First and last post of each community by the posts' own dates. Posts without a date are left
+    out: their only time is when they were fetched, which says when we looked, not when they were
+    written."""
+    stmt = (
+        select(m.Post.community_id, func.min(m.Post.created_at), func.max(m.Post.created_at))
+        .where(m.Post.created_at.is_not(None))
+        .group_by(m.Post.community_id)
+    )
+    return {int(cid): (first, last) for cid, first, last in session.execute(stmt)
+            if first is not None and last is not None}
+
+
+def _stored_renames(session: Session) -> list[NameChange]:
+    """Renames the detector stored as ``rename`` events (one per changed field), merged into one
+    change per community and moment. Events without a readable field/old/new are skipped."""
+    stmt = (
+        select(m.Event.community_id, m.Event.occurred_at, m.Event.evidence)
+        .where(m.Event.kind == "rename")
+        .order_by(m.Event.community_id, m.Event.occurred_at, m.Event.id)
+    )
+    merged: dict[tuple[int, datetime], dict[str, str | None]] = {}
+    for cid, at, evidence in session.execute(stmt):
+        ev = evidence if isinstance(evidence, dict) else {}
+        field_name = ev.get("field")
+        if field_name not in ("title", "handle") or not ev.get("new"):
+            log.info("graph: rename event of community %s at %s has no field/new value; skipped", cid, at)
+            continue
+        change = merged.setdefault((int(cid), at), {})
+        change[f"old_{field_name}"] = ev.get("old")
+        change[f"new_{field_name}"] = ev.get("new")
+    return [NameChange(cid, at, c.get("old_handle"), c.get("new_handle"), c.get("old_title"), c.get("new_title"))
+            for (cid, at), c in sorted(merged.items(), key=lambda kv: (kv[0][0], kv[0][1]))]
+
+
 def _events(session: Session) -> list[EventInfo]:
     stmt = select(m.Event.community_id, m.Event.kind, m.Event.occurred_at, m.Event.related_community_id).order_by(
         m.Event.community_id, m.Event.occurred_at, m.Event.id)
@@ -351,6 +390,13 @@ def load_graph_data(session: Session, *, members: bool = False, min_shared: int 
     statistics (shared members, reposted content, member nodes) to pairs touching those ids."""
     rows, native_ids = _communities(session)
     renames, gone_at, old_handles = _snapshot_history(session)
+    # Renames the detector stored win over ones recomputed from snapshots; the recomputed ones stay
+    # only for communities the detector has not (yet) written a rename event for.
+    stored = _stored_renames(session)
+    stored_ids = {r.community_id for r in stored}
+    renames = sorted([*stored, *(r for r in renames if r.community_id not in stored_ids)],
+                     key=lambda r: (r.community_id, r.at))
+    posts = _post_spans(session)
     communities = tuple(
         CommunityInfo(
             id=c.id, platform=c.platform, handle=c.handle, title=c.title, status=c.status, kind=c.kind,
@@ -358,6 +404,8 @@ def load_graph_data(session: Session, *, members: bool = False, min_shared: int 
             labels=tuple(str(x) for x in (c.labels or [])), url=c.url, first_seen=c.first_seen,
             last_seen=c.last_seen, created_at_platform=c.created_at_platform, removed_at=c.removed_at,
             gone_at=gone_at.get(c.id) if c.status in GONE_STATUSES else None,
+            first_post=posts[c.id][0] if c.id in posts else None,
+            last_post=posts[c.id][1] if c.id in posts else None,
         )
         for c in rows
     )

@@ -25,24 +25,38 @@ class EdgeType(StrEnum):
 
 COMMUNITY_EDGE_TYPES = tuple(t for t in EdgeType if t != EdgeType.MEMBER_OF)
 
+# Dates are ISO 8601 text (UTC, seconds: xsd:dateTime, sorts as text) under their own name, and a
+# typed twin ``<name>_unix`` (seconds since 1970-01-01 UTC, "long") for tools that filter numbers:
+# neither GraphML nor GEXF has a date attribute type (GEXF types the node/edge start and end through
+# the graph's ``timeformat="datetime"``; Cytoscape and yEd have no date column type at all).
+NODE_DATE_FIELDS = ("first_post", "last_post", "first_seen", "last_seen", "start", "end")
+EDGE_DATE_FIELDS = ("first_at", "last_at", "start")
+UNIX_SUFFIX = "_unix"
+
 # GEXF attribute types ("string", "long", "double", "boolean"); GraphML/CSV/JSON follow the Python values.
 NODE_FIELDS: dict[str, str] = {
     "label": "string",
+    "name": "string",  # display name (= label): the column Cytoscape labels nodes with
     "node_type": "string",  # community or member
     "platform": "string",
     "handle": "string",
     "title": "string",
+    "url": "string",  # the community's public address ("" when unknown, and for member nodes)
     "status": "string",
+    "gone": "boolean",  # status is banned, deleted, private or removed
     "kind": "string",
     "watch_state": "string",
     "member_count": "long",
     "case": "string",
     "labels": "string",  # ";"-joined
     "events": "string",  # ";"-joined "kind@time", oldest first
-    "first_seen": "string",
+    "first_post": "string",  # the first post's own date
+    "last_post": "string",
+    "first_seen": "string",  # first crawl that saw it
     "last_seen": "string",
     "start": "string",  # lifetime start (GEXF: the node's start attribute)
-    "end": "string",  # lifetime end when the community went dark (GEXF: end attribute)
+    "end": "string",  # lifetime end: last post, or shutdown when gone (GEXF: end attribute)
+    **{f"{name}{UNIX_SUFFIX}": "long" for name in NODE_DATE_FIELDS},
     "degree": "long",
     "in_degree": "long",
     "out_degree": "long",
@@ -75,6 +89,7 @@ EDGE_FIELDS: dict[str, str] = {
     "first_at": "string",
     "last_at": "string",
     "start": "string",
+    **{f"{name}{UNIX_SUFFIX}": "long" for name in EDGE_DATE_FIELDS},
 }
 
 #: Attributes written as XML attributes of <node>/<edge> in GEXF rather than <attvalue>s.
@@ -129,6 +144,24 @@ def iso(value: datetime | None) -> str | None:
 def parse_iso(value: str) -> datetime:
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def unix_seconds(value: str) -> int:
+    return int(parse_iso(value).timestamp())
+
+
+def with_unix_times(attrs: dict[str, Any]) -> dict[str, Any]:
+    """``attrs`` plus the typed ``<date>_unix`` twin of every ISO date it holds."""
+    out = dict(attrs)
+    for name in (*NODE_DATE_FIELDS, *EDGE_DATE_FIELDS):
+        value = attrs.get(name)
+        if isinstance(value, str) and value:
+            out[f"{name}{UNIX_SUFFIX}"] = unix_seconds(value)
+    return out
+
+
+#: Statuses drawn as gone (same set as ``crawlers.records.GONE_STATUSES``, as text for exports).
+GONE_STYLE_NOTE = "gone (banned, deleted, private or removed)"
 
 
 def node_row(data: dict[str, Any]) -> dict[str, Any]:

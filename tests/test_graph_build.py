@@ -89,7 +89,9 @@ def test_store_to_graph_has_every_edge_type(any_store: Store) -> None:
     assert g.nodes[a]["status"] == "banned" and g.nodes[a]["case"] == "op-cortile"
     assert g.nodes[a]["end"] == (T0 + timedelta(days=4)).isoformat()
     assert "shutdown@" in g.nodes[a]["events"]
-    assert "end" not in g.nodes[b]
+    # B is live: its interval ends at its last post (post 20, written at T0 + 6 days + 20 minutes).
+    assert g.nodes[b]["gone"] is False and g.nodes[a]["gone"] is True
+    assert g.nodes[b]["end"] == (T0 + timedelta(days=6, minutes=20)).isoformat()
 
     def edge(kind: str, u: str, v: str) -> dict[str, object]:
         data: dict[str, object] = g.edges[u, v, f"{kind}:{u}>{v}"]
