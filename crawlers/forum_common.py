@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from crawlers.records import CommunityStatus
+from crawlers.records import STATUS_DEFINITIVE, STATUS_EVIDENCE, CommunityStatus
 
 #: Script names that are a forum's entry page rather than part of its base URL.
 _ENTRY_PAGES = {"index.php", "index.html", "forum.php", "latest", "categories"}
@@ -47,12 +49,52 @@ def parse_time(value: object) -> datetime | None:
         return None
 
 
-def status_for_http(status: int, url: str = "") -> str | None:
-    """Community status implied by the HTTP status of a forum's main page; None when readable."""
-    if status in (404, 410):
-        return CommunityStatus.DELETED
-    if status in (401, 403):
-        return CommunityStatus.PRIVATE
+@dataclass(frozen=True, slots=True)
+class StatusVerdict:
+    """A community status read from a forum's answer, how sure it is, and what was seen."""
+
+    status: str
+    definitive: bool
+    evidence: str
+
+    def extra(self, http_status: int) -> dict[str, Any]:
+        """The snapshot's ``extra`` (see :data:`crawlers.records.STATUS_DEFINITIVE`)."""
+        return {"http_status": http_status, STATUS_DEFINITIVE: self.definitive, STATUS_EVIDENCE: self.evidence}
+
+
+def status_from_answer(status: int, *, login_page: bool = False, forum_says: str | None = None,
+                       redirected_to_login: bool = False) -> StatusVerdict | None:
+    """Community status implied by how a forum's main page (or ``/about.json``) answered; None when
+    it is readable. Only answers no proxy, CDN or rate limiter would give are definitive:
+
+    - the forum's own login page (served with 200, 401 or 403) or a redirect to ``/login``: private;
+    - 410 Gone: deleted; 451 Unavailable For Legal Reasons: removed;
+    - a bare 401/403 (no login form): private, not definitive (a WAF or a blocked IP answers the same);
+    - 404: deleted, not definitive (a moved path, a proxy or a DNS takeover answer the same); when the
+      forum's own software says so (``forum_says``, e.g. a phpBB "board disabled" message) the
+      evidence names it, still not definitive on its own.
+
+    429 and 5xx never reach here: the HTTP client retries them and raises
+    :class:`crawlers.errors.TransientError`, so rate limiting is never mistaken for a shutdown.
+    """
+    if redirected_to_login:
+        return StatusVerdict(CommunityStatus.PRIVATE, True, f"HTTP {status} after a redirect to the login page")
+    if login_page:
+        return StatusVerdict(CommunityStatus.PRIVATE, True, f"HTTP {status} with the forum's login form")
+    said = f" ({forum_says})" if forum_says else ""
+    if status == 410:
+        return StatusVerdict(CommunityStatus.DELETED, True, f"HTTP 410 Gone{said}")
     if status == 451:
-        return CommunityStatus.REMOVED
+        return StatusVerdict(CommunityStatus.REMOVED, True, f"HTTP 451 Unavailable For Legal Reasons{said}")
+    if status == 404:
+        return StatusVerdict(CommunityStatus.DELETED, False, f"HTTP 404{said or ' without forum markup'}")
+    if status in (401, 403):
+        return StatusVerdict(CommunityStatus.PRIVATE, False, f"bare HTTP {status} without a login form{said}")
     return None
+
+
+def status_for_http(status: int, url: str = "") -> str | None:
+    """Community status implied by the HTTP status alone; None when readable. See
+    :func:`status_from_answer` for the confidence of each."""
+    verdict = status_from_answer(status)
+    return verdict.status if verdict else None

@@ -16,6 +16,15 @@ Incremental: the cursor keeps, per thread, the URL of the last page read, the la
 the "last post" marker the forum's listing shows. A thread whose marker is unchanged is not fetched;
 a changed one is read from its last known page. Deleted-post placeholders are skipped (the earlier
 version of the post stays stored).
+
+Each post keeps its author's own text and links (quotes cut out, see :mod:`crawlers.forum_post_html`;
+quoted links go to ``extra["quoted_links"]``), and the pictures it shows are downloaded under
+``crawl.max_image_bytes``, fingerprinted in memory and dropped (:func:`crawlers.media.download_fingerprints`).
+
+Statuses come from :func:`crawlers.forum_common.status_from_answer`: a login page is definitive, a bare
+403/404 is not. A thread that answers 403/404/410, or the board's own "topic does not exist" page, is
+skipped with a log line; a page of another kind where a thread was expected (an article add-on page)
+is skipped too, never read as posts.
 """
 
 from __future__ import annotations
@@ -33,15 +42,17 @@ from parsel import Selector
 from config.settings import Settings
 from crawlers.base import Source, Target
 from crawlers.errors import BadResponse, InvalidTarget
-from crawlers.forum_common import forum_base, status_for_http
+from crawlers.forum_common import StatusVerdict, forum_base, status_from_answer
 from crawlers.http import Response, SafeHttpClient
 from crawlers.links import extract_links_html
+from crawlers.media import download_fingerprints
 from crawlers.records import (
     Checkpoint,
     CommunityKind,
     CommunityRef,
     CommunitySnapshot,
     CommunityStatus,
+    MediaFingerprint,
     Membership,
     Post,
     RawMember,
@@ -63,9 +74,11 @@ class HtmlPost:
     author_id: str | None
     created_at: datetime | None
     edited_at: datetime | None
-    text: str
-    html: str
+    text: str  # the author's own text (quotes cut out)
+    html: str  # the author's own HTML (quotes and anchor hrefs cut out), for links
     edited: bool = False
+    quoted_html: str = ""  # what the post quotes, for its links
+    image_urls: tuple[str, ...] = ()  # pictures the post shows (body and attachments)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +94,7 @@ class ListingPage:
     forums: list[str] = field(default_factory=list)
     threads: list[ThreadRef] = field(default_factory=list)
     next_url: str | None = None
+    page_count: int | None = None  # "Page 1 of 2486", when the listing says
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +115,10 @@ class Dialect(Protocol):
 
     def is_board(self, sel: Selector) -> bool: ...
     def is_login_page(self, sel: Selector) -> bool: ...
+    def notice(self, sel: Selector) -> str | None:
+        """The forum's own message page ("topic does not exist", "board disabled"), if this is one."""
+    def not_a_thread(self, sel: Selector) -> str | None:
+        """Why a page fetched as a thread is recognisably something else (None: it may be a thread)."""
     def board_info(self, sel: Selector) -> BoardInfo: ...
     def listing(self, sel: Selector, url: str) -> ListingPage: ...
     def thread(self, sel: Selector, url: str) -> ThreadPage: ...
@@ -160,15 +178,19 @@ class HtmlForumSource(Source):
         index_url = base + self.index_path
         fetched = datetime.now(UTC)
         response, sel = self._fetch(index_url)
-        status = status_for_http(response.status)
-        if status is None and self.dialect.is_login_page(sel):
-            status = CommunityStatus.PRIVATE
-        if status is None and not response.ok:
+        verdict = self._verdict(response, sel)
+        if verdict is None and not response.ok:
             raise BadResponse(f"HTTP {response.status} from {index_url}")
-        if status is not None:
+        if verdict is None and not self.dialect.is_board(sel):
+            said = self.dialect.notice(sel)
+            if said:  # the board's own message instead of its index: "board disabled" and the like
+                verdict = StatusVerdict(CommunityStatus.UNREACHABLE, False,
+                                        f"HTTP {response.status} with the board's message {said!r}")
+        if verdict is not None:
+            log.info("%s: %s (%s)", index_url, verdict.status, verdict.evidence)
             yield CommunitySnapshot(platform=self.platform, native_id=None, handle=None, url=base, fetched_at=fetched,
-                                    kind=CommunityKind.FORUM, status=status, source_url=index_url,
-                                    extra={"http_status": response.status})
+                                    kind=CommunityKind.FORUM, status=verdict.status, source_url=index_url,
+                                    extra=verdict.extra(response.status))
             return
         if not self.dialect.is_board(sel):
             raise BadResponse(f"{response.url} is not a {self.software} board index (expected forum list missing)")
@@ -190,6 +212,11 @@ class HtmlForumSource(Source):
                 threads_state[thread.thread_id] = new_state
                 yield Checkpoint(ref, self.name, {"threads": dict(threads_state)})
 
+    def _verdict(self, response: Response, sel: Selector) -> StatusVerdict | None:
+        login = response.status in (200, 401, 403) and self.dialect.is_login_page(sel)
+        said = self.dialect.notice(sel) if not response.ok else None
+        return status_from_answer(response.status, login_page=login, forum_says=said and f"board says {said!r}")
+
     def _threads(self, index: ListingPage) -> Iterator[ThreadRef]:
         """Threads of every forum reachable from the index, each once, newest activity first per forum."""
         queue = list(index.forums)
@@ -209,6 +236,9 @@ class HtmlForumSource(Source):
                 if not response.ok:
                     raise BadResponse(f"HTTP {response.status} from {url}")
                 page = self.dialect.listing(sel, response.url)
+                if page.page_count and pages == 1:
+                    log.info("forum %s has %d pages; reading up to %d per crawl", url, page.page_count,
+                             self.settings.crawl.max_pages)
                 if not page.threads and not page.forums:
                     raise BadResponse(f"{response.url}: no threads or forums found in a {self.software} forum page")
                 queue.extend(f for f in page.forums if f not in visited)
@@ -238,6 +268,14 @@ class HtmlForumSource(Source):
                 raise BadResponse(f"HTTP {response.status} from {url}")
             page = self.dialect.thread(sel, response.url)
             if not page.posts:
+                other = self.dialect.not_a_thread(sel)
+                if other:
+                    log.warning("thread %s skipped: %s", url, other)
+                    return
+                said = self.dialect.notice(sel)
+                if said:
+                    log.info("thread %s skipped: the board says %r", url, said)
+                    return
                 raise BadResponse(f"{response.url}: no posts found in a {self.software} thread page")
             fetched = datetime.now(UTC)
             title = page.title or thread.title
@@ -261,7 +299,20 @@ class HtmlForumSource(Source):
               page_url: str) -> Post:
         author = (RawMember(self.platform, user_id=item.author_id, handle=item.author)
                   if item.author or item.author_id else None)
+        links = tuple(extract_links_html(item.html, page_url))
+        extra: dict[str, Any] = {"edited": True} if item.edited else {}
+        if item.quoted_html:
+            own = {link.url for link in links}
+            quoted = [link.url for link in extract_links_html(item.quoted_html, page_url) if link.url not in own]
+            if quoted:
+                extra["quoted_links"] = quoted
+        if item.created_at is None:
+            log.info("%s: post %s has no date the crawler could read", page_url, item.post_id)
+        media = self._fingerprints(item.image_urls) if item.image_urls and self.settings.crawl.fetch_media else ()
         return Post(community=ref, native_post_id=item.post_id, url=item.url, fetched_at=fetched,
                     created_at=item.created_at, edited_at=item.edited_at, author=author, text=item.text,
-                    links=tuple(extract_links_html(item.html, page_url)), kind="post", thread_id=thread.thread_id,
-                    thread_title=title, source_url=page_url, extra={"edited": True} if item.edited else {})
+                    links=links, media=media, kind="post", thread_id=thread.thread_id,
+                    thread_title=title, source_url=page_url, extra=extra)
+
+    def _fingerprints(self, urls: tuple[str, ...]) -> tuple[MediaFingerprint, ...]:
+        return download_fingerprints(self.client, ((u, "photo") for u in urls), self.settings.crawl)
