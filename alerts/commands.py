@@ -6,11 +6,15 @@ hash-chained audit log, in the same transaction as the read or the change.
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import select
+from rich.table import Table
+from sqlalchemy import case as case_when
+from sqlalchemy import or_, select
 
 from alerts.lifecycle import KINDS, LEVELS, STATES, acknowledge, alert_json, confirm, dismiss, get_alert
 from cli_support import FormatOption, OutputFormat, console, emit, emit_one, err_console, state
@@ -28,10 +32,20 @@ def _label(ref: dict[str, Any] | None) -> str:
     return f"{ref.get('platform')}:{ref.get('handle') or ref.get('title') or ref.get('url')}"
 
 
-def _row(doc: dict[str, Any]) -> dict[str, Any]:
-    return {"id": doc["id"], "kind": doc["kind"], "level": doc["level"], "score": round(doc["score"], 3),
+#: ``--state open``: everything that still needs a person.
+OPEN_STATES: tuple[str, ...] = ("new", "delivered", "acknowledged")
+LEVEL_STYLE = {"strong": "bold red", "likely": "yellow", "possible": "cyan"}
+
+
+def score_text(score: float | None) -> str:
+    """The one way a score is shown to people: two decimals."""
+    return "" if score is None else f"{float(score):.2f}"
+
+
+def _row(doc: dict[str, Any], note: str | None) -> dict[str, Any]:
+    return {"id": doc["id"], "level": doc["level"], "kind": doc["kind"], "score": score_text(doc["score"]),
             "state": doc["state"], "source": _label(doc["source"]), "target": _label(doc["target"]),
-            "created_at": doc["created_at"], "escalations": doc["escalations"]}
+            "created": str(doc["created_at"])[:16].replace("T", " "), "note": note or ""}
 
 
 def _check_choice(name: str, value: str | None, choices: tuple[str, ...]) -> None:
@@ -39,34 +53,89 @@ def _check_choice(name: str, value: str | None, choices: tuple[str, ...]) -> Non
         raise UsageError(f"--{name} must be one of {', '.join(choices)}, not {value!r}")
 
 
+def parse_since(value: str, now: datetime | None = None) -> datetime:
+    """``--since``: an ISO date or time (UTC unless it says otherwise), or an age such as 36h, 7d, 2w."""
+    now = now or datetime.now(UTC)
+    text = value.strip()
+    match = re.fullmatch(r"(\d+)\s*([hdw])", text, flags=re.IGNORECASE)
+    if match:
+        amount, unit = int(match.group(1)), match.group(2).lower()
+        return now - timedelta(hours=amount * {"h": 1, "d": 24, "w": 24 * 7}[unit])
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--since {value!r}: give a date (2026-08-20), a time (2026-08-20T14:00) "
+                         "or an age (36h, 7d, 2w)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _case_filter(session: Any, case: str) -> Any:
+    known = sorted(c for c in session.scalars(select(m.Community.case_name).distinct()) if c)
+    if case not in known:
+        raise UsageError(f"--case {case!r}: no such case (known: {', '.join(known) or 'none'})")
+    members = select(m.Community.id).where(m.Community.case_name == case)
+    return or_(m.Alert.source_community_id.in_(members), m.Alert.target_community_id.in_(members))
+
+
 @app.command("list")
 def list_alerts(
     ctx: typer.Context,
-    alert_state: Annotated[str | None, typer.Option("--state", help=f"Only this state ({', '.join(STATES)}).")] = None,
+    alert_state: Annotated[str | None, typer.Option(
+        "--state", help=f"Only this state ({', '.join(STATES)}), or open (new, delivered, acknowledged).")] = None,
     kind: Annotated[str | None, typer.Option(help=f"Only this kind ({', '.join(KINDS)}).")] = None,
     level: Annotated[str | None, typer.Option(help="At least this level (possible, likely, strong).")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 100,
+    case: Annotated[str | None, typer.Option(help="Only alerts about communities of this case.")] = None,
+    platform: Annotated[str | None, typer.Option(help="Only alerts whose source or target is on this platform.")
+                        ] = None,
+    since: Annotated[str | None, typer.Option(help="Raised or updated since: a date, a time or an age (7d).")
+                     ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 100,
     fmt: OutputFormat = FormatOption,
 ) -> None:
-    """List alerts, newest first."""
-    _check_choice("state", alert_state, STATES)
+    """List alerts, strongest first, then newest first; notes are shown."""
+    _check_choice("state", alert_state, (*STATES, "open"))
     _check_choice("kind", kind, KINDS)
     _check_choice("level", level, LEVELS)
-    query = select(m.Alert).order_by(m.Alert.updated_at.desc(), m.Alert.id.desc()).limit(limit)
+    rank = case_when({lvl: i for i, lvl in enumerate(LEVELS)}, value=m.Alert.level, else_=-1)
+    query = select(m.Alert).order_by(rank.desc(), m.Alert.updated_at.desc(), m.Alert.id.desc()).limit(limit)
     if alert_state:
-        query = query.where(m.Alert.state == alert_state)
+        query = query.where(m.Alert.state.in_(OPEN_STATES if alert_state == "open" else (alert_state,)))
     if kind:
         query = query.where(m.Alert.kind == kind)
     if level:
         query = query.where(m.Alert.level.in_(LEVELS[LEVELS.index(level):]))
+    since_at = parse_since(since) if since else None
+    if since_at is not None:
+        query = query.where(m.Alert.updated_at >= since_at)
     with state(ctx).app.store.session() as session:
-        docs = [alert_json(a, session) for a in session.scalars(query)]
-        audit.record(session, "alert.list", None, {"state": alert_state, "kind": kind, "level": level,
-                                                   "limit": limit, "ids": [d["id"] for d in docs]})
+        if case:
+            query = query.where(_case_filter(session, case))
+        if platform:
+            on_platform = select(m.Community.id).where(m.Community.platform == platform)
+            query = query.where(or_(m.Alert.source_community_id.in_(on_platform),
+                                    m.Alert.target_community_id.in_(on_platform)))
+        alerts = list(session.scalars(query))
+        docs = [alert_json(a, session) for a in alerts]
+        notes = {a.id: a.note for a in alerts}
+        audit.record(session, "alert.list", None, {
+            "state": alert_state, "kind": kind, "level": level, "case": case, "platform": platform,
+            "since": since_at.isoformat() if since_at else None, "limit": limit, "ids": [d["id"] for d in docs]})
     if fmt == OutputFormat.json:
-        emit(docs, fmt)
-    else:
-        emit([_row(d) for d in docs], fmt, title="alerts")
+        emit([{**d, "note": notes[d["id"]]} for d in docs], fmt)
+        return
+    rows = [_row(d, notes[d["id"]]) for d in docs]
+    if not rows:
+        console.print("[dim]no alerts[/dim]")
+        return
+    table = Table(title="alerts", expand=False)
+    for col in ("id", "level", "kind", "score", "state", "source", "target", "created", "note"):
+        # names and handles are folded rather than cut with an ellipsis; words wrap whole
+        table.add_column(col, overflow="fold" if col in ("source", "target") else "ellipsis")
+    for row in rows:
+        style = LEVEL_STYLE.get(row["level"], "")
+        table.add_row(*(str(row[c]) for c in ("id", "level", "kind", "score", "state", "source", "target",
+                                               "created", "note")), style=style)
+    console.print(table)
 
 
 @app.command("show")

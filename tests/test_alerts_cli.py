@@ -213,3 +213,49 @@ def test_export_bundle_has_evidence_records_and_a_verifiable_manifest(
     assert ("alert.export", f"alert:{alert_id}") in audit_actions(config)
     code, _, err = call(capsys, "--config", str(config), "alerts", "export", "999", "-o", str(tmp_path / "x.zip"))
     assert code == 2 and "no alert #999" in err and not (tmp_path / "x.zip").exists()
+
+
+def test_list_filters_sorts_by_level_and_shows_notes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """An investigator's queue: open alerts of one case, strongest first, notes visible, one score format."""
+    monkeypatch.setenv("RESURFACE_PSEUDONYM_KEY", KEY)
+    monkeypatch.delenv("RESURFACE_CONFIG", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    config = write_config(tmp_path / "resurface.toml", [])
+    app = App(load_settings(config))
+    try:
+        with app.store.session() as s:
+            ingest(s, [f.snapshot(), f.snapshot(native_id="2002", handle="cortile_due", title="Cortile Due"),
+                       f.snapshot(native_id="3003", handle="orto_fiorito", title="Orto Fiorito")],
+                   app.ingest_context())
+            ids = {c.handle: c.id for c in s.scalars(select(m.Community))}
+            for handle in ("cortile_segreto", "cortile_due"):
+                s.get(m.Community, ids[handle]).case_name = "case-7"  # type: ignore[union-attr]
+            likely = raise_alert(s, draft(ids["cortile_segreto"], ids["cortile_due"], score=0.5555), app.settings)
+            strong = raise_alert(s, draft(ids["cortile_segreto"], None, level="strong", score=0.9635830002752203,
+                                          kind="shutdown"), app.settings)
+            other = raise_alert(s, draft(ids["orto_fiorito"], None, level="strong", kind="shutdown"), app.settings)
+            assert likely and strong and other
+            likely_id, strong_id, other_id = likely.id, strong.id, other.id
+    finally:
+        app.close()
+    code, _, _ = call(capsys, "--config", str(config), "alerts", "ack", str(likely_id), "--note", "checking the forum")
+    assert code == 0
+    code, out, _ = call(capsys, "--config", str(config), "alerts", "dismiss", str(other_id))
+    assert code == 0
+    code, out, _ = call(capsys, "--config", str(config), "alerts", "list", "--state", "open", "--case", "case-7",
+                        "--format", "json")
+    assert code == 0
+    docs = json.loads(out)
+    assert [d["id"] for d in docs] == [strong_id, likely_id]  # strong first although older
+    assert docs[1]["note"] == "checking the forum"
+    code, out, _ = call(capsys, "--config", str(config), "alerts", "list", "--state", "open")
+    assert code == 0 and "checking the forum" in out and "0.96" in out and "0.964" not in out
+    assert out.index("strong") < out.index("likely")
+    code, out, _ = call(capsys, "--config", str(config), "alerts", "list", "--since", "1d", "--platform", "reddit",
+                        "--format", "json")
+    assert code == 0 and json.loads(out) == []
+    code, _, err = call(capsys, "--config", str(config), "alerts", "list", "--case", "nosuchcase")
+    assert code == 2 and "'nosuchcase': no such case (known: case-7)" in err
+    code, _, err = call(capsys, "--config", str(config), "alerts", "list", "--since", "last tuesday")
+    assert code == 2 and "--since 'last tuesday'" in err
