@@ -1,7 +1,9 @@
 """Discourse forums through their public JSON API (via :class:`crawlers.http.SafeHttpClient`).
 
-- ``/about.json``: title, description, counts. 404/410 → deleted; 401/403 or a redirect to
-  ``/login`` (a ``login_required`` site) → private.
+- ``/about.json``: title, description, counts. A redirect to ``/login`` (a ``login_required`` site) or
+  Discourse's own ``not_logged_in``/``invalid_access`` error → private, definitive; 410 → deleted,
+  definitive; a bare 404 → deleted and a bare 401/403 → private, neither definitive (a proxy, a WAF or a
+  moved path answer the same): see :func:`crawlers.forum_common.status_from_answer`.
 - ``/latest.json``: topics by last activity, paged through ``more_topics_url``.
 - ``/t/{id}.json``: the first 20 posts and ``post_stream.stream`` (every post id); the rest come from
   ``/t/{id}/posts.json?post_ids[]=...`` in chunks of 20.
@@ -10,6 +12,11 @@ Incremental: the cursor remembers each topic's highest post number seen. A topic
 only when ``/latest.json`` shows a higher one, and only its newer posts are yielded. Paging stops at
 ``crawl.max_pages`` or at the first page where nothing changed (topics come newest activity first).
 A checkpoint follows each topic.
+
+Every topic and post is validated (pydantic, only the fields read here) before use: an item with a
+wrong type (``post_number: "abc"``) or without an ``id`` is skipped with a log line naming the URL and
+the field, and the rest of the page is kept, so one broken item never fails every later crawl. A
+topic that answers 403/404/410 (deleted or hidden since it was listed) is skipped with a log line.
 
 Images in a post's ``cooked`` HTML (``<img src>``, not emoji or avatars) are downloaded under
 ``crawl.max_image_bytes``, fingerprinted in memory and dropped, like every crawler's media.
@@ -26,12 +33,13 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import lxml.html
 from lxml import etree
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from config.settings import Settings
 from crawlers.base import Source, Target, register
 from crawlers.errors import BadResponse, InvalidTarget
-from crawlers.forum_common import forum_base, parse_time, status_for_http
-from crawlers.http import Response, SafeHttpClient
+from crawlers.forum_common import forum_base, parse_time, status_from_answer
+from crawlers.http import HttpStatusError, Response, SafeHttpClient
 from crawlers.links import extract_links_html
 from crawlers.media import download_fingerprints
 from crawlers.records import (
@@ -39,7 +47,6 @@ from crawlers.records import (
     CommunityKind,
     CommunityRef,
     CommunitySnapshot,
-    CommunityStatus,
     MediaFingerprint,
     Membership,
     Platform,
@@ -109,6 +116,50 @@ def image_urls(cooked: str, base: str) -> list[str]:
     return list(urls)
 
 
+class _Item(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class TopicItem(_Item):
+    """The fields of a ``/latest.json`` topic that the crawler reads."""
+
+    id: int
+    slug: str | None = None
+    title: str | None = None
+    highest_post_number: int | None = None
+
+
+class PostItem(_Item):
+    """The fields of a post (``/t/{id}.json``, ``posts.json``) that the crawler reads. Times stay
+    loose: :func:`crawlers.forum_common.parse_time` reads what it can and leaves the rest unknown."""
+
+    id: int
+    post_number: int
+    username: str | None = None
+    user_id: int | None = None
+    cooked: str | None = None
+    created_at: Any = None
+    updated_at: Any = None
+    version: int | None = None
+    reply_to_post_number: int | None = None
+    deleted_at: Any = None
+    user_deleted: bool | None = None
+
+
+def valid_items(items: Sequence[Any], model: type[_Item], url: str, what: str) -> list[dict[str, Any]]:
+    """The items that validate, as plain dicts with coerced types; each bad one logged and skipped."""
+    kept: list[dict[str, Any]] = []
+    for position, item in enumerate(items):
+        try:
+            kept.append(model.model_validate(item).model_dump())
+        except ValidationError as exc:
+            problems = "; ".join(f"field {'.'.join(str(p) for p in err['loc']) or '(item)'!r}: {err['msg']}"
+                                 for err in exc.errors()[:3])
+            ident = item.get("id") if isinstance(item, dict) else None
+            log.warning("%s: %s #%d (id %r) skipped: %s", url, what, position, ident, problems)
+    return kept
+
+
 def topic_needs_fetch(topic: Mapping[str, Any], seen: Mapping[str, int]) -> bool:
     return int(topic.get("highest_post_number") or 0) > int(seen.get(str(topic["id"]), 0))
 
@@ -164,15 +215,15 @@ class DiscourseSource(Source):
         fetched = datetime.now(UTC)
         about_url = f"{base}/about.json"
         response, about = self._get_json(about_url)
-        status = status_for_http(response.status, response.url)
-        if status is None and _is_login(response.url):
-            status = CommunityStatus.PRIVATE
-        if status is None and not response.ok:
+        verdict = status_from_answer(response.status, login_page=_discourse_login_error(response),
+                                     redirected_to_login=_is_login(response.url))
+        if verdict is None and not response.ok:
             raise BadResponse(f"HTTP {response.status} from {about_url}")
-        if status is not None:
+        if verdict is not None:
+            log.info("%s: %s (%s)", about_url, verdict.status, verdict.evidence)
             yield CommunitySnapshot(platform=Platform.DISCOURSE, native_id=None, handle=None, url=base,
-                                    fetched_at=fetched, kind=CommunityKind.FORUM, status=status, source_url=about_url,
-                                    extra={"http_status": response.status})
+                                    fetched_at=fetched, kind=CommunityKind.FORUM, status=verdict.status,
+                                    source_url=about_url, extra=verdict.extra(response.status))
             return
         info = _dict(_dict(about, about_url, "the body").get("about"), about_url, "'about'")
         raw_stats = info.get("stats")
@@ -191,13 +242,20 @@ class DiscourseSource(Source):
     def _crawl_topics(self, base: str, ref: CommunityRef, seen: dict[str, int]) -> Iterator[Record]:
         url: str | None = f"{base}/latest.json"
         pages = 0
+        done: set[str] = set()
         while url and pages < self.settings.crawl.max_pages:
             pages += 1
             body = _dict(self.client.get_json(url), url, "the body")
             topic_list = _dict(body.get("topic_list"), url, "'topic_list'")
-            topics = [_dict(t, url, "a topic") for t in _list(topic_list, "topics", url)]
-            changed = [t for t in topics if "id" in t and topic_needs_fetch(t, seen)]
+            topics = valid_items(_list(topic_list, "topics", url), TopicItem, url, "topic")
+            changed: list[dict[str, Any]] = []
+            for topic in topics:
+                if topic_needs_fetch(topic, seen) and all(t["id"] != topic["id"] for t in changed):
+                    changed.append(topic)
             for topic in changed:
+                if str(topic["id"]) in done:
+                    continue  # listed again on a later page (activity moved it while paging)
+                done.add(str(topic["id"]))
                 yield from self._crawl_topic(base, ref, topic, seen)
                 yield Checkpoint(ref, self.name, {"topics": _trim(seen)})
             if not changed and seen:
@@ -216,17 +274,27 @@ class DiscourseSource(Source):
                      seen: dict[str, int]) -> Iterator[Record]:
         tid = str(listed["id"])
         topic_url = f"{base}/t/{tid}.json"
-        topic = _dict(self.client.get_json(topic_url), topic_url, "the body")
+        try:
+            topic = _dict(self.client.get_json(topic_url), topic_url, "the body")
+        except HttpStatusError as exc:
+            if exc.response.status in (403, 404, 410):
+                log.info("topic %s answered HTTP %s (deleted or hidden since it was listed); skipped",
+                         topic_url, exc.response.status)
+                return
+            raise
         stream = _dict(topic.get("post_stream"), topic_url, "'post_stream'")
-        posts = [_dict(p, topic_url, "a post") for p in _list(stream, "posts", topic_url)]
-        loaded = {p.get("id") for p in posts}
-        missing = [pid for pid in stream.get("stream", []) if pid not in loaded]
+        raw_posts = _list(stream, "posts", topic_url)
+        posts = valid_items(raw_posts, PostItem, topic_url, "post")
+        loaded = {p.get("id") for p in raw_posts if isinstance(p, dict)}
+        raw_stream = stream.get("stream")
+        missing = [pid for pid in (raw_stream if isinstance(raw_stream, list) else [])
+                   if isinstance(pid, int) and not isinstance(pid, bool) and pid not in loaded]
         for chunk in _chunks(missing, POSTS_PER_CHUNK):
             query = urlencode([("post_ids[]", str(pid)) for pid in chunk])
             more_url = f"{base}/t/{tid}/posts.json?{query}"
             more = _dict(self.client.get_json(more_url), more_url, "the body")
-            posts.extend(_dict(p, more_url, "a post")
-                         for p in _list(_dict(more.get("post_stream"), more_url, "'post_stream'"), "posts", more_url))
+            more_posts = _list(_dict(more.get("post_stream"), more_url, "'post_stream'"), "posts", more_url)
+            posts.extend(valid_items(more_posts, PostItem, more_url, "post"))
         fetched = datetime.now(UTC)
         last = seen.get(tid, 0)
         info = {"id": listed["id"], "slug": topic.get("slug") or listed.get("slug"),
@@ -253,6 +321,18 @@ class DiscourseSource(Source):
 
     def _fingerprints(self, urls: Sequence[str]) -> tuple[MediaFingerprint, ...]:
         return download_fingerprints(self.client, ((u, "photo") for u in urls), self.settings.crawl)
+
+
+def _discourse_login_error(response: Response) -> bool:
+    """Discourse's own answer to an anonymous visitor of a login-only site: 403 JSON with
+    ``error_type`` ``not_logged_in`` or ``invalid_access``."""
+    if response.status not in (401, 403) or response.content_type != "application/json":
+        return False
+    try:
+        body = response.json()
+    except BadResponse:
+        return False
+    return isinstance(body, dict) and body.get("error_type") in ("not_logged_in", "invalid_access")
 
 
 def _is_login(url: str) -> bool:

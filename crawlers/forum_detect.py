@@ -32,7 +32,7 @@ from config.settings import Settings
 from config.watchlist import WatchTarget, parse_target
 from crawlers.base import Source, Target, register
 from crawlers.errors import BadResponse, CrawlError, InvalidTarget
-from crawlers.forum_common import forum_base, status_for_http
+from crawlers.forum_common import forum_base, status_from_answer
 from crawlers.http import SafeHttpClient
 from crawlers.records import (
     Checkpoint,
@@ -141,12 +141,12 @@ class ForumDetectSource(Source):
         fetched = datetime.now(UTC)
         detection = detect_forum(self.client, target.url)
         base = detection.base_url
-        status = status_for_http(detection.status)
+        verdict = status_from_answer(detection.status)
         if detection.platform is None:
-            if status is not None:
+            if verdict is not None:  # nothing recognisable answered: never definitive
                 yield CommunitySnapshot(platform=Platform.WEB, native_id=None, handle=None, url=base,
-                                        fetched_at=fetched, kind=CommunityKind.FORUM, status=status,
-                                        source_url=base + "/", extra={"http_status": detection.status})
+                                        fetched_at=fetched, kind=CommunityKind.FORUM, status=verdict.status,
+                                        source_url=base + "/", extra=verdict.extra(detection.status))
                 return
             raise BadResponse(f"{base}/ is not a forum Resurface can crawl ({detection.reason}; "
                               "known: Discourse, phpBB, XenForo)")
