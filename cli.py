@@ -55,12 +55,18 @@ app.add_typer(hashes_app, name="hashes")
 from crawlers.reddit_commands import app as reddit_app  # noqa: E402
 
 app.add_typer(reddit_app, name="reddit")
+from detect.lead_commands import app as leads_app  # noqa: E402
+
+app.add_typer(leads_app, name="leads")
 from store.audit_commands import app as audit_app  # noqa: E402
 
 app.add_typer(audit_app, name="audit")
 from demoworld.commands import demo as demo_command  # noqa: E402
 
 app.command("demo")(demo_command)
+from store.retention_commands import purge_command  # noqa: E402
+
+app.command("purge")(purge_command)
 # --- end of feature command groups ---
 
 log = logging.getLogger("resurface")

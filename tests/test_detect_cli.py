@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,45 @@ def test_detect_rejects_an_unknown_format(config: Path, capsys: pytest.CaptureFi
     code, _, err = call(capsys, "--config", str(config), "detect", "--format", "xml")
     # DESIGN §6 wants exit 2 for bad usage; the shared entry point currently maps this to 1 (reported).
     assert code != 0 and "xml" in err
+
+
+def test_private_invite_leads_stay_listed_until_a_person_reviews_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`detect` used to print a private invite once; `leads` keeps it in front of a person."""
+    from config.loader import load_settings
+    from crawlers.links import extract_links
+    from store.app import App
+    from store.ingest import ingest
+    from tests import factories as f
+
+    monkeypatch.setenv("RESURFACE_PSEUDONYM_KEY", "cli-test-key-0123456789abcdefghij")
+    monkeypatch.delenv("RESURFACE_CONFIG", raising=False)
+    path = tmp_path / "resurface.toml"
+    path.write_text('data_dir = "data"\n', encoding="utf-8")
+    text = "Il gruppo chiude: entrate nel gruppo di riserva 👉 https://t.me/+AbCdEfGh12345"
+    assert call(capsys, "--config", str(path), "watch", "add", "https://t.me/cortile_segreto")[0] == 0
+    now = datetime.now(UTC) - timedelta(days=1)
+    app = App(load_settings(path))
+    try:
+        with app.store.session() as s:
+            ingest(s, [f.snapshot(at=now), f.post(7, text=text, links=tuple(extract_links(text)), at=now)],
+                   app.ingest_context())
+    finally:
+        app.close()
+    assert call(capsys, "--config", str(path), "detect")[0] == 0
+    code, out, _ = call(capsys, "--config", str(path), "leads", "list", "--format", "json")
+    assert code == 0
+    (lead,) = json.loads(out)
+    assert lead["private"] is True and lead["state"] == "needs_human" and "AbCdEfGh12345" in lead["url"]
+    assert lead["found_in"]["handle"] == "cortile_segreto" and lead["found_in_post"].endswith("/7")
+    code, out, _ = call(capsys, "--config", str(path), "leads", "show", str(lead["id"]))
+    assert code == 0 and "gruppo di riserva" in out and "never joined automatically" in out
+    code, _, err = call(capsys, "--config", str(path), "leads", "review", str(lead["id"]), "--watch")
+    assert code == 2 and "private invite" in err
+    code, out, _ = call(capsys, "--config", str(path), "leads", "review", str(lead["id"]), "-n", "shared with police")
+    assert code == 0 and "is now reviewed" in out
+    assert json.loads(call(capsys, "--config", str(path), "leads", "list", "--format", "json")[1]) == []
+    code, out, _ = call(capsys, "--config", str(path), "leads", "list", "--state", "reviewed", "--format", "json")
+    assert json.loads(out)[0]["review"]["note"] == "shared with police"
+    code, _, err = call(capsys, "--config", str(path), "leads", "show", "999")
+    assert code == 2 and "no lead #999" in err
