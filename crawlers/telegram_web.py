@@ -6,7 +6,8 @@ the pure parser (:mod:`crawlers.telegram_web_parse`), so the first pages are ing
 ones are still downloading. Photos are downloaded here with :class:`~crawlers.http.SafeHttpClient`
 under ``crawl.max_image_bytes``, fingerprinted in memory and dropped.
 
-What a crawl reports:
+What a crawl reports (each status with ``extra[status_definitive]`` and ``extra[status_evidence]``,
+see ``docs/crawling.md`` "Telegram" for the table and the recordings behind it):
 
 - **active**: the channel header (title, description, subscriber count) and new posts, with a
   :class:`~crawlers.records.Checkpoint` after each page.
@@ -16,14 +17,20 @@ What a crawl reports:
   native id (that page does not show one). A channel gone private loses its public handle and then
   looks like the next case.
 - **deleted**: ``/<handle>`` is Telegram's "contact @handle" page without ``.tgme_page_title`` (the
-  handle resolves to nothing), or the preview answers 404/410.
-- **a person's account**: ``/<handle>`` is a user's profile (name, ``@handle``, bio; e.g. a lead from
+  handle resolves to nothing). Telegram serves that page for a moment under load too, so it is
+  definitive only when the previous crawl saw it as well (counted in the cursor). A bare 404/410 on
+  the preview (which t.me does not send for a missing channel, a proxy does) is *deleted*, never
+  definitive.
+- **a person's or bot's account**: ``/<handle>`` is a profile (name, ``@handle``, bio; e.g. a lead from
   a "contact t.me/<someone>" post). :class:`~crawlers.errors.InvalidTarget` is raised and no record
   is yielded, so nothing about the person is stored.
 - **handle points elsewhere**: the page's channel id differs from the id we know for this handle
   (renamed channel whose handle was taken over, or handle reuse). The snapshot carries the new id
   and ``requested_handle``; ingest files it under the other community and marks the seed. The old
   cursor belongs to the other channel, so the crawl restarts without it.
+- **a bad page**: a page with no structure we recognise, one over ``crawl.max_response_bytes``, or a
+  redirect whose ``Location`` is no URL: :class:`~crawlers.errors.BadResponse` (the runner records a
+  failed observation).
 - **unreachable**: connection failures and 5xx/429 after retries raise
   :class:`~crawlers.errors.TransientError`; a long ``Retry-After`` raises
   :class:`~crawlers.errors.RescheduleSource`.
@@ -36,6 +43,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -62,6 +70,8 @@ from crawlers.telegram_web_parse import (
     ChannelPage,
     Message,
     NotAChannelPage,
+    StatusVerdict,
+    no_preview_status,
     parse_channel_page,
     parse_no_preview_page,
 )
@@ -221,7 +231,10 @@ class TelegramWebSource(Source):
             status = int(event["status"])
             fetched = datetime.fromisoformat(str(event["fetched_at"]))
             if status in (404, 410):
-                yield self._gone(run, url, fetched, f"HTTP {status}")
+                verdict = StatusVerdict(r.CommunityStatus.DELETED, False,
+                                        f"bare HTTP {status} from {url} (t.me answers a missing channel with a "
+                                        "redirect, a proxy or an outage may answer 404)")
+                yield self._gone(run, url, fetched, verdict)
                 return False
             if status != 200:
                 if status == 429 or status >= 500:
@@ -262,6 +275,8 @@ class TelegramWebSource(Source):
             raise errors.RescheduleSource(f"t.me/{run.handle}: {message}", delay)
         if kind == "blocked":
             raise errors.BlockedAddress(f"t.me/{run.handle}: {message}")
+        if kind == "bad_page":
+            raise errors.BadResponse(f"t.me/{run.handle}: bad page at {event.get('url')}: {message}")
         raise errors.TransientError(f"t.me/{run.handle} unreachable at {event.get('url')}: {message}")
 
     def _snapshot(self, run: _Run, page: ChannelPage, fetched: datetime) -> r.CommunitySnapshot:
@@ -273,19 +288,24 @@ class TelegramWebSource(Source):
         run.snapshot_sent = True
         run.native_id = native
         run.ref = r.CommunityRef(r.Platform.TELEGRAM, native, handle, _canonical(handle), page.title)
+        group = any(key in page.counters for key in ("members", "member"))
+        counted = f"{page.member_count} {'members' if group else 'subscribers'}"
         return r.CommunitySnapshot(
             platform=r.Platform.TELEGRAM, native_id=native, handle=handle, url=_canonical(handle), fetched_at=fetched,
-            title=page.title, description=page.description, kind=r.CommunityKind.CHANNEL,
+            title=page.title, description=page.description,
+            kind=r.CommunityKind.GROUP if group else r.CommunityKind.CHANNEL,
             status=r.CommunityStatus.ACTIVE, member_count=page.member_count, source_url=page.url,
             requested_handle=requested,
-            extra={"preview": True, "counters": dict(page.counters)},
+            extra={"preview": True, "counters": dict(page.counters), r.STATUS_DEFINITIVE: True,
+                   r.STATUS_EVIDENCE: f"the web preview shows {page.title!r} with {counted}"},
         )
 
-    def _gone(self, run: _Run, url: str, fetched: datetime, reason: str) -> r.CommunitySnapshot:
+    def _gone(self, run: _Run, url: str, fetched: datetime, verdict: StatusVerdict) -> r.CommunitySnapshot:
         return r.CommunitySnapshot(
             platform=r.Platform.TELEGRAM, native_id=None, handle=run.handle.lower(),
-            url=_canonical(run.handle.lower()), fetched_at=fetched, status=r.CommunityStatus.DELETED,
-            source_url=url, extra={"reason": reason},
+            url=_canonical(run.handle.lower()), fetched_at=fetched, status=verdict.status,
+            source_url=url, extra={"reason": verdict.evidence, r.STATUS_DEFINITIVE: verdict.definitive,
+                                   r.STATUS_EVIDENCE: verdict.evidence},
         )
 
     def _no_preview(self, run: _Run, html: str, url: str, fetched: datetime) -> Iterator[r.Record]:
@@ -293,21 +313,31 @@ class TelegramWebSource(Source):
             page = parse_no_preview_page(html, url)
         except NotAChannelPage as exc:
             raise errors.BadResponse(str(exc)) from exc
-        if not page.exists:
-            yield self._gone(run, url, fetched, "the handle resolves to nothing")
-            return
-        if page.kind == "user":
-            # A link like t.me/<someone> in a post made a person's account a lead. Their name, handle
-            # and bio must not become a community: refuse before anything is yielded.
+        verdict = no_preview_status(page, url, seen_before=run.cursor.absent_seen)
+        if verdict is None:
+            # A link like t.me/<someone> in a post made a person's (or bot's) account a lead. Their
+            # name, handle and bio must not become a community: refuse before anything is yielded.
             raise errors.InvalidTarget(f"t.me/{run.handle} is a person's account, not a community; not stored")
-        kind = {"channel": r.CommunityKind.CHANNEL, "group": r.CommunityKind.GROUP}.get(page.kind,
-                                                                                      r.CommunityKind.UNKNOWN)
+        if not page.exists:
+            yield self._gone(run, url, fetched, verdict)
+            if page.kind == "nonexistent":
+                # Remember the sighting: the next crawl that sees it again makes it definitive.
+                ref = r.CommunityRef(r.Platform.TELEGRAM, run.target.native_id, run.handle.lower(),
+                                     _canonical(run.handle.lower()))
+                seen = dataclasses.replace(run.cursor, absent_seen=run.cursor.absent_seen + 1)
+                yield r.Checkpoint(community=ref, source=SOURCE, cursor=seen.to_json())
+            return
+        if verdict.status == r.CommunityStatus.UNREACHABLE:
+            raise errors.BadResponse(f"t.me/{run.handle}: {verdict.evidence}")
+        kind = {"channel": r.CommunityKind.CHANNEL, "group": r.CommunityKind.GROUP}.get(
+            page.invite_of or page.kind, r.CommunityKind.UNKNOWN)
         yield r.CommunitySnapshot(
             platform=r.Platform.TELEGRAM, native_id=None, handle=run.handle.lower(),
             url=_canonical(run.handle.lower()), fetched_at=fetched, title=page.title,
-            description=page.description, kind=kind, status=r.CommunityStatus.ACTIVE,
+            description=page.description, kind=kind, status=verdict.status,
             member_count=page.member_count, online_count=page.online_count, source_url=url,
-            extra={"preview": False, "page_extra": page.extra},
+            extra={"preview": False, "page_extra": page.extra, "page_kind": page.kind,
+                   r.STATUS_DEFINITIVE: verdict.definitive, r.STATUS_EVIDENCE: verdict.evidence},
         )
 
     def _post(self, run: _Run, message: Message, fetched: datetime, page_url: str) -> r.Post:
@@ -342,6 +372,13 @@ class TelegramWebSource(Source):
             preview = message.link_preview
             extra["link_preview"] = {"url": preview.url, "site_name": preview.site_name, "title": preview.title,
                                      "description": preview.description}
+        if message.kinds:
+            extra["types"] = list(message.kinds)
+        if message.poll is not None:
+            extra["poll"] = {"question": message.poll.question, "options": list(message.poll.options),
+                             "type": message.poll.poll_type}
+        if message.files:
+            extra["files"] = list(message.files)
         media = self._fingerprints(message)
         url = urljoin(page_url, message.url)
         return r.Post(
@@ -367,7 +404,10 @@ class TelegramWebSource(Source):
     def _fingerprints(self, message: Message) -> tuple[r.MediaFingerprint, ...]:
         if not self.settings.crawl.fetch_media:
             return ()
-        wanted = [(u, "photo") for u in message.photos] + [(u, "video_thumb") for u in message.video_thumbs]
+        wanted = ([(u, "photo") for u in message.photos] + [(u, "video_thumb") for u in message.video_thumbs]
+                  + [(u, "round_video_thumb") for u in message.round_video_thumbs])
+        if message.link_preview is not None and message.link_preview.image_url:
+            wanted.append((message.link_preview.image_url, "link_preview_image"))
         return download_fingerprints(self.http, wanted, self.settings.crawl)
 
 

@@ -7,7 +7,9 @@ stored*. So the cursor is a watermark plus at most one gap:
 - ``gap_top``/``gap_before``: a walk that was cut short (killed, or out of pages): posts in
   ``[gap_before, gap_top]`` are stored, those between ``last_post_id`` and ``gap_before`` are not yet;
 - ``depth_left``: for the very first crawl of a channel, how many more history pages it may take
-  (``crawl.max_pages`` in all); ``None`` for a gap of new posts, which is always filled.
+  (``crawl.max_pages`` in all); ``None`` for a gap of new posts, which is always filled;
+- ``absent_seen``: how many crawls in a row found Telegram's "this handle does not exist" page
+  instead of the channel (the second sighting in a row is definitive); any page read resets it.
 
 A crawl first fills the gap (resuming where a killed crawl stopped), then reads the newest page and
 walks back to the watermark. Every page ends with a cursor that is true if the crawl dies right
@@ -17,7 +19,7 @@ after it, so a resumed crawl neither loses nor repeats a post.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -31,6 +33,7 @@ class Cursor:
     gap_top: int | None = None
     gap_before: int | None = None
     depth_left: int | None = None
+    absent_seen: int = 0
 
     @property
     def has_gap(self) -> bool:
@@ -46,6 +49,8 @@ class Cursor:
         data: dict[str, Any] = {"last_post_id": self.last_post_id}
         if self.has_gap:
             data["gap"] = {"top": self.gap_top, "before": self.gap_before, "depth_left": self.depth_left}
+        if self.absent_seen:
+            data["absent_seen"] = self.absent_seen
         return data
 
     @classmethod
@@ -54,13 +59,14 @@ class Cursor:
             return cls()
         try:
             last = int(data.get("last_post_id") or 0)
+            absent = int(data.get("absent_seen") or 0)
             gap = data.get("gap")
             if gap is None:
-                if last < 0:
-                    raise ValueError("negative post id")
-                return cls(last)
+                if last < 0 or absent < 0:
+                    raise ValueError("negative count")
+                return cls(last, absent_seen=absent)
             depth = gap.get("depth_left")
-            cursor = cls(last, int(gap["top"]), int(gap["before"]), None if depth is None else int(depth))
+            cursor = cls(last, int(gap["top"]), int(gap["before"]), None if depth is None else int(depth), absent)
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise BadCursor(f"unreadable telegram_web cursor {dict(data)!r}: {exc}") from exc
         if last < 0 or cursor.gap_before > cursor.gap_top:  # type: ignore[operator]
@@ -77,7 +83,8 @@ class Planner:
     ``None`` to stop) and updates :attr:`cursor`. ``max_pages`` bounds the pages of one crawl."""
 
     def __init__(self, cursor: Cursor, max_pages: int) -> None:
-        self.cursor = cursor
+        # Every cursor the planner hands out follows a page that was read: the handle exists.
+        self.cursor = replace(cursor, absent_seen=0)
         self.max_pages = max_pages
         self.pages = 0
         self._newest_done = False

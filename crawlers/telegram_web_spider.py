@@ -6,7 +6,9 @@ reads its job (JSON) from stdin and writes one JSON line per event to stdout:
 
 - ``{"event": "page", "url", "request_url", "status", "redirect_urls", "html", "fetched_at", "cursor"}``
   (``cursor`` is the checkpoint that holds once this page's records are stored, or ``null``);
-- ``{"event": "error", "kind": "blocked"|"transient"|"rate_limited", "url", "message", "retry_after"}``;
+- ``{"event": "error", "kind": "blocked"|"transient"|"rate_limited"|"bad_page", "url", "message",
+  "retry_after"}`` (``bad_page``: a body over the byte cap, or a redirect whose ``Location`` is no URL:
+  the server answered, with something we cannot use);
 - ``{"event": "done"}``.
 
 The spider only fetches and paginates (with :class:`~crawlers.telegram_web_paging.Planner`); the
@@ -28,8 +30,9 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 import scrapy
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import Response
+from twisted.internet.defer import CancelledError
 from twisted.python.failure import Failure
 
 from config.settings import CrawlSettings
@@ -141,6 +144,15 @@ class TelegramPreviewSpider(scrapy.Spider):
         if isinstance(exc, LongRetryAfter):
             self.emit({"event": "error", "kind": "rate_limited", "url": url, "message": str(exc),
                        "retry_after": exc.retry_after})
+        elif isinstance(exc, DownloadCancelledError | CancelledError):
+            # Scrapy cancels a download only when the body outgrows DOWNLOAD_MAXSIZE.
+            limit = self.job.get("crawl", {}).get("max_response_bytes")
+            self.emit({"event": "error", "kind": "bad_page", "url": url,
+                       "message": f"the page is larger than the {limit}-byte cap ({type(exc).__name__})"})
+        elif isinstance(exc, ValueError):
+            # Raised while following the answer, e.g. a redirect whose Location is no URL.
+            self.emit({"event": "error", "kind": "bad_page", "url": url,
+                       "message": f"unusable answer: {type(exc).__name__}: {exc}"})
         elif isinstance(exc, IgnoreRequest):
             self.emit({"event": "error", "kind": "blocked", "url": url, "message": str(exc)})
         else:

@@ -11,6 +11,10 @@ Public *groups* show who wrote each message: the author block links to the membe
 channel's posts link to the channel itself. :attr:`Msg.author` renders the group form.
 
 ``img_base`` replaces Telegram's CDN (``https://cdn4.telesco.pe``) so tests can serve the images.
+
+The pages carry the traits of the real recordings in the real-world corpus (``telegram/s_feedjam.html``,
+``s_topwar_official.html``, ``message_blocks/``): a comment after ``</html>``
+(``<!-- page generated in …ms -->``), the round-video and poll markup, link previews with a picture.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class Msg:
     reply_to: int | None = None
     author: str | None = None  # a group member's username (groups show authors; channels do not)
     author_name: str | None = None  # their display name (defaults to the username)
+    round_video_thumb: str | None = None  # a round video's thumbnail file (message_media_round_video.html)
+    poll: tuple[str, ...] | None = None  # question, then the options (message_poll.html)
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,8 @@ def message_html(ch: Channel, msg: Msg, img_base: str = CDN) -> str:
     when = _date(msg)
     owner = msg.author or ch.handle
     owner_name = (msg.author_name or msg.author) if msg.author else ch.title
-    classes = "tgme_widget_message text_not_supported_wrap" + (" service_message" if msg.service else "")
+    classes = ("tgme_widget_message text_not_supported_wrap" + (" service_message" if msg.service else "")
+               + (" roundvideo_media no_bubble" if msg.round_video_thumb else ""))
     parts = [
         '<div class="tgme_widget_message_wrap js-widget_message_wrap">',
         f'<div class="{classes} js-widget_message" data-post="{ch.handle}/{msg.id}" '
@@ -128,6 +135,26 @@ def message_html(ch: Channel, msg: Msg, img_base: str = CDN) -> str:
                      '<div class="tgme_widget_message_video_wrap"><video class="tgme_widget_message_video '
                      'js-message_video" src="" width="100%" height="100%"></video></div>'
                      '<time class="message_video_duration js-message_video_duration">0:14</time></a>')
+    if msg.round_video_thumb:
+        parts.append('<div class="tgme_widget_message_roundvideo_player js-message_roundvideo_player">'
+                     '<div class="tgme_widget_message_roundvideo_wrap"><i class="tgme_widget_message_roundvideo_thumb" '
+                     f'style="background-image:url(\'{img_base}/file/{msg.round_video_thumb}\')"></i>'
+                     '<video class="tgme_widget_message_roundvideo js-message_roundvideo" src="" width="100%" '
+                     'height="100%" preload="" muted="" autoplay="" loop="" playsinline=""></video></div>'
+                     '<time class="tgme_widget_message_roundvideo_duration js-message_roundvideo_duration">0:44'
+                     '</time></div>')
+    if msg.poll:
+        question, *options = msg.poll
+        parts.append('<div class="tgme_widget_message_poll js-poll">'
+                     f'<div class="tgme_widget_message_poll_question">{html.escape(question)}</div>'
+                     '<div class="tgme_widget_message_poll_type">Anonymous Poll</div>'
+                     f'<a class="tgme_widget_message_poll_options" href="https://t.me/{ch.handle}/{msg.id}">'
+                     + "".join('<div class="tgme_widget_message_poll_option">'
+                               '<div class="tgme_widget_message_poll_option_percent">50%</div>'
+                               '<div class="tgme_widget_message_poll_option_value">'
+                               f'<div class="tgme_widget_message_poll_option_text">{html.escape(option)}</div>'
+                               '</div></div>' for option in options)
+                     + "</a></div>")
     if msg.text:
         parts.append(f'<div class="tgme_widget_message_text js-message_text" dir="auto">{msg.text}</div>')
     if msg.preview:
@@ -206,6 +233,7 @@ def channel_page(ch: Channel, messages: Sequence[Msg], *, before: int | None = N
     <script src="//telegram.org/js/widget-frame.js?66"></script>
   </body>
 </html>
+<!-- page generated in 25.61ms -->
 """
 
 
@@ -231,4 +259,5 @@ def contact_page(handle: str) -> str:
     </div>
   </body>
 </html>
+<!-- page generated in 3.25ms -->
 """

@@ -193,7 +193,7 @@ def test_a_nonexistent_channel_is_deleted(http_server: HttpServer,
                                           source_for: Callable[..., TelegramWebSource]) -> None:
     http_server.route("/s/vanished_owls", Reply.redirect("/vanished_owls"))
     http_server.route("/vanished_owls", Reply.html(read("nonexistent.html")))
-    (snap,) = list(source_for(http_server).crawl(target("vanished_owls")))
+    snap, _ = list(source_for(http_server).crawl(target("vanished_owls")))
     assert isinstance(snap, r.CommunitySnapshot)
     assert (snap.status, snap.native_id, snap.handle) == ("deleted", None, "vanished_owls")
 
@@ -412,3 +412,108 @@ def test_the_source_can_be_closed_while_a_crawl_is_running(http_server: HttpServ
     source.close()
     assert release.wait(timeout=15)
     assert errors_seen and isinstance(errors_seen[0], errors.CrawlError)
+
+
+# --- page kinds, statuses and how sure we are of them ------------------------------------------------
+
+
+@pytest.mark.parametrize("declare_length", [True, False])
+def test_a_page_over_the_byte_cap_is_a_bad_page_not_unreachable(
+        declare_length: bool, http_server: HttpServer, source_for: Callable[..., TelegramWebSource]) -> None:
+    http_server.route(f"/s/{HANDLE}", Reply.huge(3_000_000, content_type="text/html; charset=utf-8",
+                                                 declare_length=declare_length))
+    with pytest.raises(errors.BadResponse, match=r"bad page at .*/s/nightowl_archive.*larger than the "
+                                                 r"200000-byte cap"):
+        list(source_for(http_server, max_response_bytes=200_000).crawl(target()))
+
+
+def test_a_redirect_whose_location_is_no_url_is_a_bad_page(
+        http_server: HttpServer, source_for: Callable[..., TelegramWebSource]) -> None:
+    http_server.route(f"/s/{HANDLE}", Reply(302, {"Location": "http://[::1:80/x"}, b""))
+    with pytest.raises(errors.BadResponse, match=r"bad page at .*/s/nightowl_archive: unusable answer"):
+        list(source_for(http_server).crawl(target()))
+
+
+def test_a_handle_that_does_not_exist_is_definitive_only_when_seen_twice_in_a_row(
+        http_server: HttpServer, source_for: Callable[..., TelegramWebSource]) -> None:
+    """Telegram serves its "contact @handle" page for a moment under load too: one sighting is
+    reported as deleted but not definitive; the second crawl in a row that sees it is definitive."""
+    http_server.route("/s/vanished_owls", Reply.redirect("/vanished_owls"))
+    http_server.route("/vanished_owls", Reply.html(read("nonexistent.html")))
+    source = source_for(http_server)
+    first = list(source.crawl(target("vanished_owls", cursor={"last_post_id": 40})))
+    snap, checkpoint = first
+    assert isinstance(snap, r.CommunitySnapshot) and isinstance(checkpoint, r.Checkpoint)
+    assert (snap.status, snap.extra[r.STATUS_DEFINITIVE]) == ("deleted", False)
+    assert "does not exist" in snap.extra[r.STATUS_EVIDENCE] and "seen once" in snap.extra[r.STATUS_EVIDENCE]
+    assert checkpoint.cursor == {"last_post_id": 40, "absent_seen": 1}  # the watermark is kept
+    second = list(source.crawl(target("vanished_owls", cursor=dict(checkpoint.cursor))))
+    again = second[0]
+    assert isinstance(again, r.CommunitySnapshot)
+    assert (again.status, again.extra[r.STATUS_DEFINITIVE]) == ("deleted", True)
+    assert "twice in a row" in again.extra[r.STATUS_EVIDENCE]
+
+
+def test_a_page_read_after_a_missing_sighting_resets_the_count(
+        http_server: HttpServer, source_for: Callable[..., TelegramWebSource]) -> None:
+    serve_channel(http_server, newest=[Msg(1, "back again")], older=[])
+    records = list(source_for(http_server, fetch_media=False).crawl(
+        target(cursor={"last_post_id": 1, "absent_seen": 1})))
+    assert last_cursor(records) == {"last_post_id": 1}
+
+
+def test_a_bare_404_is_deleted_but_never_definitive(http_server: HttpServer,
+                                                    source_for: Callable[..., TelegramWebSource]) -> None:
+    http_server.route(f"/s/{HANDLE}", Reply.text("Not Found", 404))
+    (snap,) = list(source_for(http_server).crawl(target()))
+    assert isinstance(snap, r.CommunitySnapshot)
+    assert (snap.status, snap.extra[r.STATUS_DEFINITIVE]) == ("deleted", False)
+    assert "bare HTTP 404" in snap.extra[r.STATUS_EVIDENCE]
+
+
+def test_a_bot_profile_is_refused_like_a_person(http_server: HttpServer,
+                                                source_for: Callable[..., TelegramWebSource]) -> None:
+    from tests.support.realworld import realworld_text
+
+    http_server.route("/s/aofieebot", Reply.redirect("/aofieebot"))
+    http_server.route("/aofieebot", Reply.html(realworld_text("telegram", "pages", "bot_profile_aofieebot.html")))
+    with pytest.raises(errors.InvalidTarget, match="person's account"):
+        list(source_for(http_server).crawl(target("aofieebot")))
+
+
+def test_a_group_without_preview_and_a_channel_without_preview_say_so_definitively(
+        http_server: HttpServer, source_for: Callable[..., TelegramWebSource]) -> None:
+    """Modelled on and served from the real recordings t.me/tdlibchat and t.me/durov."""
+    from tests.support.realworld import realworld_text
+
+    http_server.route("/s/tdlibchat", Reply.redirect("/tdlibchat"))
+    http_server.route("/tdlibchat", Reply.html(realworld_text("telegram", "pages", "group_profile_tdlibchat.html")))
+    http_server.route("/s/durov", Reply.redirect("/durov"))
+    http_server.route("/durov", Reply.html(realworld_text("telegram", "pages", "channel_profile_durov.html")))
+    source = source_for(http_server)
+    (group,) = list(source.crawl(target("tdlibchat")))
+    (channel,) = list(source.crawl(target("durov")))
+    assert isinstance(group, r.CommunitySnapshot) and isinstance(channel, r.CommunitySnapshot)
+    assert (group.status, group.kind, group.title, group.member_count, group.online_count) == (
+        "active", "group", "TDLib chat", 16674, 362)
+    assert (channel.status, channel.kind, channel.title, channel.member_count) == (
+        "active", "channel", "Pavel Durov", 11110268)
+    assert group.extra[r.STATUS_DEFINITIVE] is True and channel.extra[r.STATUS_DEFINITIVE] is True
+
+
+def test_link_preview_images_and_round_videos_are_fingerprinted_and_polls_read(
+        http_server: HttpServer, source_for: Callable[..., TelegramWebSource]) -> None:
+    msgs = [Msg(107, "read this", preview={"url": "https://example.org/a", "site": "Example", "title": "A"}),
+            Msg(108, "", round_video_thumb="r108.jpg"),
+            Msg(109, "", poll=("Where next?", "Backup channel", "Forum"))]
+    serve_channel(http_server, newest=msgs, older=[])
+    http_server.route("/file/preview.jpg", Reply(200, {"Content-Type": "image/jpeg"}, jpeg(7)))
+    http_server.route("/file/r108.jpg", Reply(200, {"Content-Type": "image/jpeg"}, jpeg(8)))
+    posts = {p.native_post_id: p for p in posts_of(list(source_for(http_server).crawl(target())))}
+    assert [fp.kind for fp in posts["107"].media] == ["link_preview_image"]
+    assert posts["107"].extra["link_preview"] == {"url": "https://example.org/a", "site_name": "Example",
+                                                  "title": "A", "description": None}
+    assert [fp.kind for fp in posts["108"].media] == ["round_video_thumb"] and posts["108"].media[0].pdq
+    assert posts["108"].extra["types"] == ["round_video"]
+    assert posts["109"].text == "Where next?\nBackup channel\nForum"
+    assert posts["109"].extra["poll"]["options"] == ["Backup channel", "Forum"]
