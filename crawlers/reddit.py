@@ -14,9 +14,19 @@ does not do, we add here:
 - **429 with Retry-After**: prawcore raises :class:`prawcore.TooManyRequests`; we wait when the wait
   is short (``max_retry_wait``) and otherwise raise :class:`~crawlers.errors.RateLimited` so that the
   runner reschedules the source instead of blocking a worker.
-- **Status from the real error bodies**: banned → 404 ``{"reason": "banned"}``, private → 403
-  ``{"reason": "private"}``, quarantined/gated → 403 with those reasons, nonexistent → 302 to
-  ``/subreddits/search``. These become a snapshot with the matching status.
+- **Status from evidence, not from the status code alone** (:func:`read_unavailable`): Reddit names
+  why it refuses in the body (``{"reason": "banned"}`` with 404; ``private``, ``quarantined``,
+  ``gated``, ``gold_only`` with 403) and sends a subreddit that does not exist to
+  ``/subreddits/search``. Those answers are definitive. A bare 403/404 (``{"error": 403}``,
+  ``{"message": "Not Found", "error": 404}``, a proxy's HTML page) or a redirect elsewhere is
+  ambiguous: Reddit itself answers so for other things (a quarantined listing, a page that is not
+  public), so it is reported with ``status_definitive = False`` and needs confirmation
+  (:data:`crawlers.records.STATUS_DEFINITIVE`). The table and the recordings behind it are in
+  ``docs/crawling.md``.
+- **No lazy fetches.** PRAW objects fetch themselves again when an attribute they lack is read
+  (``author_fullname`` is absent from every listing item recorded before 2018); one such read per
+  post is one extra request, and its 404 escaped the crawl. Fields are read from the data the
+  listing already delivered (:func:`_field`), never through attribute access.
 
 Incremental crawl: new posts are listed newest first until the checkpoint (created time + ids seen at
 that time), then processed oldest first, each with its comments, and a checkpoint after each post.
@@ -47,11 +57,14 @@ from crawlers.errors import BadResponse, CrawlError, InvalidTarget, RateLimited,
 from crawlers.http import parse_retry_after
 from crawlers.links import extract_links
 from crawlers.records import (
+    STATUS_DEFINITIVE,
+    STATUS_EVIDENCE,
     Checkpoint,
     CommunityKind,
     CommunityRef,
     CommunitySnapshot,
     CommunityStatus,
+    ForwardRef,
     Membership,
     Platform,
     Post,
@@ -71,12 +84,16 @@ Sleep = Callable[[float], None]
 
 #: Reasons in Reddit's 403/404 bodies -> our status. Gated subreddits exist and are public but need an
 #: opt-in like quarantined ones, so they share that status (the reason is kept in the snapshot).
+#: ``gold_only`` subreddits are readable by premium members only: not public, so private.
 _REASONS = {
     "banned": CommunityStatus.BANNED,
     "private": CommunityStatus.PRIVATE,
     "quarantined": CommunityStatus.QUARANTINED,
     "gated": CommunityStatus.QUARANTINED,
+    "gold_only": CommunityStatus.PRIVATE,
 }
+#: Where Reddit sends a request for a subreddit that does not exist.
+_SEARCH_PATH = "/subreddits/search"
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +181,16 @@ def _error_reason(response: requests.Response | None) -> str | None:
         return None
     try:
         body = response.json()
-    except ValueError:
+    except ValueError:  # an HTML error page (a proxy's, or Reddit's own for some errors)
         return None
     reason = body.get("reason") if isinstance(body, dict) else None
-    return str(reason) if reason else None
+    return str(reason) if isinstance(reason, str | int) and str(reason) else None
+
+
+def _field(thing: Any, name: str, default: Any = None) -> Any:
+    """A field from the data PRAW already holds for ``thing``, without triggering a lazy fetch
+    (``getattr`` on a listing item that lacks the field makes PRAW request the whole object)."""
+    return vars(thing).get(name, default)
 
 
 class RedditClient:
@@ -253,20 +276,51 @@ def subreddit_name(target: Target) -> str:
     raise InvalidTarget(f"no subreddit name in watched target {target.url or target.community_id!r}")
 
 
-def status_snapshot(name: str, url: str, status: str, reason: str, fetched_at: datetime) -> CommunitySnapshot:
+@dataclass(frozen=True, slots=True)
+class StatusReading:
+    """What a refused about-page request says about a subreddit, and how sure that is."""
+
+    status: str
+    reason: str  # Reddit's reason, or what we saw instead ("forbidden", "not_found", "redirect")
+    definitive: bool  # only an answer nothing but Reddit would give about this subreddit
+    evidence: str  # in words, for the investigator reading the snapshot
+    http_status: int | None = None
+    redirect_to: str | None = None
+
+
+def status_snapshot(name: str, url: str, reading: StatusReading, fetched_at: datetime) -> CommunitySnapshot:
+    extra: dict[str, Any] = {"reason": reading.reason, STATUS_DEFINITIVE: reading.definitive,
+                             STATUS_EVIDENCE: reading.evidence, "http_status": reading.http_status}
+    if reading.redirect_to is not None:
+        extra["redirect_to"] = reading.redirect_to
     return CommunitySnapshot(platform=Platform.REDDIT, native_id=None, handle=name, url=url, fetched_at=fetched_at,
-                             kind=CommunityKind.SUBREDDIT, status=status, source_url=url,
-                             extra={"reason": reason})
+                             kind=CommunityKind.SUBREDDIT, status=reading.status, source_url=url, extra=extra)
 
 
-def unavailable_status(exc: prawcore.ResponseException) -> tuple[str, str]:
-    """Map a failed about-page answer to (status, reason)."""
+def read_unavailable(exc: prawcore.ResponseException) -> StatusReading:
+    """Map a refused about-page answer (redirect, 403, 404) to a status with its confidence.
+
+    Definitive: a reason Reddit names in the body (``banned``, ``private``, ``quarantined``,
+    ``gated``, ``gold_only``), or a redirect to ``/subreddits/search`` (the subreddit does not exist).
+    Ambiguous, needing confirmation: a 403/404 without a reason or with one we do not know, and a
+    redirect anywhere else. The gone status reported then is the one the code suggests."""
+    code = exc.response.status_code
     if isinstance(exc, prawcore.Redirect):
-        return CommunityStatus.DELETED, "nonexistent"
+        target = exc.path
+        if target.rstrip("/") == _SEARCH_PATH:
+            return StatusReading(CommunityStatus.DELETED, "nonexistent", True,
+                                 f"HTTP {code} redirect to {_SEARCH_PATH} (no such subreddit)", code, target)
+        return StatusReading(CommunityStatus.DELETED, "redirect", False,
+                             f"HTTP {code} redirect to {target}, not to {_SEARCH_PATH}", code, target)
     reason = _error_reason(exc.response)
-    if isinstance(exc, prawcore.NotFound):
-        return (_REASONS.get(reason or "", CommunityStatus.DELETED), reason or "not_found")
-    return (_REASONS.get(reason or "", CommunityStatus.PRIVATE), reason or "forbidden")
+    known = _REASONS.get(reason.lower()) if reason else None
+    if known is not None and reason is not None:
+        return StatusReading(known, reason.lower(), True, f"HTTP {code} with reason {reason!r}", code)
+    fallback = CommunityStatus.DELETED if isinstance(exc, prawcore.NotFound) else CommunityStatus.PRIVATE
+    if reason:
+        return StatusReading(fallback, reason, False, f"HTTP {code} with unrecognised reason {reason!r}", code)
+    bare = "not_found" if isinstance(exc, prawcore.NotFound) else "forbidden"
+    return StatusReading(fallback, bare, False, f"bare {code} without reason", code)
 
 
 @register
@@ -310,9 +364,10 @@ class RedditSource(Source):
         try:
             client.call(sub._fetch, f"r/{name}/about")
         except (prawcore.Redirect, prawcore.NotFound, prawcore.Forbidden) as exc:
-            status, reason = unavailable_status(exc)
-            log.info("r/%s is %s (%s)", name, status, reason)
-            yield status_snapshot(name, url, status, reason, fetched)
+            reading = read_unavailable(exc)
+            log.info("r/%s reads as %s (%s; %s)", name, reading.status, reading.evidence,
+                     "definitive" if reading.definitive else "needs confirmation")
+            yield status_snapshot(name, url, reading, fetched)
             return
         ref = CommunityRef(Platform.REDDIT, native_id=sub.name, handle=sub.display_name,
                            url=f"{base}/r/{sub.display_name}")
@@ -321,9 +376,16 @@ class RedditSource(Source):
         if sidebar is not None:
             yield sidebar
         cursor = dict(target.cursor)
-        for submission in self._new_submissions(sub, cursor):
+        try:
+            fresh = self._new_submissions(sub, cursor)
+        except (prawcore.Redirect, prawcore.NotFound, prawcore.Forbidden) as exc:
+            # the about page answered, the listing did not: a failed observation, not a status
+            response = exc.response
+            raise BadResponse(f"HTTP {response.status_code} from {response.url} listing r/{name}/new "
+                              f"after its about page answered") from exc
+        for submission in fresh:
             yield from self._submission_records(submission, ref)
-            created = float(submission.created_utc)
+            created = float(_field(submission, "created_utc", 0.0))
             same = list(cursor.get("ids", [])) if cursor.get("created") == created else []
             cursor = {"created": created, "ids": [*same, submission.id]}
             yield Checkpoint(ref, self.name, dict(cursor))
@@ -331,22 +393,27 @@ class RedditSource(Source):
     # -- pieces ------------------------------------------------------------------------------
 
     def _snapshot(self, sub: Subreddit, ref: CommunityRef, fetched: datetime) -> CommunitySnapshot:
-        raw = {k: getattr(sub, k, None) for k in ("name", "display_name", "title", "public_description",
-                                                    "subscribers", "created_utc", "over18", "subreddit_type")}
+        raw = {k: _field(sub, k) for k in ("name", "display_name", "title", "public_description",
+                                           "subscribers", "created_utc", "over18", "subreddit_type")}
+        kind = _field(sub, "subreddit_type")
+        # An archived subreddit (r/reddit.com) is still readable, only closed to new posts: active,
+        # with the type kept so that an investigator sees it.
+        evidence = "about page answered" + (f" (subreddit_type {kind!r})" if kind else "")
         return CommunitySnapshot(
             platform=Platform.REDDIT, native_id=sub.name, handle=sub.display_name, url=ref.url or "",
-            fetched_at=fetched, title=getattr(sub, "title", None), description=getattr(sub, "public_description", None),
-            kind=CommunityKind.SUBREDDIT, status=CommunityStatus.ACTIVE, member_count=getattr(sub, "subscribers", None),
-            online_count=getattr(sub, "active_user_count", None) or getattr(sub, "accounts_active", None),
-            created_at=_utc(getattr(sub, "created_utc", None)), source_url=f"{ref.url}/about",
+            fetched_at=fetched, title=_field(sub, "title"), description=_field(sub, "public_description"),
+            kind=CommunityKind.SUBREDDIT, status=CommunityStatus.ACTIVE, member_count=_field(sub, "subscribers"),
+            online_count=_field(sub, "active_user_count") or _field(sub, "accounts_active"),
+            created_at=_utc(_field(sub, "created_utc")), source_url=f"{ref.url}/about",
             requested_handle=None,
-            extra={"over18": bool(getattr(sub, "over18", False)),
-                   "subreddit_type": getattr(sub, "subreddit_type", None), "raw_sha256": _sha(raw)},
+            extra={"over18": bool(_field(sub, "over18", False)), "subreddit_type": kind,
+                   "archived": kind == "archived", STATUS_DEFINITIVE: True, STATUS_EVIDENCE: evidence,
+                   "raw_sha256": _sha(raw)},
         )
 
     def _sidebar(self, sub: Subreddit, ref: CommunityRef, fetched: datetime) -> Post | None:
         """The sidebar as a service post, so its links become leads; a changed sidebar is a new post."""
-        text = "\n\n".join(t for t in (getattr(sub, "public_description", ""), getattr(sub, "description", "")) if t)
+        text = "\n\n".join(t for t in (_field(sub, "public_description"), _field(sub, "description")) if t)
         links = tuple(extract_links(text))
         if not links:
             return None
@@ -359,7 +426,7 @@ class RedditSource(Source):
         limit = self.settings.crawl.max_pages * 100
         fresh: list[Submission] = []
         for submission in self.client.iterate(iter(sub.new(limit=limit)), f"r/{sub.display_name}/new"):
-            created = float(submission.created_utc)
+            created = float(_field(submission, "created_utc", 0.0))
             if last is not None and (created < float(last) or (created == float(last) and submission.id in seen)):
                 if created < float(last):
                     break
@@ -372,39 +439,74 @@ class RedditSource(Source):
         fetched = datetime.now(UTC)
         base = self.client.reddit_url
         author = _author(s)
-        text = "\n\n".join(t for t in (s.title, s.selftext) if t)
+        name = _field(s, "name") or f"t3_{s.id}"
+        title = _field(s, "title") or ""
+        permalink = _field(s, "permalink") or f"/comments/{s.id}/"
+        text = "\n\n".join(t for t in (title, _field(s, "selftext")) if t)
         links = extract_links(text)
-        if not s.is_self and s.url:
-            links = [*extract_links(s.url), *links]
-        yield Post(community=ref, native_post_id=s.name, url=f"{base}{s.permalink}", fetched_at=fetched,
-                   created_at=_utc(s.created_utc), edited_at=_utc(s.edited) if s.edited else None, author=author,
-                   text=text, links=_unique(links), kind="post", thread_id=s.name, thread_title=s.title,
-                   source_url=f"{base}{s.permalink}", extra={"score": s.score, "over18": bool(s.over_18)})
+        link_url = _field(s, "url")
+        if not _field(s, "is_self", False) and link_url:
+            links = [*extract_links(link_url), *links]
+        edited = _field(s, "edited")
+        yield Post(community=ref, native_post_id=name, url=f"{base}{permalink}", fetched_at=fetched,
+                   created_at=_utc(_field(s, "created_utc")), edited_at=_utc(edited) if edited else None,
+                   author=author, text=text, links=_unique(links), kind="post", thread_id=name, thread_title=title,
+                   forwarded_from=_crosspost_origin(s), source_url=f"{base}{permalink}",
+                   extra={"score": _field(s, "score"), "over18": bool(_field(s, "over_18", False)),
+                          "subreddit": _field(s, "subreddit_name_prefixed") or str(_field(s, "subreddit") or "")})
         if author is not None:
             yield Membership(ref, author, fetched, how="posted")
         limit = self.settings.reddit.comments_per_post
-        if limit == 0 or not getattr(s, "num_comments", 0):
+        if limit == 0 or not _field(s, "num_comments", 0):
             return
         s.comment_limit = limit
         s.comment_sort = "new"
-        self.client.call(lambda: s.comments.replace_more(limit=0), f"comments of {s.name}")
+        try:
+            self.client.call(lambda: s.comments.replace_more(limit=0), f"comments of {name}")
+        except (prawcore.Redirect, prawcore.NotFound, prawcore.Forbidden) as exc:
+            # removed between the listing and now: the post is kept, its comments are not there to read
+            log.warning("comments of %s not readable (HTTP %s from %s); post kept without them", name,
+                        exc.response.status_code, exc.response.url)
+            return
         comments = [c for c in s.comments.list() if isinstance(c, Comment)][:limit]
         for c in comments:
             c_author = _author(c)
-            yield Post(community=ref, native_post_id=c.name, url=f"{base}{c.permalink}", fetched_at=fetched,
-                       created_at=_utc(c.created_utc), edited_at=_utc(c.edited) if c.edited else None,
-                       author=c_author, text=c.body, links=tuple(extract_links(c.body or "")), kind="comment",
-                       reply_to=c.parent_id, thread_id=s.name, thread_title=s.title,
-                       source_url=f"{base}{s.permalink}")
+            body = _field(c, "body") or ""
+            # comments recorded before 2017 carry no permalink: build it rather than fetch it
+            c_permalink = _field(c, "permalink") or f"{permalink.rstrip('/')}/{c.id}/"
+            c_edited = _field(c, "edited")
+            yield Post(community=ref, native_post_id=_field(c, "name") or f"t1_{c.id}", url=f"{base}{c_permalink}",
+                       fetched_at=fetched, created_at=_utc(_field(c, "created_utc")),
+                       edited_at=_utc(c_edited) if c_edited else None, author=c_author, text=body,
+                       links=tuple(extract_links(body)), kind="comment", reply_to=_field(c, "parent_id"),
+                       thread_id=name, thread_title=title, source_url=f"{base}{permalink}",
+                       extra={"score": _field(c, "score")})
             if c_author is not None:
                 yield Membership(ref, c_author, fetched, how="posted")
 
 
 def _author(thing: Submission | Comment) -> RawMember | None:
-    author = getattr(thing, "author", None)
+    """The author as PRAW delivered it (``[deleted]`` accounts come as ``None``). ``author_fullname``
+    is read from the loaded data: listings recorded before 2018 do not carry it."""
+    author = _field(thing, "author")
     if author is None:  # deleted account
         return None
-    return RawMember(Platform.REDDIT, user_id=getattr(thing, "author_fullname", None), handle=str(author.name))
+    handle = str(vars(author).get("name") or "") or None
+    if handle is None or handle == "[deleted]":
+        return None
+    return RawMember(Platform.REDDIT, user_id=_field(thing, "author_fullname"), handle=handle)
+
+
+def _crosspost_origin(s: Submission) -> ForwardRef | None:
+    """A crosspost names the post it copies (``crosspost_parent``) and carries its data: the
+    community it came from is where a migration may start."""
+    parent = _field(s, "crosspost_parent")
+    if not parent:
+        return None
+    origins = _field(s, "crosspost_parent_list") or []
+    origin = origins[0] if origins and isinstance(origins[0], dict) else {}
+    return ForwardRef(Platform.REDDIT, native_id=origin.get("subreddit_id"), handle=origin.get("subreddit"),
+                      post_id=str(parent), name=origin.get("subreddit_name_prefixed"))
 
 
 def _unique(links: Sequence[Any]) -> tuple[Any, ...]:

@@ -13,7 +13,7 @@ from config.errors import MissingSecret
 from config.settings import CrawlSettings, RedditSettings, Settings
 from crawlers.base import NotConfigured, Target
 from crawlers.errors import BadResponse, BlockedAddress, RateLimited, ResponseTooLarge
-from crawlers.records import CommunitySnapshot, CommunityStatus, Membership, Post
+from crawlers.records import STATUS_DEFINITIVE, STATUS_EVIDENCE, CommunitySnapshot, CommunityStatus, Membership, Post
 from crawlers.reddit import RedditSource, name_search
 from tests.contract import check_records, last_cursor, posts_of
 from tests.support.httpserver import HttpServer, RecordedRequest, Reply
@@ -56,9 +56,10 @@ def install_fake_reddit(server: HttpServer) -> None:
     server.route("/subreddits/search/", ok(fixture("search_velvet.json")))
 
 
-def reddit_settings(server: HttpServer, **crawl: Any) -> Settings:
+def reddit_settings(server: HttpServer, comments_per_post: int = 100, **crawl: Any) -> Settings:
     return Settings(crawl=CrawlSettings(allow_private_addresses=True, **crawl),
-                    reddit=RedditSettings(oauth_url=server.base_url, reddit_url=server.base_url))
+                    reddit=RedditSettings(oauth_url=server.base_url, reddit_url=server.base_url,
+                                          comments_per_post=comments_per_post))
 
 
 def target(name: str, cursor: dict[str, Any] | None = None) -> Target:
@@ -71,9 +72,10 @@ def fake_reddit(http_server: HttpServer) -> HttpServer:
     return http_server
 
 
-def make_source(server: HttpServer, sleeps: list[float] | None = None, **crawl: Any) -> RedditSource:
+def make_source(server: HttpServer, sleeps: list[float] | None = None, comments_per_post: int = 100,
+                **crawl: Any) -> RedditSource:
     record = sleeps if sleeps is not None else []
-    return RedditSource(reddit_settings(server, **crawl), env=ENV, sleep=record.append)
+    return RedditSource(reddit_settings(server, comments_per_post, **crawl), env=ENV, sleep=record.append)
 
 
 def test_crawl_reads_metadata_posts_comments_and_authors(fake_reddit: HttpServer) -> None:
@@ -144,6 +146,95 @@ def test_unavailable_subreddits_get_their_status(fake_reddit: HttpServer, name: 
     snap = records[0]
     assert isinstance(snap, CommunitySnapshot)
     assert (snap.status, snap.extra["reason"], snap.native_id) == (status, reason, None)
+    assert snap.extra[STATUS_DEFINITIVE] is True  # Reddit named the reason: nothing else answers so
+
+
+JSON = {"Content-Type": "application/json; charset=UTF-8"}
+
+
+@pytest.mark.parametrize(("reply", "status", "definitive", "evidence"), [
+    # shapes recorded from Reddit (realworld reddit/praw/ferguson_hot_403.json, more/prawcore_403_plain,
+    # more/praw_404_traffic_not_public, more/prawcore_404_wiki_page_not_created): Reddit answers so for
+    # things other than a gone subreddit, so each needs confirmation
+    (Reply(403, JSON, b'{"message": "Forbidden", "error": 403}'), CommunityStatus.PRIVATE, False,
+     "bare 403 without reason"),
+    (Reply(403, JSON, b'{"error": 403}'), CommunityStatus.PRIVATE, False, "bare 403 without reason"),
+    (Reply(404, JSON, b'{"message": "Not Found", "error": 404}'), CommunityStatus.DELETED, False,
+     "bare 404 without reason"),
+    (Reply(404, JSON, b'{"reason": "PAGE_NOT_CREATED", "message": "Not Found"}'), CommunityStatus.DELETED, False,
+     "HTTP 404 with unrecognised reason 'PAGE_NOT_CREATED'"),
+    # a proxy's or CDN's HTML error page
+    (Reply.html("<html><body><h1>403 Forbidden</h1></body></html>", status=403), CommunityStatus.PRIVATE, False,
+     "bare 403 without reason"),
+    (Reply.html("<html><body>Not Found</body></html>", status=404), CommunityStatus.DELETED, False,
+     "bare 404 without reason"),
+    # modelled on the recorded 403 shape with a reason (more/asyncpraw_quarantined_403_...)
+    (Reply(403, JSON, b'{"reason": "gold_only", "message": "Forbidden", "error": 403}'), CommunityStatus.PRIVATE,
+     True, "HTTP 403 with reason 'gold_only'"),
+    # a redirect that is not Reddit's "no such subreddit" (recorded shape: more/prawcore_r_random_302)
+    (Reply(302, {"Location": "https://oauth.reddit.com/r/RelayForReddit/.json?raw_json=1"}, b""),
+     CommunityStatus.DELETED, False, "HTTP 302 redirect to /r/RelayForReddit/, not to /subreddits/search"),
+], ids=["403-message", "403-error-only", "404-bare", "404-other-reason", "403-html", "404-html", "403-gold-only",
+        "302-elsewhere"])
+def test_status_comes_from_evidence_not_from_the_code(fake_reddit: HttpServer, reply: Reply, status: str,
+                                                      definitive: bool, evidence: str) -> None:
+    """A bare 403/404 is what a proxy, a rate limiter or Reddit itself (for a quarantined listing)
+    answers too: reported with its evidence and marked as needing confirmation, never as a
+    definitive shutdown. It used to be a plain "private"/"deleted" like Reddit's own reasons."""
+    fake_reddit.route("/r/odd_sub/about/", reply)
+    source = make_source(fake_reddit)
+    records = list(source.crawl(target("odd_sub")))
+    source.close()
+    check_records(records, platform="reddit")
+    [snap] = records
+    assert isinstance(snap, CommunitySnapshot)
+    assert (snap.status, snap.extra[STATUS_DEFINITIVE], snap.extra[STATUS_EVIDENCE]) == (status, definitive, evidence)
+
+
+def test_listing_items_without_author_fullname_cause_no_extra_requests(fake_reddit: HttpServer) -> None:
+    """Listings recorded before 2018 carry no ``author_fullname``. Reading it through PRAW made it
+    re-fetch each whole submission (one request per post, and a 404 there escaped the crawl)."""
+    def strip(page: str) -> Reply:
+        data = fixture(page)
+        for child in data["data"]["children"]:
+            child["data"].pop("author_fullname", None)
+        return ok(data)
+
+    def new(request: RecordedRequest) -> Reply:
+        return strip("new_page2.json" if parse_qs(request.query).get("after") else "new_page1.json")
+
+    fake_reddit.route("/r/VelvetLounge/new", new)
+    source = make_source(fake_reddit, comments_per_post=0)
+    records = list(source.crawl(target("VelvetLounge")))
+    source.close()
+    check_records(records, platform="reddit")
+    asked = [r.path_only for r in fake_reddit.requests]
+    assert asked == ["/api/v1/access_token", "/r/velvetlounge/about/", "/r/VelvetLounge/new", "/r/VelvetLounge/new"]
+    posts = [p for p in posts_of(records) if p.kind == "post"]
+    assert len(posts) == 5
+    assert [(p.author.user_id, p.author.handle) if p.author else None for p in posts] == [
+        (None, "nightowl_77"), None, (None, "nightowl_77"), (None, "nightowl_77"), (None, "nightowl_77")]
+
+
+def test_listing_refused_after_the_about_page_keeps_the_snapshot(fake_reddit: HttpServer) -> None:
+    fake_reddit.route("/r/VelvetLounge/new", Reply(403, JSON, b'{"message": "Forbidden", "error": 403}'))
+    source = make_source(fake_reddit)
+    seen: list[Any] = []
+    with pytest.raises(BadResponse, match=r"HTTP 403 from http://127\.0\.0\.1:\d+/r/VelvetLounge/new"):
+        for record in source.crawl(target("VelvetLounge")):
+            seen.append(record)
+    source.close()
+    assert [type(r) for r in seen][:1] == [CommunitySnapshot] and seen[0].status == CommunityStatus.ACTIVE
+
+
+def test_comments_gone_between_listing_and_fetch_keep_the_post(fake_reddit: HttpServer) -> None:
+    fake_reddit.route("/comments/1a0004/", Reply(404, JSON, b'{"message": "Not Found", "error": 404}'))
+    source = make_source(fake_reddit)
+    records = list(source.crawl(target("VelvetLounge")))
+    source.close()
+    check_records(records, platform="reddit")
+    assert [p.native_post_id for p in posts_of(records) if p.kind == "post"] == [f"t3_1a000{i}" for i in range(1, 6)]
+    assert [p for p in posts_of(records) if p.kind == "comment"] == []
 
 
 def test_429_with_short_retry_after_waits_then_succeeds(fake_reddit: HttpServer) -> None:
