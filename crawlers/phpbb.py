@@ -174,13 +174,12 @@ class PhpbbDialect:
                 created = parse_text_date(printed, clock)
                 if created is None:
                     log.warning("phpBB %s: post %s: date %r not understood", url, pid, printed.strip())
+            # prosilver's only notice on a live post is "Last edited by X on <date>" (in the board's language).
             notice = post.css("div.notice")
-            edited = bool(notice) and bool(notice.css("strong, time")) and "edit" in text_of(notice[0]).lower()
             edited_at = None
-            if edited:
-                edited_at = parse_time(notice.css("time::attr(datetime)").get())
-                if edited_at is None:
-                    edited_at = edit_date(notice[0], clock)
+            if notice:
+                edited_at = parse_time(notice.css("time::attr(datetime)").get()) or edit_date(notice[0], clock)
+            edited = bool(notice) and (edited_at is not None or "edit" in text_of(notice[0]).lower())
             body = split_body(content[0].root)
             pictures = picture_urls([content[0].root, *[b.root for b in post.css("dl.attachbox")]], url)
             posts.append(HtmlPost(pid, absolute(url, f"./viewtopic.php?p={pid}#p{pid}") or url,
