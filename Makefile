@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo lint bench clean browser
+.PHONY: install test demo lint bench clean browser fonts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,12 +19,19 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || { \
 	  command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) ; }
 
-test: $(STAMP) browser
+# Graph figures draw emoji in community titles with Symbola (an outline font matplotlib can render;
+# colour emoji fonts it cannot). Installed here when missing; without it figures show boxes, with a note.
+fonts:
+	@[ -f /usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf ] || { \
+	  command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && apt-get install -y -qq fonts-symbola >/dev/null) ; } \
+	  || echo "note: fonts-symbola not installed; emoji in graph figures will show as boxes"
+
+test: $(STAMP) browser fonts
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
 	$(BIN)/pytest
 
-demo: $(STAMP)
+demo: $(STAMP) fonts
 	$(BIN)/resurface demo --dir demo-output
 
 lint: $(STAMP)
