@@ -568,7 +568,7 @@ def _message(el: etree._Element, idx: _Index, base: str) -> Message | None:
     if reply is not None:
         _, reply_post = _handle_and_post(reply.get("href") or "")
         reply_to = int(reply_post) if reply_post else None
-    files = tuple(t for t in (_text(d) for d in idx.all("tgme_widget_message_document_title")) if t)
+    files = tuple(" ".join(t.split()) for t in (_text(d) for d in idx.all("tgme_widget_message_document_title")) if t)
     return Message(
         handle=handle,
         post_id=post_id,
