@@ -126,7 +126,8 @@ def picture_urls(elements: Iterable[etree._Element], page_url: str, *, skip_quot
     in order, without duplicates. Pictures inside quotes belong to the quoted post and are skipped."""
     urls: dict[str, None] = {}
     for root in elements:
-        quoted = {id(q) for q in root.xpath(QUOTE_XPATH)} if skip_quotes else set()
+        quotes = root.xpath(QUOTE_XPATH) if skip_quotes else []  # kept alive: ids of lxml proxies are reused
+        quoted = {id(q) for q in quotes}
         for img in root.iter("img"):
             if skip_quotes and any(id(a) in quoted for a in img.iterancestors()):
                 continue

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from config.settings import CrawlSettings, Settings
 from crawlers.base import Target
 from crawlers.errors import BadResponse, CrawlError
-from crawlers.records import Checkpoint, CommunitySnapshot, CommunityStatus, Membership
+from crawlers.records import (
+    STATUS_DEFINITIVE,
+    STATUS_EVIDENCE,
+    Checkpoint,
+    CommunitySnapshot,
+    CommunityStatus,
+    Membership,
+)
 from crawlers.xenforo import XenforoSource
 from tests.contract import check_records, last_cursor, posts_of
 from tests.support.httpserver import HttpServer, Reply
@@ -143,3 +153,75 @@ def test_mentions_of_members_and_out_of_range_times_in_a_post(forum: HttpServer)
     assert post.created_at is None
     threads = last_cursor(records)["threads"]
     assert isinstance(threads, dict) and "21" in threads  # the thread completed
+
+
+def picture(seed: int) -> bytes:
+    """A small generated picture, served from memory (never a file)."""
+    out = io.BytesIO()
+    Image.effect_mandelbrot((80, 80), (-2 + seed / 10, -1.2, 0.8, 1.2), 30 + seed).convert("RGB").save(out, "PNG")
+    return out.getvalue()
+
+
+# Markup modelled on the real XenForo 2 thread recording (trafilatura_villagersandheroes_thread_en.html):
+# a quote is blockquote.bbCodeBlock--quote with a "said:" title; pictures are img.bbImage in the body and
+# an attachment list below it (thumbnail linking to /attachments/name.N/). Fictional people and groups.
+POST_WITH_PICTURES = (
+    '<div class="bbWrapper"><blockquote class="bbCodeBlock bbCodeBlock--expandable bbCodeBlock--quote">'
+    '<div class="bbCodeBlock-title"><a href="/goto/post?id=201" class="bbCodeBlock-sourceJump">deckhand said:</a>'
+    '</div><div class="bbCodeBlock-content"><div class="bbCodeBlock-expandContent">Old channel: '
+    '<a href="https://t.me/night_ferry_old">t.me/night_ferry_old</a></div>'
+    '<div class="bbCodeBlock-expandLink"><a>Click to expand...</a></div></div></blockquote>'
+    'Use a tripod <img src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7" '
+    'class="smilie smilie--sprite smilie--sprite1" alt=":)" /> '
+    '<img src="/proxy.php?image=pier.png" class="bbImage" alt="" loading="lazy" /> '
+    '<a href="#">top</a></div></div>'
+    '<section class="message-attachments"><h4 class="block-textHeader">Attachments</h4>'
+    '<ul class="attachmentList"><li class="file file--linked">'
+    '<a class="file-preview js-lbImage" href="/attachments/harbour-png.31/" target="_blank">'
+    '<img src="/data/attachments/0/31-thumb.png" alt="harbour.png" loading="lazy" /></a></li></ul></section>'
+)
+
+
+def test_bbimages_and_attachments_are_fingerprinted_and_quotes_kept_apart(forum: HttpServer) -> None:
+    """Defect: XenForo bbImage pictures and attachments were never fingerprinted, quotes were read as
+    the author's words and ``href="#"`` became a link to the thread itself."""
+    inline, attached = picture(2), picture(9)
+    thread = page("thread_21.html").replace('<div class="bbWrapper">Use a tripod.</div></div>', POST_WITH_PICTURES)
+    forum.route("/threads/long-exposure-tips.21/", Reply.html(thread))
+    forum.route("/proxy.php?image=pier.png", Reply(200, {"Content-Type": "image/png"}, inline))
+    forum.route("/attachments/harbour-png.31/", Reply(200, {"Content-Type": "image/png"}, attached))
+    records = crawl(forum)
+    check_records(records, platform="xenforo")
+    post = next(p for p in posts_of(records) if p.native_post_id == "211")
+    assert {fp.sha256 for fp in post.media} == {hashlib.sha256(inline).hexdigest(),
+                                                hashlib.sha256(attached).hexdigest()}
+    assert all(fp.pdq is not None for fp in post.media)
+    assert not forum.requests_for("/data/attachments/0/31-thumb.png")  # the full-size attachment instead
+    assert post.text == "Use a tripod top"  # the quote ("Old channel: …") is not the author's text
+    assert post.links == ()
+    assert post.extra["quoted_links"] == ["https://t.me/night_ferry_old"]
+
+
+def test_an_article_page_listed_as_a_thread_is_skipped_not_read_as_posts(forum: HttpServer) -> None:
+    """A page whose XenForo template is not a thread (an article add-on page) is skipped with a log line."""
+    article = page("thread_21.html").replace('data-template="thread_view"', 'data-template="xa_ams_article_view"')
+    assert article != page("thread_21.html")
+    forum.route("/threads/long-exposure-tips.21/", Reply.html(article))
+    records = crawl(forum)
+    assert "211" not in {p.native_post_id for p in posts_of(records)}
+    assert {p.native_post_id for p in posts_of(records)} == {"201", "202", "204", "205"}
+
+
+@pytest.mark.parametrize(("reply", "status", "definitive"), [
+    (Reply.html(page("login.html"), status=403), CommunityStatus.PRIVATE, True),
+    (Reply.html("<html><body>Forbidden</body></html>", status=403), CommunityStatus.PRIVATE, False),
+    (Reply.html("<html><body>Not Found</body></html>", status=404), CommunityStatus.DELETED, False),
+    (Reply.html("<html><body>Unavailable</body></html>", status=451), CommunityStatus.REMOVED, True),
+])
+def test_statuses_say_how_sure_they_are(http_server: HttpServer, reply: Reply, status: str, definitive: bool) -> None:
+    http_server.route("/", reply)
+    records = crawl(http_server)
+    snap = records[0]
+    assert len(records) == 1 and isinstance(snap, CommunitySnapshot)
+    assert (snap.status, snap.extra[STATUS_DEFINITIVE]) == (status, definitive)
+    assert snap.extra[STATUS_EVIDENCE]
