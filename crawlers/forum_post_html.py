@@ -105,7 +105,9 @@ def split_body(body: etree._Element) -> PostBody:
     for q in quoted:
         q.tail = None
         for a in q.iter("a"):
-            if str(a.get("href") or "").strip().startswith("#"):
+            # The quote's attribution ("X said:", phpBB's <cite>) points at the quoted post, not elsewhere.
+            attribution = "bbCodeBlock-sourceJump" in _classes(a) or any(c.tag == "cite" for c in a.iterancestors())
+            if attribution or str(a.get("href") or "").strip().startswith("#"):
                 a.attrib.pop("href", None)
     return PostBody(text=visible_text(own), html=_html(own),
                     quoted_html="".join(_html(q) for q in quoted),
