@@ -109,11 +109,10 @@ def _hashlists(app: App) -> str:
 
 
 def _purge(app: App) -> str:
-    from store.retention import purge_texts
+    from store.retention import run_purge
 
-    with app.store.session() as session:
-        purged = purge_texts(session, app.settings.privacy.retention_days)
-    return f"{purged} post texts purged"
+    report = run_purge(app.store, app.settings.privacy.retention_days)
+    return f"{report.posts} post texts purged"
 
 
 @dataclass(frozen=True)

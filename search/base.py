@@ -181,6 +181,12 @@ class SearchBackend(ABC):
         """Make recent writes visible to searches (Elasticsearch refreshes about once a second anyway)."""
         return None
 
+    def expunge(self) -> None:
+        """Physically drop what replaced or deleted documents leave behind (old index segments, free
+        pages, write-ahead log), so a purged post text is gone from the index files and not merely
+        hidden. Called by the drain after it replaced the documents of purged posts."""
+        return None
+
     def count(self) -> int:
         return self.search(SearchRequest(query=_match_all(), limit=0)).total
 

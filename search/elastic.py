@@ -207,6 +207,15 @@ class ElasticBackend(SearchBackend):
         except ApiError as exc:
             raise _api_failure(exc) from None
 
+    def expunge(self) -> None:
+        """Merge away the deleted versions of replaced documents (a purged text lives on in them)."""
+        try:
+            self.client.indices.forcemerge(index=self.alias, only_expunge_deletes=True)
+        except TransportError as exc:
+            raise _unavailable(exc) from None
+        except ApiError as exc:
+            raise _api_failure(exc) from None
+
     def begin_rebuild(self) -> Rebuild:
         self.ensure()
         return _ElasticRebuild(self)

@@ -22,6 +22,7 @@ old index until the commit, which is the embedded counterpart of Elasticsearch's
 
 from __future__ import annotations
 
+import logging
 import math
 import sqlite3
 import threading
@@ -47,6 +48,8 @@ from search.base import (
     sort_key,
 )
 from search.fts import Compiled, compile_query
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 SNIPPET_TOKENS = 24
@@ -179,6 +182,8 @@ class EmbeddedBackend(SearchBackend):
                 conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
                 conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
                 conn.execute("PRAGMA temp_store=MEMORY")
+                # Deleted content is overwritten, not left in free pages: purged post texts must go.
+                conn.execute("PRAGMA secure_delete=ON")
             except (OSError, sqlite3.Error) as exc:
                 raise BackendUnavailable(f"search index {self.path}: cannot open: {exc}") from None
             self._conn = conn
@@ -213,6 +218,22 @@ class EmbeddedBackend(SearchBackend):
                 raise SearchError(f"search index {self.path} has layout version {row[0]}, this version needs "
                                   f"{SCHEMA_VERSION}: run `resurface reindex`")
         self._ensured = True
+
+    def expunge(self) -> None:
+        """Merge the FTS5 segments (a replaced document's terms stay in old segments until then) with
+        secure_delete on, then checkpoint and truncate the write-ahead log, which still holds the
+        pages as they were before."""
+        self.ensure()
+        with self._write() as conn:
+            conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
+        with self._lock:
+            try:
+                busy, _, _ = self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.Error as exc:
+                raise BackendUnavailable(f"search index {self.path}: {exc}") from None
+        if busy:
+            log.warning("search index %s: a reader kept the write-ahead log from being truncated; "
+                        "the next purge truncates it", self.path)
 
     def close(self) -> None:
         with self._lock:

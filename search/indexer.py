@@ -9,6 +9,10 @@ acknowledgement and the delete, the next drain sends the same documents again an
 themselves. When the backend is down, nothing is deleted: the rows wait (``attempts`` counts the
 tries) and drain on a later run.
 
+Rows the retention purge queued (op ``purge``) are sent like upserts -- the document without its
+text -- and then the backend is asked to *expunge*: replacing a document leaves the old version in
+index segments, free pages and the write-ahead log, and a purged text must not survive there.
+
 A row is only deleted if its ``enqueued_at`` is still the one we read, so a document re-enqueued
 while its batch was in flight (an ingest that refreshes ``enqueued_at`` on conflict) stays queued.
 Each drain walks the outbox once in id order, so a document the backend keeps rejecting cannot
@@ -29,6 +33,7 @@ from search import documents
 from search.base import Action, BackendUnavailable, SearchBackend, doc_key
 from store import models as m
 from store.db import Store
+from store.retention import PURGE_OP
 
 if TYPE_CHECKING:
     from store.app import App
@@ -43,10 +48,11 @@ class DrainResult:
     failed: int = 0
     remaining: int = 0
     unavailable: str | None = None  # why the backend could not be reached, when it could not
+    purged: int = 0  # documents of purged posts replaced (their old text then expunged from the index)
 
     def as_json(self) -> dict[str, object]:
         return {"indexed": self.indexed, "deleted": self.deleted, "failed": self.failed,
-                "remaining": self.remaining, "unavailable": self.unavailable}
+                "remaining": self.remaining, "unavailable": self.unavailable, "purged": self.purged}
 
 
 _OUTBOX = m.Base.metadata.tables["index_outbox"]
@@ -73,6 +79,8 @@ def drain(store: Store, backend: SearchBackend, batch_size: int, *, max_batches:
                 break
             docs = {t: documents.load(session, t, [r.doc_id for r in rows if r.doc_type == t and r.op != "delete"])
                     for t in ("post", "community")}
+        # Rows the retention purge queued: the index still holds those posts' texts until they are replaced.
+        purged = {doc_key(r.doc_type, r.doc_id) for r in rows if r.op == PURGE_OP}
         # A row whose document is gone from the store (purged, deleted) becomes a delete.
         actions = [Action(doc_key(r.doc_type, r.doc_id), docs.get(r.doc_type, {}).get(r.doc_id)) for r in rows]
         try:
@@ -96,11 +104,20 @@ def drain(store: Store, backend: SearchBackend, batch_size: int, *, max_batches:
         result.indexed += sum(1 for a in actions if a.doc is not None and a.key in acknowledged)
         result.deleted += sum(1 for a in actions if a.doc is None and a.key in acknowledged)
         result.failed += len(failed)
+        result.purged += len(purged & acknowledged)
         last_id = rows[-1].id
         batches += 1
+    if result.purged and result.unavailable is None:
+        try:
+            backend.expunge()
+        except BackendUnavailable as exc:
+            result.unavailable = str(exc)
+            log.warning("search backend unavailable; the texts of %d purged posts may linger in its files until "
+                        "the next purge: %s", result.purged, exc)
     with store.session() as session:
         result.remaining = session.scalar(select(func.count()).select_from(m.IndexOutbox)) or 0
     return result
+
 
 
 def reindex(store: Store, backend: SearchBackend, batch_size: int,
