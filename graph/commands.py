@@ -63,6 +63,29 @@ def build_filtered_graph(application: App, flt: GraphFilter, opts: BuildOptions)
     return g
 
 
+def check_case(application: App, case: str | None) -> None:
+    """An unknown ``--case`` is a usage error naming it and the known cases, not an empty export."""
+    if case is None:
+        return
+    from graph.queries import case_names
+
+    with application.store.session() as session:
+        known = case_names(session)
+    if case not in known:
+        choices = ", ".join(known) if known else "none yet (give one with `watch add --case NAME`)"
+        raise UsageError(f"--case {case!r}: no community has that case; known cases: {choices}")
+
+
+def caption_filters(flt: GraphFilter, opts: BuildOptions) -> dict[str, Any]:
+    """The filters a caption and the audit log name: the graph filters plus non-default build options."""
+    out = flt.describe()
+    if opts.members:
+        out["members"] = True
+    if opts.min_shared != 1:
+        out["min_shared"] = opts.min_shared
+    return out
+
+
 def _filter_from(case: str | None, platform: list[str] | None, since: str | None, until: str | None,
                  min_weight: float | None, edge_types: list[str] | None, around: str | None,
                  depth: int) -> GraphFilter:
@@ -117,10 +140,12 @@ def export(
         raise UsageError(f"--format {fmt!r}: choose one of {', '.join(ExportFormat)}")
     export_format = ExportFormat(fmt.lower())
     flt = _filter_from(case, platform, since, until, min_weight, edge_types, around, depth)
-    figure = FigureOptions(size=parse_size(size), max_nodes=max_nodes, html_max_nodes=max_nodes * 5)
+    build = BuildOptions(members=members, min_shared=min_shared, metrics=metrics)
+    figure = FigureOptions(size=parse_size(size), max_nodes=max_nodes, html_max_nodes=max_nodes * 5,
+                           exported_at=datetime.now(UTC), filters=caption_filters(flt, build))
     application = state(ctx).app
-    g = build_filtered_graph(application, flt, BuildOptions(members=members, min_shared=min_shared,
-                                                             metrics=metrics))
+    check_case(application, case)
+    g = build_filtered_graph(application, flt, build)
     details: dict[str, Any] = {"format": str(export_format), "path": output, "filters": flt.describe(),
                                "members": members, "nodes": g.number_of_nodes(), "edges": g.number_of_edges()}
     # Audited before anything is written: an export that cannot be audited does not happen.
@@ -150,6 +175,7 @@ def stats(
 
     flt = _filter_from(case, platform, since, until, min_weight, edge_types, around, depth)
     application = state(ctx).app
+    check_case(application, case)
     with application.store.session() as session:
         audit.record(session, "graph_stats", details={"filters": flt.describe(), "top": top})
     g = build_filtered_graph(application, flt, BuildOptions())

@@ -15,6 +15,7 @@ of different types between the same two communities carry GEXF 1.3's ``kind`` (t
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -114,9 +115,15 @@ def _fragment(el: etree._Element) -> bytes:
     return head.replace(_DECL, b"", 1) + sep + rest
 
 
-def write_gexf(g: nx.MultiDiGraph, path: Path, description: str = "Resurface community graph") -> None:
-    """Stream ``g`` to ``path``: the header, then one serialised element per node and edge."""
-    meta = etree.Element(_q("meta"), nsmap=_NSMAP)
+def write_gexf(g: nx.MultiDiGraph, path: Path, description: str = "Resurface community graph",
+               caption: str | None = None, exported_at: datetime | None = None) -> None:
+    """Stream ``g`` to ``path``: the header, then one serialised element per node and edge. The
+    caption (export date, filters) is appended to the meta description; the export day is the meta's
+    ``lastmodifieddate``."""
+    meta_attrs = {"lastmodifieddate": exported_at.astimezone(UTC).date().isoformat()} if exported_at else {}
+    meta = etree.Element(_q("meta"), meta_attrs, nsmap=_NSMAP)
+    if caption:
+        description = f"{description}. {caption}"
     etree.SubElement(meta, _q("creator")).text = "Resurface"
     etree.SubElement(meta, _q("description")).text = description
     with open(path, "wb") as fh:

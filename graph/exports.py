@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 
@@ -27,6 +29,16 @@ class FigureOptions:
     max_nodes: int = 300
     html_max_nodes: int = 1500
     html_max_edges: int = 20000
+    #: What the caption of PNG/SVG/HTML (and GEXF's meta) says: the export date (its UTC day) and the
+    #: filters used (:meth:`graph.filters.GraphFilter.describe`, plus build options).
+    exported_at: datetime | None = None
+    filters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def caption(self) -> str:
+        from graph.caption import caption_text
+
+        return caption_text(self.filters, self.exported_at)
 
 
 def export_graph(g: nx.MultiDiGraph, fmt: ExportFormat | str, target: str | Path,
@@ -44,7 +56,7 @@ def export_graph(g: nx.MultiDiGraph, fmt: ExportFormat | str, target: str | Path
         if fmt == ExportFormat.gexf:
             from graph.export_gexf import write_gexf
 
-            write_gexf(g, path)
+            write_gexf(g, path, caption=opts.caption, exported_at=opts.exported_at)
         elif fmt == ExportFormat.graphml:
             from graph.export_tabular import write_graphml
 
@@ -60,11 +72,11 @@ def export_graph(g: nx.MultiDiGraph, fmt: ExportFormat | str, target: str | Path
         elif fmt in (ExportFormat.png, ExportFormat.svg):
             from graph.export_figure import write_figure
 
-            write_figure(g, path, str(fmt), size=opts.size, max_nodes=opts.max_nodes)
+            write_figure(g, path, str(fmt), size=opts.size, max_nodes=opts.max_nodes, caption=opts.caption)
         else:
             from graph.export_html import write_html
 
-            write_html(g, path, max_nodes=opts.html_max_nodes, max_edges=opts.html_max_edges)
+            write_html(g, path, max_nodes=opts.html_max_nodes, max_edges=opts.html_max_edges, caption=opts.caption)
     except OSError as exc:
         raise ResurfaceError(f"{exc.filename or path}: cannot write the {fmt} export: {exc.strerror}") from None
     return [path]

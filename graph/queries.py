@@ -384,6 +384,12 @@ def _members(session: Session, community_ids: Collection[int] | None) -> list[Me
     return out
 
 
+def case_names(session: Session) -> list[str]:
+    """Every case name some community carries, sorted."""
+    stmt = select(m.Community.case_name).where(m.Community.case_name.is_not(None)).distinct()
+    return sorted(str(c) for c in session.scalars(stmt) if c)
+
+
 def load_graph_data(session: Session, *, members: bool = False, min_shared: int = 1,
                     community_ids: Collection[int] | None = None) -> GraphData:
     """Everything :func:`graph.builder.build_graph` needs. ``community_ids`` narrows the pair

@@ -128,3 +128,62 @@ def test_stats_lists_bridges_first(config: tuple[Path, dict[str, int]], capsys: 
     assert {r["node"] for r in rows} == {f"c{v}" for v in ids.values()}
     assert rows[0]["degree"] >= rows[-1]["degree"]
     assert [e.action for e in _audit(path)][-1] == "graph_stats"
+
+
+def test_unknown_case_is_a_usage_error_listing_the_known_cases(config: tuple[Path, dict[str, int]], tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    path, _ = config
+    target = tmp_path / "x.gexf"
+    code, out, err = call(capsys, "--config", str(path), "graph", "export", "-f", "gexf", "-o", str(target),
+                          "--case", "nosuchcase")
+    assert code == 2
+    assert "'nosuchcase'" in out + err and "known cases: op-cortile" in out + err
+    assert not target.exists()
+    assert [e for e in _audit(path) if e.action == "graph_export"] == []
+    code, out, err = call(capsys, "--config", str(path), "graph", "stats", "--case", "nosuchcase")
+    assert code == 2 and "known cases: op-cortile" in out + err
+
+
+def test_every_format_names_each_node_with_url_and_status(config: tuple[Path, dict[str, int]], tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Cytoscape labels GraphML nodes by their `name` column; analysts need the community's address."""
+    from lxml import etree
+
+    path, ids = config
+    a = f"c{ids['a']}"
+    expected = {"name": "Il Cortile Segreto", "url": "https://t.me/cortile_segreto", "status": "banned"}
+    for fmt in ("graphml", "gexf", "json", "csv"):
+        code, _, err = call(capsys, "--config", str(path), "graph", "export", "-f", fmt, "-o", str(tmp_path / fmt))
+        assert code == 0, err
+    # GraphML, read with lxml: every node has data for the `name` and `url` keys.
+    root = etree.parse(str(tmp_path / "graphml")).getroot()
+    ns = "{http://graphml.graphdrawing.org/xmlns}"
+    key_id = {k.get("attr.name"): k.get("id") for k in root.iter(f"{ns}key") if k.get("for") == "node"}
+    nodes = list(root.iter(f"{ns}node"))
+    assert len(nodes) == 3
+    for node in nodes:
+        values = {d.get("key"): d.text for d in node.iter(f"{ns}data")}
+        assert values.get(key_id["name"]) and values.get(key_id["url"], "").startswith("https://t.me/")
+    rows = {
+        "graphml": nx.read_graphml(tmp_path / "graphml").nodes[a],
+        "gexf": read_gexf(tmp_path / "gexf").nodes[a],
+        "json": next(n for n in json.loads((tmp_path / "json").read_text())["nodes"] if n["id"] == a),
+    }
+    with open(tmp_path / "csv_nodes.csv", newline="", encoding="utf-8") as fh:
+        rows["csv"] = next(r for r in csv.DictReader(fh) if r["id"] == a)
+    for fmt, row in rows.items():
+        assert {k: row[k] for k in expected} == expected, fmt
+
+
+def test_figure_caption_names_the_filters_used(config: tuple[Path, dict[str, int]], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    path, _ = config
+    target = tmp_path / "fig.svg"
+    code, _, err = call(capsys, "--config", str(path), "graph", "export", "-f", "svg", "-o", str(target),
+                        "--platform", "telegram", "--min-shared", "2")
+    assert code == 0, err
+    text = target.read_text(encoding="utf-8")
+    assert re.search(r"Exported \d{4}-\d{2}-\d{2} \(UTC\) by Resurface · filters: platforms=telegram; "
+                     r"min_shared=2", text)

@@ -67,9 +67,11 @@ def test_browser_shows_every_node_and_details_on_click(browser: Any, page_file: 
 
     assert page.locator("circle.node").count() == 5
     g = build_graph(sample_graph_data(members=False))
-    drawn_edges = sum(1 for u, v in g.edges() if u != v)
-    assert page.locator("path.edge").count() == drawn_edges
-    assert page.locator("#counts").inner_text() == f"5 nodes, {drawn_edges} edges shown"
+    # Every exported edge is drawn, the rename as a loop over its community.
+    assert page.locator("path.edge").count() == g.number_of_edges() == 11
+    assert page.locator("path.edge.rename.loop").count() == 1
+    assert page.locator("#counts").inner_text() == "5 nodes, 11 edges exported"
+    assert page.locator("#shown").inner_text() == "shown: 5 nodes, 11 edges"
 
     node = page.locator('circle.node[data-id="c1"]')
     node.hover()
@@ -136,4 +138,112 @@ def test_hostile_title_stays_text_in_the_browser(browser: Any, tmp_path: Path) -
     assert page.locator("#details-title").inner_text() == evil
     assert page.title() != "pwned"
     assert page.locator("img").count() == 0
+    page.close()
+
+
+def _page_graph(page_file: Path) -> dict[str, Any]:
+    """The graph data block of the page, read independently of the viewer (lxml + json)."""
+    import json
+
+    from lxml import html as lxml_html
+
+    doc = lxml_html.fromstring(page_file.read_bytes())
+    block = doc.get_element_by_id("graph-data")
+    data: dict[str, Any] = json.loads(block.text)
+    return data
+
+
+def test_header_counts_are_the_export_numbers(browser: Any, tmp_path: Path) -> None:
+    """The header states the nodes and edges of the export (what `graph export` prints and audits),
+    then what is on screen: drawing caps and switched-off edge types change only the second part."""
+    from graph.exports import FigureOptions
+
+    g = add_metrics(build_graph(sample_graph_data(members=False)))
+    full, capped = tmp_path / "full.html", tmp_path / "capped.html"
+    export_graph(g, "html", full)
+    export_graph(g, "html", capped, FigureOptions(html_max_nodes=3))
+    data = _page_graph(full)
+    assert (len(data["nodes"]), len(data["edges"])) == (5, 11) == (g.number_of_nodes(), g.number_of_edges())
+
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(full.as_uri())
+    page.wait_for_selector("body[data-ready=true]", timeout=10_000)
+    assert page.locator("#counts").inner_text() == "5 nodes, 11 edges exported"
+    page.locator("#filter-migration").uncheck()
+    assert page.locator("#counts").inner_text() == "5 nodes, 11 edges exported"
+    assert page.locator("#shown").inner_text() == "shown: 5 nodes, 8 edges"
+
+    page.goto(capped.as_uri())
+    page.wait_for_selector("body[data-ready=true]", timeout=10_000)
+    capped_data = _page_graph(capped)
+    assert page.locator("#counts").inner_text() == "5 nodes, 11 edges exported"
+    assert page.locator("#shown").inner_text() == (
+        f"shown: 3 nodes, {len(capped_data['edges'])} edges")
+    assert "2 less-connected nodes not shown" in page.locator("header").inner_text()
+    page.close()
+
+
+def test_gone_communities_are_drawn_apart_with_a_legend(browser: Any, page_file: Path) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(page_file.as_uri())
+    page.wait_for_selector("body[data-ready=true]", timeout=10_000)
+    # sample_graph_data: c1 (telegram) and c3 (reddit) are banned, the others active.
+    assert sorted(page.locator("circle.node.gone").evaluate_all("els => els.map(e => e.dataset.id)")) == ["c1", "c3"]
+    rim = page.locator('circle.node[data-id="c1"]').evaluate("e => getComputedStyle(e).stroke")
+    live_rim = page.locator('circle.node[data-id="c2"]').evaluate("e => getComputedStyle(e).stroke")
+    assert rim == "rgb(176, 0, 32)" and live_rim != rim
+    assert page.locator('text.node-label[data-id="c1"]').text_content() == "Il Cortile Segreto [banned]"
+    legend = page.locator("#legend li").all_inner_texts()
+    assert {"telegram", "reddit", "discourse"} <= set(legend)
+    assert "gone (banned, deleted, private or removed)" in legend
+    assert "migration (old → successor)" in legend and "shared_members" in legend
+    page.locator('circle.node[data-id="c1"]').click()
+    details = page.locator("#details").inner_text()
+    assert "status\tbanned" in details and "gone\ttrue" in details
+    assert "url\thttps://example.invalid/cortile_segreto" in details
+    page.close()
+
+
+def test_search_box_finds_communities_by_name_handle_or_url(browser: Any, page_file: Path) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(page_file.as_uri())
+    page.wait_for_selector("body[data-ready=true]", timeout=10_000)
+    box = page.locator("#search")
+
+    def matched() -> list[str]:
+        return sorted(page.locator("circle.node.match").evaluate_all("els => els.map(e => e.dataset.id)"))
+
+    box.fill("RISERVA")  # title, case-insensitive
+    assert matched() == ["c2"] and page.locator("#search-result").inner_text() == "1 match"
+    assert page.locator("circle.node.dim").count() == 4
+    box.fill("cortile")  # titles and handles of c1, c2, c3
+    assert matched() == ["c1", "c2", "c3"] and page.locator("#search-result").inner_text() == "3 matches"
+    box.fill("example.invalid/giardino")  # a URL
+    assert matched() == ["c5"]
+    assert page.locator('text.node-label[data-id="c5"]').is_visible()
+    before = page.locator("#viewport").get_attribute("transform")
+    box.press("Enter")  # selects the first match and centres the view on it
+    assert page.locator("#details-title").inner_text() == "Giardino Nuovo"
+    assert page.locator("#viewport").get_attribute("transform") != before
+    box.fill("nothing like this")
+    assert matched() == [] and page.locator("#search-result").inner_text() == "0 matches"
+    box.fill("")
+    assert page.locator("circle.node.dim").count() == 0 and page.locator("#search-result").inner_text() == ""
+    page.close()
+
+
+def test_page_caption_names_the_export_date_and_filters(browser: Any, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from graph.exports import FigureOptions
+
+    g = add_metrics(build_graph(sample_graph_data(members=False)))
+    path = tmp_path / "captioned.html"
+    export_graph(g, "html", path, FigureOptions(exported_at=datetime(2026, 3, 15, 23, 30, tzinfo=UTC),
+                                                filters={"case": "op-cortile", "platforms": ["telegram"]}))
+    page = browser.new_page()
+    page.goto(path.as_uri())
+    page.wait_for_selector("body[data-ready=true]", timeout=10_000)
+    assert page.locator("#caption").inner_text() == (
+        "Exported 2026-03-15 (UTC) by Resurface · filters: case=op-cortile; platforms=telegram")
     page.close()

@@ -114,3 +114,20 @@ def test_dates_have_typed_unix_twins_in_gexf_and_graphml(sqlite_store: Store, tm
     a = back.nodes[f"c{ids['a']}"]
     assert a["end_unix"] == int(SHUTDOWN_AT.timestamp())
     assert a["first_post_unix"] == int((T0 - 20 * DAY + timedelta(minutes=1)).timestamp())
+
+
+def test_renames_the_detector_stored_are_read_not_recomputed(sqlite_store: Store) -> None:
+    """A Telegram service post ("channel name was changed to …") gives the detector a rename that no
+    pair of snapshots shows; the graph must carry it. A malformed stored event is skipped."""
+    ids = _store_with_history(sqlite_store)
+    with sqlite_store.session() as s:
+        s.add(m.Event(kind="rename", dedup_key="rename:b:title", community_id=ids["b"], occurred_at=T0 + 4 * DAY,
+                      evidence={"field": "title", "old": "Cortile Backup", "new": "Cortile Riserva",
+                                "via": "service_post"}))
+        s.add(m.Event(kind="rename", dedup_key="rename:c:broken", community_id=ids["c"], occurred_at=T0 + 4 * DAY,
+                      evidence={"via": "snapshot"}))
+    with sqlite_store.session() as s:
+        g = build_graph(load_graph_data(s))
+    renames = [(u, d) for u, v, d in g.edges(data=True) if d["edge_type"] == "rename"]
+    assert [(u, d["old_title"], d["new_title"], d["start"]) for u, d in renames] == [
+        (f"c{ids['b']}", "Cortile Backup", "Cortile Riserva", _iso(T0 + 4 * DAY))]

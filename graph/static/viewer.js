@@ -1,8 +1,10 @@
 /* Resurface graph viewer: a small SVG viewer inlined into the exported HTML page.
  * No network, no libraries. Positions are computed by the exporter; this script draws them,
  * pans (drag), zooms (wheel, buttons), shows hover details and, on click, every attribute of a
- * node and its relations. All data goes into the page through textContent, never innerHTML:
- * community titles come from the communities themselves and must not become markup. */
+ * node and its relations; it draws a legend, finds communities by name, handle or URL, and counts
+ * what is shown against what the export holds. All data goes into the page through textContent,
+ * never innerHTML: community titles and URLs come from the communities themselves and must not
+ * become markup. */
 (function () {
   "use strict";
   var SVG_NS = "http://www.w3.org/2000/svg";
@@ -12,6 +14,7 @@
   var tooltip = document.getElementById("tooltip");
   var details = document.getElementById("details");
   var counts = document.getElementById("counts");
+  var shown = document.getElementById("shown");
 
   function el(name, attrs, parent) {
     var node = document.createElementNS(SVG_NS, name);
@@ -54,40 +57,54 @@
   var edgeEls = [];
   data.edges.forEach(function (e, i) {
     var a = byId[e.s], b = byId[e.t];
-    if (!a || !b || e.s === e.t) { edgeEls.push(null); return; }
-    var x1 = px(a), y1 = py(a), x2 = px(b), y2 = py(b);
-    var dx = x2 - x1, dy = y2 - y1, len = Math.sqrt(dx * dx + dy * dy) || 1;
-    // Stop arrows at the target's rim; bend directed relations slightly so parallel edges separate.
-    var ex = x2 - dx / len * (b.r + 1), ey = y2 - dy / len * (b.r + 1);
-    var bend = e.directed ? 0.12 : 0;
-    var cx = (x1 + ex) / 2 - dy * bend, cy = (y1 + ey) / 2 + dx * bend;
-    var path = el("path", { d: "M" + x1.toFixed(1) + " " + y1.toFixed(1) + " Q" + cx.toFixed(1) + " " +
-      cy.toFixed(1) + " " + ex.toFixed(1) + " " + ey.toFixed(1), "class": "edge " + e.type,
+    if (!a || !b) { edgeEls.push(null); return; }
+    var x1 = px(a), y1 = py(a), x2 = px(b), y2 = py(b), d;
+    if (e.s === e.t) {
+      // A rename: a small loop over the node (its details list the old and new names).
+      var r = a.r;
+      d = "M" + (x1 - r * 0.6).toFixed(1) + " " + (y1 - r * 0.8).toFixed(1) + " C" +
+        (x1 - r * 2.6).toFixed(1) + " " + (y1 - r * 3.6).toFixed(1) + " " + (x1 + r * 2.6).toFixed(1) + " " +
+        (y1 - r * 3.6).toFixed(1) + " " + (x1 + r * 0.6).toFixed(1) + " " + (y1 - r * 0.8).toFixed(1);
+    } else {
+      var dx = x2 - x1, dy = y2 - y1, len = Math.sqrt(dx * dx + dy * dy) || 1;
+      // Stop arrows at the target's rim; bend directed relations slightly so parallel edges separate.
+      var ex = x2 - dx / len * (b.r + 1), ey = y2 - dy / len * (b.r + 1);
+      var bend = e.directed ? 0.12 : 0;
+      var cx = (x1 + ex) / 2 - dy * bend, cy = (y1 + ey) / 2 + dx * bend;
+      d = "M" + x1.toFixed(1) + " " + y1.toFixed(1) + " Q" + cx.toFixed(1) + " " + cy.toFixed(1) + " " +
+        ex.toFixed(1) + " " + ey.toFixed(1);
+    }
+    var path = el("path", { d: d, "class": "edge " + e.type + (e.s === e.t ? " loop" : ""),
       stroke: colourOf[e.type] || "#999", "stroke-width": e.type === "migration" ? 2.5 : 1.2,
       "data-index": String(i) }, edgeLayer);
     if (e.type === "migration") { path.setAttribute("marker-end", "url(#arrow-" + e.type + ")"); }
     edgeEls.push(path);
   });
 
+  function shownLabel(n) {
+    return n.gone && n.attrs.status ? n.label + " [" + n.attrs.status + "]" : n.label;
+  }
   var nodeEls = {};
+  var labelEls = {};
   data.nodes.forEach(function (n) {
-    var c = el("circle", { cx: px(n).toFixed(1), cy: py(n).toFixed(1), r: n.r, fill: n.c, "class": "node",
-      "data-id": n.id }, nodeLayer);
+    var c = el("circle", { cx: px(n).toFixed(1), cy: py(n).toFixed(1), r: n.r, fill: n.c,
+      "class": n.gone ? "node gone" : "node", "data-id": n.id }, nodeLayer);
     c.addEventListener("mouseenter", function (ev) { showTooltip(n, ev); });
     c.addEventListener("mousemove", function (ev) { moveTooltip(ev); });
     c.addEventListener("mouseleave", function () { tooltip.style.display = "none"; });
     c.addEventListener("click", function (ev) { ev.stopPropagation(); select(n.id); });
     nodeEls[n.id] = c;
-    if (n.showLabel) {
-      var t = el("text", { x: (px(n) + n.r + 3).toFixed(1), y: (py(n) + 4).toFixed(1), "class": "node-label" },
-        labelLayer);
-      t.textContent = n.label;
-    }
+    // Every node gets a label; only the best-connected show theirs until a search matches them.
+    var t = el("text", { x: (px(n) + n.r + 3).toFixed(1), y: (py(n) + 4).toFixed(1),
+      "class": "node-label" + (n.gone ? " gone" : "") + (n.showLabel ? "" : " hidden"), "data-id": n.id },
+      labelLayer);
+    t.textContent = shownLabel(n);
+    labelEls[n.id] = t;
   });
 
   function showTooltip(n, ev) {
     tooltip.textContent = "";
-    html("strong", n.label, tooltip);
+    html("strong", shownLabel(n), tooltip);
     var a = n.attrs;
     var bits = [a.platform, a.status, a.member_count !== undefined ? a.member_count + " members" : null,
       a.degree !== undefined ? a.degree + " relations" : null].filter(function (x) { return x; });
@@ -155,12 +172,46 @@
       updateCounts();
     });
   });
+  // The header's first numbers are the export's (as printed by the command and audited); the
+  // second say how much of it is on screen now (drawing caps, edge types switched off).
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+  counts.textContent = plural(data.total.nodes, "node") + ", " + plural(data.total.edges, "edge") + " exported";
   function updateCounts() {
     var visible = 0;
     edgeEls.forEach(function (p, i) { if (p && !hidden[data.edges[i].type]) { visible += 1; } });
-    counts.textContent = data.nodes.length + " nodes, " + visible + " edges shown";
+    shown.textContent = "shown: " + plural(data.nodes.length, "node") + ", " + plural(visible, "edge");
   }
   updateCounts();
+
+  // --- legend ---
+  var legend = document.getElementById("legend");
+  html("h3", "Legend", legend);
+  var legendList = html("ul", null, legend);
+  function swatch(li, draw) {
+    var box = el("svg", { width: "18", height: "14", viewBox: "0 0 18 14", "class": "swatch-svg" });
+    draw(box);
+    li.insertBefore(box, li.firstChild);
+  }
+  data.legend.forEach(function (item) {
+    var li = html("li", item.name, legendList);
+    li.className = "legend-" + item.kind;
+    swatch(li, function (box) { el("circle", { cx: "9", cy: "7", r: "5", fill: item.colour, "class": "swatch-node" }, box); });
+  });
+  if (data.nodes.some(function (n) { return n.attrs.node_type === "community"; })) {
+    var goneItem = html("li", data.gone.note, legendList);
+    goneItem.className = "legend-gone";
+    swatch(goneItem, function (box) {
+      el("circle", { cx: "9", cy: "7", r: "5", fill: "#bbbbbb", "class": "swatch-node gone" }, box);
+    });
+  }
+  data.edgeTypes.forEach(function (t) {
+    if (!t.count) { return; }
+    var li = html("li", t.name + (t.name === "migration" ? " (old → successor)" : ""), legendList);
+    li.className = "legend-edge";
+    swatch(li, function (box) {
+      el("line", { x1: "1", y1: "7", x2: "17", y2: "7", stroke: t.colour, "stroke-width": "3" }, box);
+    });
+  });
 
   // --- pan and zoom ---
   var view = { k: 1, x: 0, y: 0 };
@@ -210,5 +261,42 @@
   document.getElementById("zoom-reset").addEventListener("click", fit);
   window.addEventListener("resize", fit);
   fit();
+
+  // --- search: name, handle, title or URL, case-insensitive ---
+  var search = document.getElementById("search");
+  var searchResult = document.getElementById("search-result");
+  var haystack = {};
+  data.nodes.forEach(function (n) {
+    var a = n.attrs;
+    haystack[n.id] = [n.label, a.name, a.handle, a.title, a.url, n.id].filter(function (x) { return x; })
+      .join("\n").toLowerCase();
+  });
+  var matches = [];
+  function centreOn(n) {
+    var c = centre();
+    view.x = c[0] - px(n) * view.k;
+    view.y = c[1] - py(n) * view.k;
+    apply();
+  }
+  function runSearch() {
+    var q = search.value.trim().toLowerCase();
+    matches = q ? data.nodes.filter(function (n) { return haystack[n.id].indexOf(q) >= 0; }) : [];
+    var isMatch = {};
+    matches.forEach(function (n) { isMatch[n.id] = true; });
+    data.nodes.forEach(function (n) {
+      nodeEls[n.id].classList.toggle("match", !!isMatch[n.id]);
+      nodeEls[n.id].classList.toggle("dim", !!q && !isMatch[n.id]);
+      // While searching, the matches are labelled; otherwise the best-connected communities.
+      labelEls[n.id].classList.toggle("hidden", q ? !isMatch[n.id] : !n.showLabel);
+    });
+    searchResult.textContent = !q ? "" : matches.length === 1 ? "1 match" : matches.length + " matches";
+  }
+  search.addEventListener("input", runSearch);
+  search.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && matches.length) {
+      select(matches[0].id);
+      centreOn(byId[matches[0].id]);
+    }
+  });
   document.body.setAttribute("data-ready", "true");
 })();
