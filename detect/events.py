@@ -242,19 +242,36 @@ def _daily_joins(session: Session) -> dict[int, list[tuple[date, int]]]:
     return out
 
 
-def _service_renames(session: Session) -> list[EventDraft]:
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _service_renames(session: Session, snapshots: dict[int, list[SnapshotView]]) -> list[EventDraft]:
+    """Renames announced by Telegram service posts. A service post older than the first time we read
+    the community is history (the first crawl of a channel shows its past renames): it names earlier
+    titles but is no new rebrand. The old title is the previous service post's, else the title of the
+    last snapshot read before the rename (the service post says only the new one)."""
     stmt = (select(m.Post.id, m.Post.community_id, m.Post.url, m.Post.created_at, m.Post.fetched_at,
                    m.Post.service_value)
             .where(m.Post.kind == "service", m.Post.service_action == "title_changed",
                    m.Post.service_value.is_not(None))
             .order_by(m.Post.community_id, m.Post.created_at))
     out = []
-    previous: dict[int, str] = {}
+    previous: dict[int, tuple[datetime, str]] = {}  # the last title a service post announced, and when
     for pid, cid, url, created, fetched, value in session.execute(stmt):
         if not value:
             continue
-        out.append(service_rename_event(cid, pid, url, created or fetched, value, previous.get(cid)))
-        previous[cid] = value
+        when = _utc(created or fetched)
+        read = sorted((s for s in snapshots.get(cid, ()) if _readable(s)), key=lambda s: (s.observed_at, s.id))
+        if read and when < _utc(read[0].observed_at):
+            previous[cid] = (when, value)  # history, seen on the first crawl
+            continue
+        seen = [(_utc(s.observed_at), s.title) for s in read if _utc(s.observed_at) <= when and s.title]
+        candidates = [*seen, *([previous[cid]] if cid in previous else [])]
+        older = [title for _, title in sorted(candidates, key=lambda c: c[0])
+                 if title.strip().casefold() != value.strip().casefold()]
+        out.append(service_rename_event(cid, pid, url, when, value, older[-1] if older else None))
+        previous[cid] = (when, value)
     return out
 
 
@@ -270,7 +287,7 @@ def derive_events(session: Session, settings: DetectSettings,
         if shutdown is not None:
             drafts.append(shutdown)
         drafts.extend(member_count_surges(snaps, settings.surge_factor))
-    drafts.extend(_service_renames(session))
+    drafts.extend(_service_renames(session, snapshots))
     for cid, joins in _daily_joins(session).items():
         drafts.extend(join_surges(cid, joins, settings.surge_factor, settings.timing_window_days))
     rows = session.execute(select(m.Community.id, m.Community.platform, m.Community.status, m.Community.removed_at,
