@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from importlib import resources
@@ -11,6 +13,7 @@ from typing import Annotated
 
 import click
 import typer
+from rich.markup import escape
 
 from cli_support import CliState, FormatOption, OutputFormat, console, emit, err_console, setup_logging, state
 from config.errors import ResurfaceError, UsageError
@@ -204,15 +207,22 @@ def crawl(
 ) -> None:
     """Crawl every watched community once (the service `resurface run` does this on a schedule)."""
     from crawlers.runner import crawl_once
+    from store.audit import current_actor
+    from store.lock import crawl_lock
 
     if not once:
         raise UsageError("crawl runs once; use `resurface run` for the scheduled service")
-    results = crawl_once(state(ctx).app, only)
+    app_ = state(ctx).app
+    with crawl_lock(app_.store, f"crawl --once by {current_actor()} (pid {os.getpid()})"):
+        results = crawl_once(app_, only)
     rows = [{"community_id": r.community_id, "source": r.source, "outcome": r.outcome,
              "new_posts": r.stats.posts_new, "posts_seen": r.stats.posts_seen, "error": r.error} for r in results]
     emit(rows, fmt, title="crawl results")
-    if rows and all(r.outcome == "failed" for r in results):
-        raise typer.Exit(1)
+    failed = [r for r in results if r.outcome == "failed"]
+    if failed:
+        # any failed source makes the run a failure, so scripts and cron notice; the rest was stored
+        names = ", ".join(f"#{r.community_id} ({r.source})" for r in failed)
+        raise ResurfaceError(f"{len(failed)} of {len(results)} sources failed: {names}")
 
 
 def _click_kinds(name: str) -> tuple[type[BaseException], ...]:
@@ -246,17 +256,29 @@ def main(argv: list[str] | None = None) -> None:
     except ResurfaceError as exc:
         if debug:
             raise
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
-        sys.exit(exc.exit_code)
+        _fail(str(exc), exc.exit_code, args)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:
         if debug:
             raise
-        err_console.print(f"[red]error:[/red] {type(exc).__name__}: {exc} (run with --debug for details)",
-                          highlight=False)
-        sys.exit(1)
+        _fail(f"{type(exc).__name__}: {exc} (run with --debug for details)", 1, args)
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _wants_json(args: list[str]) -> bool:
+    return any(a in ("--format=json", "-fjson") or (a in ("--format", "-f") and nxt == "json")
+               for a, nxt in zip(args, [*args[1:], ""], strict=True))
+
+
+def _fail(message: str, code: int, args: list[str]) -> None:
+    """One line on stderr, never wrapped; under ``--format json`` that line is a JSON object (stdout keeps
+    the command's one JSON document, e.g. the results of the sources that did not fail)."""
+    if _wants_json(args):
+        sys.stderr.write(json.dumps({"error": message, "exit_code": code}, ensure_ascii=False) + "\n")
+    else:
+        err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
