@@ -82,7 +82,8 @@ def test_a_failed_source_makes_the_crawl_exit_1_and_names_it(config: Path, http_
     outcomes = {r["community_id"]: r["outcome"] for r in json.loads(out)}
     failed = [cid for cid, outcome in outcomes.items() if outcome == "failed"]
     assert len(failed) == 1
-    assert json.loads(err.splitlines()[-1]) == {"error": f"1 of 2 sources failed: #{failed[0]} (discourse)", "exit_code": 1}
+    error = json.loads(err.splitlines()[-1])
+    assert error == {"error": f"1 of 2 sources failed: #{failed[0]} (discourse)", "exit_code": 1}
     store = open_store(load_settings(config).store_url)
     try:
         with store.session() as s:  # the lock was released even though the run failed
