@@ -285,14 +285,21 @@ class DiscourseSource(Source):
         stream = _dict(topic.get("post_stream"), topic_url, "'post_stream'")
         raw_posts = _list(stream, "posts", topic_url)
         posts = valid_items(raw_posts, PostItem, topic_url, "post")
-        loaded = {p.get("id") for p in raw_posts if isinstance(p, dict)}
+        loaded = {p["id"] for p in raw_posts if isinstance(p, dict) and isinstance(p.get("id"), int)}
         raw_stream = stream.get("stream")
         missing = [pid for pid in (raw_stream if isinstance(raw_stream, list) else [])
                    if isinstance(pid, int) and not isinstance(pid, bool) and pid not in loaded]
         for chunk in _chunks(missing, POSTS_PER_CHUNK):
             query = urlencode([("post_ids[]", str(pid)) for pid in chunk])
             more_url = f"{base}/t/{tid}/posts.json?{query}"
-            more = _dict(self.client.get_json(more_url), more_url, "the body")
+            try:
+                more = _dict(self.client.get_json(more_url), more_url, "the body")
+            except HttpStatusError as exc:
+                if exc.response.status not in (403, 404, 410):
+                    raise
+                log.info("%s answered HTTP %s (posts deleted or hidden since the topic was read); skipped",
+                         more_url, exc.response.status)
+                continue
             more_posts = _list(_dict(more.get("post_stream"), more_url, "'post_stream'"), "posts", more_url)
             posts.extend(valid_items(more_posts, PostItem, more_url, "post"))
         fetched = datetime.now(UTC)

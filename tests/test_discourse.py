@@ -18,7 +18,7 @@ from config.watchlist import add_watch, parse_target
 from crawlers.base import Target
 from crawlers.discourse import DiscourseSource
 from crawlers.errors import BadResponse, CrawlError, ResponseTooLarge
-from crawlers.records import CommunitySnapshot, CommunityStatus, Membership
+from crawlers.records import STATUS_DEFINITIVE, STATUS_EVIDENCE, CommunitySnapshot, CommunityStatus, Membership
 from crawlers.runner import crawl_once
 from store import models as m
 from store.app import App
@@ -210,3 +210,67 @@ def test_bad_forum_fails_alone_and_keeps_what_was_stored(app: App, http_server_f
         bad_row = session.get(m.Community, ids[0])
         assert bad_row is not None and bad_row.title == "Coastline Forum"
     assert counts == {ids[0]: 44, ids[1]: 46}  # the bad forum keeps topic 101, stored before 102 failed
+
+
+BAD_ITEMS: dict[str, tuple[str, Callable[[dict[str, Any]], None], str]] = {
+    "post_number not a number": ("post", lambda p: p.update(post_number="abc"), "post_number"),
+    "post without id": ("post", lambda p: p.pop("id"), "'id'"),
+    "post that is not an object": ("post", lambda p: (p.clear(), p.update(id=[1, 2])), "'id'"),
+    "topic id not a number": ("topic", lambda t: t.update(id="x"), "'id'"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ITEMS))
+def test_an_item_with_wrong_types_is_skipped_with_its_url_and_field(
+        forum: HttpServer, case: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Defect: ``post_number: "abc"`` or a post without ``id`` raised outside the crawl's errors, so every
+    later crawl of the forum failed at the same topic. Now the item is skipped, the log names the URL
+    and the field, and the rest of the page is kept."""
+    what, spoil, field = BAD_ITEMS[case]
+    if what == "post":
+        topic = copy.deepcopy(fixture("t_102.json"))
+        spoil(topic["post_stream"]["posts"][0])
+        forum.route("/t/102.json", Reply.json(topic))
+        url = "/t/102.json"
+    else:
+        latest = copy.deepcopy(fixture("latest_page1.json"))
+        spoil(latest["topic_list"]["topics"][0])  # topic 102
+        forum.route("/latest.json?page=1", Reply.json(latest))
+        url = "/latest.json?page=1"
+    with caplog.at_level(logging.WARNING, logger="crawlers.discourse"):
+        records = crawl(forum)
+    check_records(records, platform="discourse")
+    posts = posts_of(records)
+    if what == "post":
+        assert [p.native_post_id for p in posts if p.thread_id == "102"] == ["6002"]
+        assert last_cursor(records)["topics"] == {"101": 45, "102": 2}
+    else:
+        assert {p.thread_id for p in posts} == {"101"}
+    assert len([p for p in posts if p.thread_id == "101"]) == 44  # the rest of the forum is kept
+    message = next(r.getMessage() for r in caplog.records if "skipped" in r.getMessage())
+    assert url in message and field in message
+
+
+@pytest.mark.parametrize(("reply", "status", "definitive"), [
+    (Reply.json({"errors": ["not found"]}, status=404), CommunityStatus.DELETED, False),
+    (Reply.html("<html><body>403 Forbidden</body></html>", status=403), CommunityStatus.PRIVATE, False),
+    (Reply.json({"error_type": "not_logged_in"}, status=403), CommunityStatus.PRIVATE, True),
+    (Reply.redirect("/login"), CommunityStatus.PRIVATE, True),
+    (Reply.html("<html><body>gone</body></html>", status=410), CommunityStatus.DELETED, True),
+])
+def test_statuses_say_how_sure_they_are(http_server: HttpServer, reply: Reply, status: str, definitive: bool) -> None:
+    """Defect: a single bare 403/404 on about.json was reported like a definitive shutdown."""
+    http_server.route("/about.json", reply)
+    http_server.route("/login", Reply.html("<html><body><form id='login-form'></form></body></html>"))
+    records = crawl(http_server)
+    snap = records[0]
+    assert len(records) == 1 and isinstance(snap, CommunitySnapshot)
+    assert (snap.status, snap.extra[STATUS_DEFINITIVE]) == (status, definitive)
+    assert snap.extra[STATUS_EVIDENCE]
+
+
+def test_a_topic_gone_since_it_was_listed_is_skipped(forum: HttpServer) -> None:
+    forum.route("/t/102.json", Reply.json({"errors": ["The requested URL or resource could not be found."],
+                                           "error_type": "not_found"}, status=404))
+    records = crawl(forum)
+    assert {p.thread_id for p in posts_of(records)} == {"101"}
