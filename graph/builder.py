@@ -22,10 +22,12 @@ so they double as edge ids in GEXF/GraphML. Nodes are ``"c<community id>"`` and,
 nodes are asked for, ``"m<hash>"``. Insertion order is sorted, which makes every export of the same
 data byte-identical.
 
-Time: a community's ``start`` is its creation on the platform if known (else first seen) and its
-``end`` is when it went dark (removal, first unreadable snapshot, or shutdown event) — only for
-communities whose status is gone. An edge's ``start`` is its first evidence if the data has a time,
-else the moment both its communities existed. Gephi's timeline uses these to replay a migration.
+Time: a community lives from its first post to its last (the posts' own dates; first/last seen only
+when it has no dated posts), starting earlier if its creation on the platform is known and earlier,
+and ending at its shutdown when its status is gone (removal entered by hand, else the stored shutdown
+event, else the first unreadable snapshot). An edge's ``start`` is its first evidence if the data has
+a time, else the moment both its communities existed. Gephi's timeline uses these to replay a
+migration. Every date also gets a typed ``<date>_unix`` twin (:func:`graph.schema.with_unix_times`).
 """
 
 from __future__ import annotations
