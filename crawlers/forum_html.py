@@ -35,7 +35,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from parsel import Selector
 
@@ -142,6 +142,22 @@ def id_after(value: str | None, pattern: str) -> str | None:
     return found.group(1) if found else None
 
 
+def _same_forum(url: str, base: str) -> bool:
+    parts, home = urlsplit(url), urlsplit(base)
+    return (parts.scheme, parts.netloc.lower()) == (home.scheme, home.netloc.lower()) and (
+        parts.path.startswith(home.path.rstrip("/") + "/") or parts.path.rstrip("/") == home.path.rstrip("/"))
+
+
+def _own_pages(page: ListingPage, base: str) -> ListingPage:
+    forums = [f for f in page.forums if _same_forum(f, base)]
+    threads = [t for t in page.threads if _same_forum(t.url, base)]
+    elsewhere = [f for f in page.forums if f not in forums] + [t.url for t in page.threads if t not in threads]
+    if elsewhere:
+        log.info("links to pages outside the forum %s not followed: %s", base, ", ".join(elsewhere[:5]))
+    next_url = page.next_url if page.next_url and _same_forum(page.next_url, base) else None
+    return ListingPage(forums, threads, next_url, page.page_count)
+
+
 def _newer(post_id: str, last: str | None) -> bool:
     if last is None:
         return True
@@ -202,7 +218,7 @@ class HtmlForumSource(Source):
         threads_state: dict[str, dict[str, Any]] = {
             str(k): dict(v) for k, v in dict(target.cursor.get("threads", {})).items() if isinstance(v, Mapping)
         }
-        for thread in self._threads(self.dialect.listing(sel, response.url)):
+        for thread in self._threads(self.dialect.listing(sel, response.url), base):
             state = threads_state.get(thread.thread_id, {})
             if state and thread.last_marker is not None and state.get("marker") == thread.last_marker:
                 continue
@@ -217,8 +233,11 @@ class HtmlForumSource(Source):
         said = self.dialect.notice(sel) if not response.ok else None
         return status_from_answer(response.status, login_page=login, forum_says=said and f"board says {said!r}")
 
-    def _threads(self, index: ListingPage) -> Iterator[ThreadRef]:
-        """Threads of every forum reachable from the index, each once, newest activity first per forum."""
+    def _threads(self, index: ListingPage, base: str) -> Iterator[ThreadRef]:
+        """Threads of every forum reachable from the index, each once, newest activity first per forum.
+        Only this forum's own pages are followed: a "link forum" (phpBB's ``a.forumtitle`` to another
+        site, seen on phpbb.com) or a thread link elsewhere is logged and left alone."""
+        index = _own_pages(index, base)
         queue = list(index.forums)
         visited: set[str] = set()
         seen_threads: set[str] = set()
@@ -235,7 +254,7 @@ class HtmlForumSource(Source):
                     break
                 if not response.ok:
                     raise BadResponse(f"HTTP {response.status} from {url}")
-                page = self.dialect.listing(sel, response.url)
+                page = _own_pages(self.dialect.listing(sel, response.url), base)
                 if page.page_count and pages == 1:
                     log.info("forum %s has %d pages; reading up to %d per crawl", url, page.page_count,
                              self.settings.crawl.max_pages)
