@@ -8,8 +8,11 @@ All images are drawn here (shapes, gradients, text); none are committed.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -18,7 +21,17 @@ import pytest
 from PIL import Image, ImageDraw
 from sqlalchemy import LargeBinary, inspect, select, text
 
-from crawlers.media import dihedral_hashes, fingerprint_image
+from bench.hostile_media import png_bytes
+from crawlers.errors import BadResponse
+from crawlers.media import (
+    MEMORY_BUDGET,
+    ImageOverBudget,
+    check_budget,
+    decode_cost,
+    dihedral_hashes,
+    fingerprint_image,
+    max_pixels_for,
+)
 from detect.pdq_index import dihedral_variants, hamming
 from store import models as m
 from store.db import Store
@@ -230,3 +243,87 @@ def test_formats_that_pillow_would_hand_to_external_programs_are_refused(monkeyp
     eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n%%EOF\n"
     assert fingerprint_image(eps, max_pixels=MAX_PIXELS) is None
     assert temp_files == []
+
+
+# -- memory budget (issue 13) -------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+BUDGET_MB = 64
+
+
+def _child_measure(case: str) -> dict[str, object]:
+    """Fingerprint one bench case in a fresh interpreter and read its peak-RSS growth (the memory a
+    decode costs whatever allocator Pillow uses; tracemalloc would not see Pillow's buffers)."""
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "hostile_media.py"), "--child", case],
+                         cwd=REPO, capture_output=True, text=True, timeout=120, check=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_a_6300px_rgba_png_costs_less_than_the_memory_budget() -> None:
+    """The adversarial case: ~180 KB of PNG declaring 6300 x 6300 RGBA pixels (under the 40 MP
+    cap) cost 0.8 GB before. Bytes are built in memory in the child; nothing touches the disk."""
+    result = _child_measure("rgba-png-6300")
+    assert result["bytes"] < 200_000
+    assert result["peak_growth_mb"] < BUDGET_MB, result
+
+
+def test_an_image_just_under_the_budget_is_fingerprinted_within_it() -> None:
+    """The budget refuses only what it must: a 2600 x 2600 RGBA PNG is hashed, and stays under it."""
+    result = _child_measure("rgba-png-2600")
+    assert result["fingerprinted"] is True
+    assert result["peak_growth_mb"] < BUDGET_MB, result
+
+
+def test_an_image_over_the_budget_is_refused_with_a_typed_logged_reason(caplog: pytest.LogCaptureFixture) -> None:
+    data = png_bytes(6300, 6300, colour_type=6)
+    with caplog.at_level(logging.WARNING, logger="crawlers.media"):
+        assert fingerprint_image(data, max_pixels=MAX_PIXELS, source_url="https://forum.example/big.png") is None
+    (record,) = [r for r in caplog.records if "big.png" in r.getMessage()]
+    assert "6300 x 6300 RGBA" in record.getMessage() and "budget of 64 MB" in record.getMessage()
+    with Image.open(io.BytesIO(data)) as image, pytest.raises(ImageOverBudget) as err:
+        check_budget(image, "https://forum.example/big.png")
+    assert isinstance(err.value, BadResponse)
+    assert err.value.estimate > err.value.budget == MEMORY_BUDGET
+
+
+def test_the_pixel_cap_per_mode_follows_the_budget() -> None:
+    assert max_pixels_for("L") > max_pixels_for("RGB") > max_pixels_for("RGBA") > max_pixels_for("P")
+    for mode in ("L", "RGB", "RGBA", "P", "I;16", "1"):
+        side = int(max_pixels_for(mode) ** 0.5)
+        assert decode_cost(mode, (side, side)) <= MEMORY_BUDGET, mode
+
+
+def test_a_greyscale_image_at_the_pixel_cap_is_still_fingerprinted() -> None:
+    """One byte per pixel: a 6300 x 6300 greyscale PNG fits the budget and is hashed."""
+    result = fingerprint_image(png_bytes(6300, 6300, colour_type=0), max_pixels=MAX_PIXELS)
+    assert result is not None and (result.width, result.height) == (6300, 6300)
+
+
+def _reference_pdq(data: bytes) -> str:
+    """PDQ as fingerprinting computed it before the memory budget: draft JPEGs, convert to RGB at
+    full size (alpha over white), thumbnail with a box filter to 512, then pdqhash."""
+    import pdqhash
+
+    with Image.open(io.BytesIO(data)) as image:
+        if image.format == "JPEG":
+            image.draft("RGB", (512, 512))
+        image.load()
+        if image.mode == "RGBA":
+            white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+            rgb = Image.alpha_composite(white, image).convert("RGB")
+        else:
+            rgb = image.convert("RGB")
+    rgb.thumbnail((512, 512), Image.Resampling.BOX)
+    bits, _quality = pdqhash.compute(np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)))
+    return np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes().hex()
+
+
+def test_pdq_of_normal_images_is_unchanged_by_the_budget() -> None:
+    """Reducing before converting gives the very same hash (distance 0) for photo-sized pictures."""
+    photo = encode(drawn(3, (3000, 2000)), "JPEG", quality=85)
+    rgba = np.asarray(drawn(5, (1600, 1200)).convert("RGBA")).copy()
+    rgba[:, :400, 3] = 0
+    rgba[:600, :, 3] = 128
+    transparent = encode(Image.fromarray(rgba, "RGBA"), "PNG")
+    for data in (photo, transparent):
+        assert fp(data) == _reference_pdq(data)
