@@ -191,11 +191,15 @@ class AddressGuard:
             raise BlockedAddress(f"refused {url!r}: bad port ({exc})") from exc
 
         literal = parse_ip_literal(raw_host, url)
+        if literal is None:
+            # UTS 46 maps ideographic/fullwidth dots and digits to ASCII ("127。0。0。1"), and a
+            # browser then reads the result as an address: so must we, not pass it to DNS.
+            host = normalise_host_name(raw_host, url)
+            literal = parse_ip_literal(host, url) if host != raw_host.rstrip(".") else None
         if literal is not None:
             addresses: tuple[IPAddress, ...] = (literal,)
             host = str(literal).split("%", 1)[0] if literal.version == 6 else str(literal)
         else:
-            host = normalise_host_name(raw_host, url)
             if host == "localhost" or host.endswith(".localhost"):
                 # RFC 6761: always loopback, whatever a (possibly injected) resolver says.
                 addresses = (ipaddress.IPv4Address("127.0.0.1"), ipaddress.IPv6Address("::1"))

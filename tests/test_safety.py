@@ -123,6 +123,17 @@ def test_public_addresses_are_public(ip: str) -> None:
         ("HTTP://LOCALHOST/", "loopback"),
         ("http://localhost./", "loopback"),
         ("http://db.localhost/", "loopback"),
+        # Found missing in the issue-13 review:
+        ("http://127\u30020\u30020\u30021/", "loopback"),  # ideographic full stops, UTS 46 -> 127.0.0.1
+        ("http://127\uff0e0\uff0e0\uff0e1/", "loopback"),  # fullwidth full stops
+        ("http://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54/", "loopback"),  # fullwidth "localhost"
+        ("http://LOCALHOST../", "loopback"),  # several trailing dots
+        ("http://127.1./", "loopback"),  # short form and a trailing dot
+        ("http://0x7f.1./", "loopback"),
+        ("http://[::1%251]/", "loopback"),  # zone id on loopback
+        ("http://[fe80::a9fe:a9fe%25en0]:8080/", "link-local"),
+        ("http://[64:ff9b::7f00:1]/", "not a public"),  # NAT64 wrapping 127.0.0.1
+        ("http://[::ffff:a9fe:a9fe]/", "IPv4-mapped"),  # 169.254.169.254
     ],
 )
 def test_private_hosts_are_refused_in_every_spelling(url: str, reason: str) -> None:
