@@ -131,3 +131,15 @@ def test_renames_the_detector_stored_are_read_not_recomputed(sqlite_store: Store
     renames = [(u, d) for u, v, d in g.edges(data=True) if d["edge_type"] == "rename"]
     assert [(u, d["old_title"], d["new_title"], d["start"]) for u, d in renames] == [
         (f"c{ids['b']}", "Cortile Backup", "Cortile Riserva", _iso(T0 + 4 * DAY))]
+
+
+def test_since_keeps_live_communities_whose_last_post_is_older(sqlite_store: Store) -> None:
+    """The exported `end` of a live community is its last post, but it still exists: `--since` after
+    that post keeps it, while a community shut down before the window is left out."""
+    from graph.filters import GraphFilter, apply_filters
+
+    ids = _store_with_history(sqlite_store)
+    with sqlite_store.session() as s:
+        g = build_graph(load_graph_data(s))
+    kept = apply_filters(g, GraphFilter(since=T0 + 6 * DAY))
+    assert sorted(kept.nodes) == sorted([f"c{ids['b']}", f"c{ids['c']}"])
