@@ -109,10 +109,10 @@ def _watch(app: App, running: Running) -> dict[str, int]:
     return ids
 
 
-def _crawl(app: App, say: Say) -> None:
+def _crawl(app: App, say: Say, ids: list[int] | None = None) -> None:
     from crawlers.runner import crawl_once
 
-    for result in crawl_once(app):
+    for result in crawl_once(app, ids):
         with app.store.session() as session:
             from store import models as m
 
@@ -179,6 +179,12 @@ def run_demo(data_dir: Path, say: Say = print, scenario: sc.Scenario | None = No
             say("Phase 2 — the world changes: the group is deleted, a reserve group appears, a channel renames, "
                 "a subreddit is banned")
             _crawl(app, say)
+            # Telegram's "this handle does not exist" page is definitive only when seen twice in a row.
+            with app.store.session() as session:
+                vanished = list(session.scalars(select(m.Community.id).where(m.Community.status == "deleted")))
+            if vanished:
+                say("  a second look at what vanished (a missing handle is definitive when seen twice)")
+                _crawl(app, say, vanished)
             detected = _detect(app, say)
             result.leads.extend(detected["leads"])
             report = deliver_alerts(app)
