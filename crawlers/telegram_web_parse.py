@@ -434,27 +434,34 @@ _NOT_MESSAGE_TEXT = frozenset({"tgme_widget_message_text", "tgme_widget_message_
 
 
 def _bubble_parts(el: etree._Element, idx: _Index, url: str) -> tuple[list[str], list[str]]:
-    """The kinds of content the block holds, and the text of parts of an unknown kind."""
+    """The kinds of content the block holds, and the text of parts of an unknown kind. A part of an
+    unknown class that wraps known parts is a new layout wrapper: its children are read instead."""
     bubble = idx.first("tgme_widget_message_bubble")
-    holder = bubble if bubble is not None else el
     kinds: list[str] = []
     other_text: list[str] = []
-    for child in holder.iterchildren(etree.Element):
-        tokens = (child.get("class") or "").split()
-        known = [t for t in tokens if t in _BUBBLE_PARTS]
-        if known:
-            kind = _BUBBLE_PARTS[known[0]]
-            if kind is not None and kind not in kinds:
-                kinds.append(kind)
-            continue
-        if not tokens:
-            continue
-        name = next((t for t in tokens if t.startswith("tgme_widget_message_")), tokens[0])
-        kinds.append("other:" + name.removeprefix("tgme_widget_message_"))
-        log.info("%s: post %s holds a part of unknown kind %r; kept as text", url, el.get("data-post"), name)
-        value = _text(child)
-        if value:
-            other_text.append(value)
+
+    def visit(holder: etree._Element) -> None:
+        for child in holder.iterchildren(etree.Element):
+            tokens = (child.get("class") or "").split()
+            known = [t for t in tokens if t in _BUBBLE_PARTS]
+            if known:
+                kind = _BUBBLE_PARTS[known[0]]
+                if kind is not None and kind not in kinds:
+                    kinds.append(kind)
+                continue
+            if not tokens:
+                continue
+            if any(_BUBBLE_PARTS.keys() & set((sub.get("class") or "").split()) for sub in child.iter(etree.Element)):
+                visit(child)
+                continue
+            name = next((t for t in tokens if t.startswith("tgme_widget_message_")), tokens[0])
+            kinds.append("other:" + name.removeprefix("tgme_widget_message_"))
+            log.info("%s: post %s holds a part of unknown kind %r; kept as text", url, el.get("data-post"), name)
+            value = _text(child)
+            if value:
+                other_text.append(value)
+
+    visit(bubble if bubble is not None else el)
     if "unsupported" in kinds and len(kinds) > 1:
         kinds.remove("unsupported")  # the "not supported in your browser" twin of a sticker, a video...
     return kinds, other_text

@@ -288,3 +288,39 @@ def test_bad_cursors_are_refused(raw: dict[str, object]) -> None:
 def test_cursor_round_trips() -> None:
     for cursor in (Cursor(), Cursor(7), Cursor(7, 30, 12, 4), Cursor(7, 30, 12, None)):
         assert Cursor.from_json(cursor.to_json()) == cursor
+
+
+# --- pages that parse but differ: take what they offer, log what is skipped ---------------------------
+
+
+def test_an_unknown_message_type_is_kept_with_its_kind_and_text(caplog: pytest.LogCaptureFixture) -> None:
+    html = channel_page(NIGHTOWL, [Msg(5, "")]).replace(
+        '<div class="tgme_widget_message_footer',
+        '<div class="tgme_widget_message_giveaway">Giveaway: 3 prizes, ends May 1</div>'
+        '<div class="tgme_widget_message_footer', 1)
+    with caplog.at_level("INFO", logger="crawlers.telegram_web_parse"):
+        (message,) = parse_channel_page(html, URL).messages
+    assert message.kinds == ("other:giveaway",)
+    assert message.text == "Giveaway: 3 prizes, ends May 1"
+    assert "unknown kind 'tgme_widget_message_giveaway'" in caplog.text
+
+
+def test_a_text_moved_into_a_new_wrapper_is_still_read() -> None:
+    html = channel_page(NIGHTOWL, [Msg(5, "still here")]).replace(
+        '<div class="tgme_widget_message_text js-message_text" dir="auto">still here</div>',
+        '<div class="tgme_widget_message_content_v2"><div class="tgme_widget_message_text js-message_text">'
+        'still here</div></div>')
+    (message,) = parse_channel_page(html, URL).messages
+    assert message.text == "still here"
+
+
+def test_missing_optional_blocks_leave_fields_empty_not_errors() -> None:
+    html = channel_page(NIGHTOWL, [Msg(5, "no footer")])
+    start = html.index('<div class="tgme_widget_message_footer')
+    end = html.index("</span>\n</div></div>", start) + len("</span>\n</div></div>")
+    html = html[:start] + html[end:]
+    html = html.replace('<div class="tgme_channel_info_description">', '<div class="renamed_description">')
+    page = parse_channel_page(html, URL)
+    (message,) = page.messages
+    assert (message.text, message.date, message.views, page.description) == ("no footer", None, None, None)
+    assert page.title == "Night Owl Archive 🦉"
