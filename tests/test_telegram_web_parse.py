@@ -324,3 +324,35 @@ def test_missing_optional_blocks_leave_fields_empty_not_errors() -> None:
     (message,) = page.messages
     assert (message.text, message.date, message.views, page.description) == ("no footer", None, None, None)
     assert page.title == "Night Owl Archive 🦉"
+
+
+def invite_page(title: str | None, extra: str | None) -> str:
+    """``t.me/+CODE``. No invite page is recorded in the corpus: modelled on the real
+    ``pages/group_profile_tdlibchat.html`` (same ``.tgme_page`` layout), with the join button an invite
+    page carries (``tg://join?invite=``) and a trailing comment like every real page."""
+    head = f'<div class="tgme_page_title" dir="auto"><span dir="auto">{title}</span></div>' if title else ""
+    extra_html = f'<div class="tgme_page_extra">{extra}</div>' if extra else ""
+    return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>Join group chat on Telegram</title></head>
+<body class="no_transition"><div class="tgme_page_wrap"><div class="tgme_body_wrap"><div class="tgme_page">
+<div class="tgme_page_photo"></div>{head}{extra_html}
+<div class="tgme_page_description" dir="auto">Backup of the backup.</div>
+<div class="tgme_page_action"><a class="tgme_action_button_new shine" href="tg://join?invite=R1serva7xQ">Join Group</a>
+</div></div></div></div></body></html>
+<!-- page generated in 7.02ms -->
+"""
+
+
+def test_an_invite_page_shows_public_info_without_joining() -> None:
+    from crawlers.telegram_web_parse import no_preview_status
+
+    page = parse_no_preview_page(invite_page("Cortile Riserva", "1 204 members, 31 online"), "https://t.me/+R1serva7xQ")
+    assert (page.kind, page.exists, page.title, page.member_count, page.online_count, page.invite_of) == (
+        "invite", True, "Cortile Riserva", 1204, 31, "group")
+    assert page.description == "Backup of the backup." and page.handle is None
+    verdict = no_preview_status(page, "https://t.me/+R1serva7xQ")
+    assert verdict is not None and (verdict.status, verdict.definitive) == ("active", True)
+    assert "never joined" in verdict.evidence
+    expired = parse_no_preview_page(invite_page(None, None), "https://t.me/joinchat/R1serva7xQ")
+    assert (expired.kind, expired.exists) == ("invite", False)
+    gone = no_preview_status(expired, "https://t.me/joinchat/R1serva7xQ")
+    assert gone is not None and (gone.status, gone.definitive) == ("deleted", False)
