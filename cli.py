@@ -79,14 +79,16 @@ log = logging.getLogger("resurface")
 def root(
     ctx: typer.Context,
     config: Annotated[Path | None, typer.Option("--config", "-c", help=f"Config file (else ${CONFIG_ENV}, "
-                                                "else ./resurface.toml, else defaults).")] = None,
+                                                "else ./resurface.toml; else see --defaults).")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
     log_format: Annotated[str, typer.Option("--log-format", help="text or json (one line per event).")] = "text",
+    defaults: Annotated[bool, typer.Option("--defaults", help="No config file: use the built-in defaults "
+                                           "(data in ./data). Without it, a missing config is an error.")] = False,
 ) -> None:
     if log_format not in ("text", "json"):
         raise UsageError(f"--log-format must be text or json, not {log_format!r}")
     setup_logging(debug, log_format)
-    ctx.obj = CliState(config_path=config, debug=debug)
+    ctx.obj = CliState(config_path=config, debug=debug, use_defaults=defaults)
     ctx.call_on_close(ctx.obj.close)
 
 

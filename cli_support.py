@@ -16,7 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from config.loader import load_settings
+from config.errors import UsageError
+from config.loader import CONFIG_ENV, DEFAULT_FILE, load_settings, resolve_path
 from config.settings import Settings
 
 if TYPE_CHECKING:  # the store (SQLAlchemy, Alembic) loads only for commands that open it
@@ -38,6 +39,7 @@ FormatOption = typer.Option(OutputFormat.table, "--format", "-f", help="table (f
 class CliState:
     config_path: Path | None = None
     debug: bool = False
+    use_defaults: bool = False
     _settings: Settings | None = None
     _app: App | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -45,6 +47,12 @@ class CliState:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            if not self.use_defaults and resolve_path(self.config_path) is None:
+                # silently using defaults and an empty ./data store made "No alerts" look like an answer
+                raise UsageError(
+                    f"no config found: no --config, no ${CONFIG_ENV}, no ./{DEFAULT_FILE} in {Path.cwd()}. "
+                    "Create one with `resurface init DIR`, or pass --defaults to use the built-in defaults "
+                    "(data in ./data)")
             self._settings = load_settings(self.config_path)
         return self._settings
 

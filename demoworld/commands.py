@@ -78,6 +78,9 @@ def demo(
         _say("Graph exports: " + ", ".join(str(p) for p in result.exports))
         if temporary and not keep:
             _say("(temporary folder removed at exit; use --keep or --dir PATH to keep the store and the exports)")
+        elif result.config is not None:
+            _say(f"Query this demo's store: resurface --config {result.config} alerts list "
+                 "(also: leads list, search, graph export, audit verify)")
         _say(f"Done in {result.seconds:.1f}s.")
     finally:
         if temporary and not keep:

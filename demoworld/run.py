@@ -53,6 +53,7 @@ class DemoResult:
     webhook: list[tuple[str, Any]] = field(default_factory=list)  # (path, JSON body) received
     exports: list[Path] = field(default_factory=list)
     communities: dict[str, int] = field(default_factory=dict)  # handle or title -> id
+    config: Path | None = None  # written beside the store for querying it afterwards
     seconds: float = 0.0
 
 
@@ -197,5 +198,19 @@ def run_demo(data_dir: Path, say: Say = print, scenario: sc.Scenario | None = No
             result.exports = _export(app, data_dir / "exports")
         finally:
             app.close()
+    result.config = write_query_config(data_dir)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def write_query_config(data_dir: Path) -> Path:
+    """A config beside the demo's store, so that its alerts, leads, search and graph can be queried after
+    the demo (``resurface --config DIR/resurface.toml alerts list``). The demo's servers are gone by
+    then, so it is for reading, not for crawling."""
+    path = data_dir / "resurface.toml"
+    path.write_text(
+        "# Written by `resurface demo`: the demo's store, for querying after the demo, e.g.\n"
+        f"#   resurface --config {path} alerts list\n"
+        "# The demo's local servers are gone, so crawling from here finds nothing.\n"
+        'data_dir = "."\n\n[privacy]\nkey_file = "resurface.key"\n', encoding="utf-8")
+    return path

@@ -108,6 +108,37 @@ def test_graph_exports_are_written(demo: DemoResult) -> None:
     assert sc.RESERVE.handle in next(p for p in demo.exports if p.suffix == ".gexf").read_text(encoding="utf-8")
 
 
+def test_the_demo_store_can_be_queried_afterwards_through_its_config(
+        demo: DemoResult, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo used to write no config, so `alerts list` afterwards read an empty ./data store."""
+    import json
+
+    from cli import main
+
+    monkeypatch.delenv("RESURFACE_PSEUDONYM_KEY", raising=False)
+    monkeypatch.delenv("RESURFACE_CONFIG", raising=False)
+    assert demo.config == Path(demo.data_dir) / "resurface.toml"
+    with pytest.raises(SystemExit) as info:
+        main(["--config", str(demo.config), "alerts", "list", "--format", "json"])
+    out, err = capsys.readouterr()
+    assert info.value.code in (0, None), err
+    assert {a["id"] for a in json.loads(out)} == {a["id"] for a in demo.alerts}
+
+
+def test_a_command_without_any_config_is_refused_and_says_where_it_looked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RESURFACE_CONFIG", raising=False)
+    with pytest.raises(SystemExit) as info:
+        main(["alerts", "list"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert "no config found" in err and "RESURFACE_CONFIG" in err and str(tmp_path) in err and "--defaults" in err
+    assert not (tmp_path / "data").exists()  # nothing was created on the way
+
+
 def test_no_picture_bytes_exist_under_the_data_dir(demo: DemoResult) -> None:
     pictures = [images.original(s) for s in (*sc.GROUP_SEEDS, *sc.DECOY_SEEDS)]
     pictures += [images.repost(s) for s in sc.RESERVE_SEEDS]

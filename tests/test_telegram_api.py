@@ -389,7 +389,7 @@ def test_login_command_fails_cleanly_without_credentials(tmp_path: Path, monkeyp
     monkeypatch.delenv("TELEGRAM_API_ID", raising=False)
     monkeypatch.setenv("TELEGRAM_API_HASH", "abc")
     with pytest.raises(SystemExit) as info:
-        main(["telegram", "login"])
+        main(["--defaults", "telegram", "login"])
     assert info.value.code == 2
     assert "TELEGRAM_API_ID" in capsys.readouterr().err
 
