@@ -20,6 +20,22 @@ Two layers, because Scrapy resolves host names itself:
    a handful of platform hosts at about one request per second that is acceptable, and it keeps
    the check a plain function call that can be tested without a reactor.
 
+Hostile servers get the same treatment as in :mod:`crawlers.http`, with the same typed errors
+(from :mod:`crawlers.errors`) reaching the request's errback:
+
+- **Deadline.** Scrapy's ``DOWNLOAD_TIMEOUT`` is already a wall deadline on one try (headers and
+  body). :class:`AddressGuardMiddleware` adds the request's budget across retries and redirects
+  (``RESURFACE_REQUEST_DEADLINE``, default ``DOWNLOAD_TIMEOUT × (RETRY_TIMES + 1)``): each try's
+  ``download_timeout`` is what is left of it, and a timeout that ends the retries becomes
+  :class:`~crawlers.errors.DeadlineExceeded` naming the URL.
+- **Bad redirects.** :class:`BadLocationMiddleware` sees each 3xx before Scrapy's
+  RedirectMiddleware and raises :class:`~crawlers.errors.BadRedirect` for a Location that
+  :func:`crawlers.http.resolve_location` rejects (instead of a raw ``ValueError`` from
+  ``urljoin``, or a lenient join that follows ``http:host``).
+- **Byte cap.** A download cancelled for passing ``DOWNLOAD_MAXSIZE`` becomes
+  :class:`~crawlers.errors.ResponseTooLarge` naming URL and cap (a bad page), not a generic
+  cancellation that a spider would report as "unreachable".
+
 ``ROBOTSTXT_OBEY`` is off, deliberately: Resurface fetches a short, human-curated list of public
 pages at about one request per second with an identifying User-Agent; it is not an indexing
 crawler. The communities it watches are the ones an investigator needs to see, and a
@@ -29,14 +45,17 @@ crawler. The communities it watches are the ones an investigator needs to see, a
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from scrapy.exceptions import IgnoreRequest
+from scrapy import signals
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.resolver import CachingThreadedResolver
 
 from config.settings import CrawlSettings
-from crawlers.errors import BlockedAddress
-from crawlers.http import RETRY_STATUSES, rate_for
+from crawlers.errors import BadRedirect, BlockedAddress, DeadlineExceeded, ResponseTooLarge
+from crawlers.http import REDIRECT_STATUSES, RETRY_STATUSES, rate_for, resolve_location
 from crawlers.safety import AddressGuard, HostUnresolvable
 
 if TYPE_CHECKING:
@@ -44,6 +63,7 @@ if TYPE_CHECKING:
 
     from scrapy import Request, Spider
     from scrapy.crawler import Crawler
+    from scrapy.http import Response
     from scrapy.settings import BaseSettings
     from scrapy.statscollectors import StatsCollector
     from twisted.internet.base import ReactorBase
@@ -54,7 +74,24 @@ logger = logging.getLogger(__name__)
 MIDDLEWARE_PATH = "crawlers.scrapy_safety.AddressGuardMiddleware"
 RESOLVER_PATH = "crawlers.scrapy_safety.GuardedResolver"
 #: Before OffsiteMiddleware (50) and RobotsTxtMiddleware (100): nothing else sees a refused request.
+#: Its process_exception runs after RetryMiddleware's (550), so only a final failure is translated.
 MIDDLEWARE_PRIORITY = 25
+BAD_LOCATION_PATH = "crawlers.scrapy_safety.BadLocationMiddleware"
+#: Above RedirectMiddleware (600): responses reach it first.
+BAD_LOCATION_PRIORITY = 650
+
+_DEADLINE_KEY = "resurface_deadline"
+_BYTES_KEY = "resurface_bytes_received"
+
+
+class ScrapyResponseTooLarge(ResponseTooLarge, DownloadCancelledError):
+    """:class:`~crawlers.errors.ResponseTooLarge` on the Scrapy path; also the cancellation Scrapy
+    itself would have raised, so an errback written for Scrapy's own error still recognises it."""
+
+
+class ScrapyBadRedirect(BadRedirect, ValueError):
+    """:class:`~crawlers.errors.BadRedirect` on the Scrapy path; also the ``ValueError`` that
+    ``urljoin`` raised here before, for errbacks written against that."""
 
 
 def _resolver_setting() -> str:
@@ -95,17 +132,74 @@ def guard_from_settings(settings: BaseSettings) -> AddressGuard:
 
 
 class AddressGuardMiddleware:
-    """Downloader middleware: refuse requests to non-public addresses and non-HTTP schemes."""
+    """Downloader middleware: refuse requests to non-public addresses and non-HTTP schemes; hold
+    each request (its retries and redirects included) to one deadline; give timeouts and the byte
+    cap typed errors."""
 
-    def __init__(self, guard: AddressGuard, stats: StatsCollector | None = None) -> None:
+    def __init__(
+        self,
+        guard: AddressGuard,
+        stats: StatsCollector | None = None,
+        *,
+        timeout: float = 180.0,
+        budget: float | None = None,
+        max_bytes: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.guard = guard
         self.stats = stats
+        self.timeout = timeout
+        self.budget = budget if budget is not None else timeout
+        self.max_bytes = max_bytes
+        self._clock = clock
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AddressGuardMiddleware:
-        return cls(guard_from_settings(crawler.settings), crawler.stats)
+        settings = crawler.settings
+        timeout = settings.getfloat("DOWNLOAD_TIMEOUT", 180.0)
+        budget = settings.getfloat("RESURFACE_REQUEST_DEADLINE", 0.0) or timeout * (
+            settings.getint("RETRY_TIMES", 0) + 1
+        )
+        mw = cls(guard_from_settings(settings), crawler.stats, timeout=timeout, budget=budget,
+                 max_bytes=settings.getint("DOWNLOAD_MAXSIZE", 0))
+        crawler.signals.connect(mw._count_bytes, signal=signals.bytes_received)
+        return mw
+
+    def _count_bytes(self, data: bytes, request: Request, spider: Spider | None = None) -> None:
+        request.meta[_BYTES_KEY] = request.meta.get(_BYTES_KEY, 0) + len(data)
 
     def process_request(self, request: Request, spider: Spider | None = None) -> None:
+        self._check_address(request)
+        now = self._clock()
+        deadline = float(request.meta.setdefault(_DEADLINE_KEY, now + self.budget))
+        left = deadline - now
+        if left <= 0:
+            raise DeadlineExceeded(
+                f"timed out fetching {request.url}: the request's deadline of {self.budget:g}s has passed",
+                request.url, self.budget,
+            )
+        request.meta["download_timeout"] = min(self.timeout, left)
+        request.meta.pop(_BYTES_KEY, None)
+
+    def process_exception(self, request: Request, exception: Exception, spider: Spider | None = None) -> None:
+        """Reached once RetryMiddleware has given up: translate into the crawler's typed errors."""
+        from scrapy.exceptions import DownloadTimeoutError
+
+        if isinstance(exception, DownloadTimeoutError):
+            seconds = float(request.meta.get("download_timeout") or self.timeout)
+            raise DeadlineExceeded(
+                f"timed out fetching {request.url}: no complete answer within the deadline of {seconds:g}s; "
+                "connection closed", request.url, seconds,
+            ) from exception
+        received = int(request.meta.get(_BYTES_KEY, 0))
+        over = "max size" in str(exception) or (self.max_bytes and received > self.max_bytes)
+        if isinstance(exception, DownloadCancelledError) and over:
+            cap = int(request.meta.get("download_maxsize") or self.max_bytes)
+            raise ScrapyResponseTooLarge(
+                f"response from {request.url} is larger than the {cap}-byte cap", request.url, cap
+            ) from exception
+
+    def _check_address(self, request: Request) -> None:
         try:
             self.guard.check(request.url)
         except BlockedAddress as exc:
@@ -117,6 +211,22 @@ class AddressGuardMiddleware:
             raise IgnoreRequest(f"{exc}{via}") from exc
         except HostUnresolvable as exc:
             raise _dns_error(str(exc)) from exc
+
+
+class BadLocationMiddleware:
+    """Downloader middleware: a redirect whose Location cannot be followed raises
+    :class:`~crawlers.errors.BadRedirect` naming the page and the Location (one bad page)."""
+
+    def process_response(self, request: Request, response: Response, spider: Spider | None = None) -> Response:
+        if response.status in REDIRECT_STATUSES and b"Location" in response.headers:
+            raw = response.headers.get(b"Location") or b""
+            location = raw.decode("latin-1")
+            if location.strip():
+                try:
+                    resolve_location(request.url, location)
+                except BadRedirect as exc:
+                    raise ScrapyBadRedirect(str(exc), exc.url, exc.location) from exc
+        return response
 
 
 class GuardedResolver(CachingThreadedResolver):
@@ -176,7 +286,8 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "REDIRECT_MAX_TIMES": crawl.max_redirects,
         # Safety: guard on, nothing cached to disk, no proxies from the environment, no non-HTTP handlers.
         "RESURFACE_ALLOW_PRIVATE_ADDRESSES": crawl.allow_private_addresses,
-        "DOWNLOADER_MIDDLEWARES": {MIDDLEWARE_PATH: MIDDLEWARE_PRIORITY},
+        "DOWNLOADER_MIDDLEWARES": {MIDDLEWARE_PATH: MIDDLEWARE_PRIORITY, BAD_LOCATION_PATH: BAD_LOCATION_PRIORITY},
+        "RESURFACE_REQUEST_DEADLINE": crawl.timeout_seconds * (crawl.max_retries + 1),
         _resolver_setting(): RESOLVER_PATH,
         "HTTPCACHE_ENABLED": False,
         "HTTPPROXY_ENABLED": False,

@@ -21,6 +21,7 @@ from config.settings import CrawlSettings
 from crawlers.errors import BlockedAddress
 from crawlers.safety import AddressGuard, HostUnresolvable
 from crawlers.scrapy_safety import (
+    BAD_LOCATION_PATH,
     MIDDLEWARE_PATH,
     AddressGuardMiddleware,
     GuardedResolver,
@@ -134,11 +135,12 @@ def test_settings_mirror_the_crawl_policy() -> None:
     assert settings["TELNETCONSOLE_ENABLED"] is False
     assert settings["ROBOTSTXT_OBEY"] is False
     assert settings["LOG_LEVEL"] == "WARNING"
-    assert settings["DOWNLOADER_MIDDLEWARES"] == {MIDDLEWARE_PATH: 25}
+    assert settings["DOWNLOADER_MIDDLEWARES"] == {MIDDLEWARE_PATH: 25, BAD_LOCATION_PATH: 650}
+    assert settings["RESURFACE_REQUEST_DEADLINE"] == 7 * 4  # timeout × (retries + 1)
     assert settings["RESURFACE_ALLOW_PRIVATE_ADDRESSES"] is False
     # The settings load in a real crawler: the middleware is enabled and built from them.
     crawler = get_crawler(Spider, settings_dict=settings)
-    assert crawler.settings.getdict("DOWNLOADER_MIDDLEWARES") == {MIDDLEWARE_PATH: 25}
+    assert crawler.settings.getdict("DOWNLOADER_MIDDLEWARES") == {MIDDLEWARE_PATH: 25, BAD_LOCATION_PATH: 650}
 
 
 CRAWL_SCRIPT = textwrap.dedent(
