@@ -9,11 +9,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
+from config.errors import ConfigError
 from crawlers import records as r
 from store import models as m
 from store.db import Store
 from store.ingest import IngestContext, ingest
-from store.pseudonym import handle_pseudonym, member_pseudonym, normalise_handle
+from store.pseudonym import (
+    KEY_ENV,
+    MIN_KEY_BYTES,
+    create_key_file,
+    handle_pseudonym,
+    load_key,
+    member_pseudonym,
+    normalise_handle,
+)
 from tests.conftest import TEST_KEY
 from tests.factories import post, ref, snapshot
 
@@ -154,3 +163,57 @@ def test_member_without_id_or_handle_is_refused() -> None:
         member_pseudonym(TEST_KEY, "telegram", None, None)
     assert handle_pseudonym(TEST_KEY, " @ ") is None
     assert handle_pseudonym(TEST_KEY, None) is None
+
+
+# --- the key: created owner-only, never overwritten, refused when too short --------------------------
+
+
+def test_key_file_is_created_owner_only_and_never_overwritten(tmp_path: Path) -> None:
+    import stat
+
+    path = tmp_path / "nested" / "dir" / "resurface.key"
+    assert create_key_file(path) is True
+    first = path.read_text(encoding="ascii")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(first.strip()) == 64 and int(first, 16) >= 0 and first.endswith("\n")
+    assert create_key_file(path) is False  # an existing key is kept: stored pseudonyms depend on it
+    assert path.read_text(encoding="ascii") == first
+    assert load_key(path, env={}) == first.strip().encode()
+
+
+def test_key_from_the_environment_wins_over_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "resurface.key"
+    path.write_text("f" * 32 + "\n", encoding="ascii")
+    assert load_key(path, env={KEY_ENV: "  " + "e" * 20 + " "}) == b"e" * 20
+    assert load_key(path, env={KEY_ENV: "   "}) == b"f" * 32  # a blank variable does not count
+
+
+@pytest.mark.parametrize(("length", "ok"), [(MIN_KEY_BYTES - 1, False), (MIN_KEY_BYTES, True), (64, True)])
+def test_short_keys_are_refused_naming_where_they_came_from(tmp_path: Path, length: int, ok: bool) -> None:
+    assert MIN_KEY_BYTES == 16
+    path = tmp_path / "resurface.key"
+    path.write_text("k" * length, encoding="ascii")
+    for env, origin in (({}, str(path)), ({KEY_ENV: "k" * length}, KEY_ENV)):
+        if ok:
+            assert load_key(path, env=env) == b"k" * length
+        else:
+            with pytest.raises(ConfigError, match=f"{origin}: the pseudonymisation key must be at least 16"):
+                load_key(path, env=env)
+
+
+def test_a_missing_or_unreadable_key_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"no pseudonymisation key: set {KEY_ENV} or create"):
+        load_key(tmp_path / "absent.key", env={})
+    binary = tmp_path / "binary.key"
+    binary.write_bytes(b"\xff\xfe" * 20)
+    with pytest.raises(ConfigError, match=f"{binary}: cannot read the pseudonymisation key"):
+        load_key(binary, env={})
+    folder = tmp_path / "a-folder.key"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match="cannot read the pseudonymisation key"):
+        load_key(folder, env={})
+
+
+def test_load_key_reads_the_process_environment_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, "p" * 20)
+    assert load_key(tmp_path / "absent.key") == b"p" * 20
