@@ -6,6 +6,7 @@ import hashlib
 import json
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,11 @@ def project(tmp_path: Path, http_server: HttpServer, monkeypatch: pytest.MonkeyP
     app = App(load_settings(config))
     try:
         with app.store.session() as s:
-            ingest(s, [f.snapshot(), f.post(42, text=POST_TEXT),
-                       f.snapshot(native_id="2002", handle="cortile_due", title="Cortile Due")], app.ingest_context())
+            # recent posts: older ones are stored without their text (privacy.retention_days)
+            recent = datetime.now(UTC) - timedelta(days=2)
+            ingest(s, [f.snapshot(at=recent), f.post(42, text=POST_TEXT, at=recent),
+                       f.snapshot(native_id="2002", handle="cortile_due", title="Cortile Due", at=recent)],
+                   app.ingest_context())
             source = s.scalar(select(m.Community.id).where(m.Community.handle == "cortile_segreto"))
             target = s.scalar(select(m.Community.id).where(m.Community.handle == "cortile_due"))
             post_id = s.scalar(select(m.Post.id))
