@@ -16,10 +16,10 @@ import typer
 from rich.markup import escape
 
 from cli_support import CliState, FormatOption, OutputFormat, console, emit, err_console, setup_logging, state
-from config.errors import ResurfaceError, UsageError
 from config.loader import CONFIG_ENV
-from config.watchlist import add_watch, list_watched, parse_target, remove_watch, watch_json
+from model.errors import ResurfaceError, UsageError
 from store.pseudonym import KEY_ENV, create_key_file
+from store.watchlist import add_watch, list_watched, parse_target, remove_watch, watch_json
 
 app = typer.Typer(
     name="resurface",
@@ -144,8 +144,8 @@ def watch_add(
     fmt: OutputFormat = FormatOption,
 ) -> None:
     """Watch a community: a Telegram channel, a subreddit, a forum, or one entered by hand."""
-    from config.watchlist import WatchTarget
-    from crawlers.records import CommunityKind, CommunityStatus
+    from model.records import CommunityKind, CommunityStatus
+    from store.watchlist import WatchTarget
 
     if status is not None and status not in set(CommunityStatus):
         raise UsageError(f"--status must be one of {', '.join(CommunityStatus)}, not {status!r}")

@@ -16,9 +16,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from config.errors import UsageError
 from config.loader import CONFIG_ENV, DEFAULT_FILE, load_settings, resolve_path
 from config.settings import Settings
+from model.errors import UsageError
 
 if TYPE_CHECKING:  # the store (SQLAlchemy, Alembic) loads only for commands that open it
     from store.app import App

@@ -53,7 +53,7 @@ from sqlalchemy import func, select
 
 from cli_support import FormatOption, OutputFormat, console, emit, emit_one, state
 from config.settings import Settings
-from crawlers.records import Platform
+from model.records import Platform
 from store import lock
 from store import models as m
 from store.app import App

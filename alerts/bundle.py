@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts.lifecycle import alert_json, get_alert
-from config.errors import ResurfaceError
+from model.errors import ResurfaceError
 from store import models as m
 
 BUNDLE_FORMAT = "resurface-evidence-bundle/1"

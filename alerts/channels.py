@@ -18,9 +18,9 @@ import apprise
 from apprise.plugins.custom_json import NotifyJSON
 
 from alerts.render import Message
-from config.errors import ConfigError, MissingSecret
 from config.secrets import expand
 from config.settings import Settings
+from model.errors import ConfigError, MissingSecret
 
 log = logging.getLogger(__name__)
 

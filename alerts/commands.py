@@ -16,9 +16,12 @@ from rich.table import Table
 from sqlalchemy import case as case_when
 from sqlalchemy import or_, select
 
-from alerts.lifecycle import KINDS, LEVELS, STATES, acknowledge, alert_json, confirm, dismiss, get_alert
+from alerts.lifecycle import acknowledge, alert_json, confirm, dismiss, get_alert
 from cli_support import FormatOption, OutputFormat, console, emit, emit_one, err_console, state
-from config.errors import ResurfaceError, UsageError
+from model.errors import ResurfaceError, UsageError
+from model.vocab import ALERT_KINDS as KINDS
+from model.vocab import ALERT_STATES as STATES
+from model.vocab import LEVELS
 from store import audit
 from store import models as m
 

@@ -36,8 +36,8 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from alerts.channels import ChannelError, Sender, expand_url, send_apprise
 from alerts.lifecycle import alert_json, mark_delivered
 from alerts.render import Message, render_alert, render_digest
-from config.errors import MissingSecret
 from config.settings import AudienceSettings, Settings
+from model.errors import MissingSecret
 from store import models as m
 from store.app import App
 from store.db import Store

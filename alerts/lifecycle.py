@@ -12,7 +12,6 @@ who confirms has evidently seen the alert); a confirmed or dismissed alert is fi
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,40 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from config.errors import UsageError
 from config.settings import AudienceSettings, Settings
+from model.errors import UsageError
+from model.vocab import ALERT_KINDS, AlertDraft, level_rank
 from store import models as m
 
 log = logging.getLogger(__name__)
-
-LEVELS: tuple[str, ...] = ("possible", "likely", "strong")
-KINDS: tuple[str, ...] = ("migration", "rebrand", "shutdown", "hash_match", "surge")
-STATES: tuple[str, ...] = ("new", "delivered", "acknowledged", "confirmed", "dismissed")
-
-
-def level_rank(level: str) -> int:
-    try:
-        return LEVELS.index(level)
-    except ValueError:
-        raise ValueError(f"unknown alert level {level!r}; expected one of {', '.join(LEVELS)}") from None
-
-
-@dataclass(frozen=True, slots=True)
-class AlertDraft:
-    """What a detector hands over. ``signals``: ``[{"name", "score", "evidence": [...]}]``."""
-
-    kind: str
-    level: str
-    score: float
-    source_community_id: int | None
-    target_community_id: int | None
-    signals: list[dict[str, Any]] = field(default_factory=list)
-    dedup_key: str | None = None
-
-    @property
-    def key(self) -> str:
-        return self.dedup_key or f"{self.kind}:{self.source_community_id}:{self.target_community_id}"
-
 
 class AlertStateError(UsageError):
     """An analyst action that the alert's current state does not allow."""
@@ -146,8 +117,8 @@ def raise_alert(session: Session, draft: AlertDraft, settings: Settings, *, now:
     level → None. Escalating a dismissed alert reopens it (the detector only raises a dismissed pair
     again when its score rose by ``detect.dismiss_margin``).
     """
-    if draft.kind not in KINDS:
-        raise ValueError(f"unknown alert kind {draft.kind!r}; expected one of {', '.join(KINDS)}")
+    if draft.kind not in ALERT_KINDS:
+        raise ValueError(f"unknown alert kind {draft.kind!r}; expected one of {', '.join(ALERT_KINDS)}")
     level_rank(draft.level)
     now = now or m.utcnow()
     key = draft.key

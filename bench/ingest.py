@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crawlers import records as r
+from model import records as r
 from store.db import SQLITE_CACHE_KIB, open_store
 from store.ingest import _SQLITE_INSERT_POST, IngestContext, _sqlite_post_values, ingest
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from config.errors import ConfigError
 from config.settings import Settings
+from model.errors import ConfigError
 
 CONFIG_ENV = "RESURFACE_CONFIG"
 ENV_PREFIX = "RESURFACE__"

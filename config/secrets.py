@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 
-from config.errors import MissingSecret
+from model.errors import MissingSecret
 
 _VAR = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 

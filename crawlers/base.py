@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from config.settings import Settings
-from crawlers.records import Record
+from model.records import Record
 
 
 class NotConfigured(Exception):

@@ -42,7 +42,7 @@ from crawlers.forum_common import forum_base, parse_time, status_from_answer
 from crawlers.http import HttpStatusError, Response, SafeHttpClient
 from crawlers.links import extract_links_html
 from crawlers.media import download_fingerprints
-from crawlers.records import (
+from model.records import (
     Checkpoint,
     CommunityKind,
     CommunityRef,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from crawlers.records import STATUS_DEFINITIVE, STATUS_EVIDENCE, CommunityStatus
+from model.records import STATUS_DEFINITIVE, STATUS_EVIDENCE, CommunityStatus
 
 #: Script names that are a forum's entry page rather than part of its base URL.
 _ENTRY_PAGES = {"index.php", "index.html", "forum.php", "latest", "categories"}
@@ -58,7 +58,7 @@ class StatusVerdict:
     evidence: str
 
     def extra(self, http_status: int) -> dict[str, Any]:
-        """The snapshot's ``extra`` (see :data:`crawlers.records.STATUS_DEFINITIVE`)."""
+        """The snapshot's ``extra`` (see :data:`model.records.STATUS_DEFINITIVE`)."""
         return {"http_status": http_status, STATUS_DEFINITIVE: self.definitive, STATUS_EVIDENCE: self.evidence}
 
 

@@ -14,7 +14,7 @@ Two ways a ``web`` community gets its real platform:
    crawl time and delegates to that platform's crawler. A source cannot touch the store, and ingest
    keys communities by (platform, native id), so the records stay labelled ``web`` (same community
    row, no duplicate) and the snapshot carries ``extra["recognised_platform"]``;
-   after a successful crawl the runner relabels the row (:func:`config.watchlist.recognise_platform`)
+   after a successful crawl the runner relabels the row (:func:`store.watchlist.recognise_platform`)
    and hands the checkpoint over, so later crawls use that platform's crawler directly.
 """
 
@@ -29,12 +29,11 @@ from datetime import UTC, datetime
 from parsel import Selector
 
 from config.settings import Settings
-from config.watchlist import WatchTarget, parse_target
 from crawlers.base import Source, Target, register
 from crawlers.errors import BadResponse, CrawlError, InvalidTarget
 from crawlers.forum_common import forum_base, status_from_answer
 from crawlers.http import SafeHttpClient
-from crawlers.records import (
+from model.records import (
     Checkpoint,
     CommunityKind,
     CommunitySnapshot,
@@ -43,6 +42,7 @@ from crawlers.records import (
     Post,
     Record,
 )
+from store.watchlist import WatchTarget, parse_target
 
 log = logging.getLogger(__name__)
 

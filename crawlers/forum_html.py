@@ -46,7 +46,7 @@ from crawlers.forum_common import StatusVerdict, forum_base, status_from_answer
 from crawlers.http import Response, SafeHttpClient
 from crawlers.links import extract_links_html
 from crawlers.media import download_fingerprints
-from crawlers.records import (
+from model.records import (
     Checkpoint,
     CommunityKind,
     CommunityRef,

@@ -37,7 +37,8 @@ import idna
 from lxml import etree
 from lxml import html as lxml_html
 
-from crawlers.records import ExtractedLink, LinkKind, Platform
+from model.records import ExtractedLink, LinkKind, Platform
+from model.targets import TELEGRAM_HOSTS, TELEGRAM_RESERVED, is_subreddit_name, is_telegram_handle
 
 log = logging.getLogger(__name__)
 
@@ -330,17 +331,9 @@ def _parse(url: str) -> _Parts:
 # Classification
 # --------------------------------------------------------------------------------------------
 
-_TG_HANDLE = re.compile(r"[a-z][a-z0-9_]{4,31}")
 _TG_INVITE = re.compile(r"[A-Za-z0-9_\-]{6,64}")
-_TG_HOSTS = frozenset({"t.me", "www.t.me", "telegram.me", "www.telegram.me", "telegram.dog", "www.telegram.dog"})
-#: First path segments of t.me that are features, not usernames.
-_TG_RESERVED = frozenset(
-    {
-        "share", "addstickers", "addemoji", "addtheme", "addlist", "proxy", "socks", "iv", "login",
-        "setlanguage", "confirmphone", "contact", "invoice", "boost", "giftcode", "bg", "joinchat",
-        "nft", "auth", "s", "c", "a", "k", "z",
-    }
-)  # fmt: skip
+_TG_HOSTS = TELEGRAM_HOSTS
+_TG_RESERVED = TELEGRAM_RESERVED
 _DISCORD_GG = frozenset({"discord.gg", "www.discord.gg"})
 _DISCORD_COM = frozenset(
     {
@@ -351,13 +344,7 @@ _DISCORD_COM = frozenset(
 _DISCORD_CODE = re.compile(r"[A-Za-z0-9\-]{2,32}")
 _WHATSAPP_CODE = re.compile(r"[A-Za-z0-9]{10,40}")
 _SIGNAL_GROUP = re.compile(r"[A-Za-z0-9_\-+/=%]{8,1024}")
-_SUBREDDIT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]{1,20}")
 _REDDIT_ID = re.compile(r"[a-z0-9]{1,13}")
-
-
-def is_telegram_handle(handle: str) -> bool:
-    """Telegram username rules: 5-32 of ``[a-z0-9_]``, starting with a letter (case-insensitive)."""
-    return handle.isascii() and _TG_HANDLE.fullmatch(handle.lower()) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,7 +435,7 @@ def _reddit(parts: _Parts, segs: list[str]) -> _Found | None:
         return _web(parts)
     if len(segs) >= 2 and (low[0] in ("u", "user") or (low[0] == "r" and low[1].startswith("u_"))):
         return None  # a person's profile (``/u/name``, ``/user/name/...``, profile subreddit ``r/u_name``)
-    if len(segs) >= 2 and low[0] == "r" and _SUBREDDIT.fullmatch(segs[1]):
+    if len(segs) >= 2 and low[0] == "r" and is_subreddit_name(segs[1]):
         sub = low[1]
         if len(segs) >= 4 and low[2] == "comments" and _REDDIT_ID.fullmatch(low[3]):
             return _reddit_post(sub, low[3])

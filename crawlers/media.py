@@ -1,4 +1,4 @@
-"""Media fingerprinting: image bytes in, :class:`~crawlers.records.MediaFingerprint` out.
+"""Media fingerprinting: image bytes in, :class:`~model.records.MediaFingerprint` out.
 
 Bytes live only in memory for the duration of one call; nothing here writes to disk (no cache, no
 temporary files) and the returned record cannot hold bytes. Crawlers download with the byte cap of
@@ -50,7 +50,7 @@ from PIL import Image
 from config.settings import CrawlSettings
 from crawlers.errors import BadResponse, CrawlError
 from crawlers.http import SafeHttpClient
-from crawlers.records import MediaFingerprint
+from model.records import MediaFingerprint
 
 #: Formats decoded in memory only. Others are refused: Pillow hands some (EPS via Ghostscript) to
 #: external programs through temporary files, and media bytes must never touch the disk.

@@ -21,7 +21,7 @@ does not do, we add here:
   ``{"message": "Not Found", "error": 404}``, a proxy's HTML page) or a redirect elsewhere is
   ambiguous: Reddit itself answers so for other things (a quarantined listing, a page that is not
   public), so it is reported with ``status_definitive = False`` and needs confirmation
-  (:data:`crawlers.records.STATUS_DEFINITIVE`). The table and the recordings behind it are in
+  (:data:`model.records.STATUS_DEFINITIVE`). The table and the recordings behind it are in
   ``docs/crawling.md``.
 - **No lazy fetches.** PRAW objects fetch themselves again when an attribute they lack is read
   (``author_fullname`` is absent from every listing item recorded before 2018); one such read per
@@ -49,14 +49,15 @@ import requests
 import requests.adapters
 from praw.models import Comment, Submission, Subreddit
 
-from config.errors import MissingSecret
 from config.secrets import require
 from config.settings import Settings
 from crawlers.base import NotConfigured, Source, Target, register
 from crawlers.errors import BadResponse, CrawlError, InvalidTarget, RateLimited, ResponseTooLarge, TransientError
 from crawlers.http import parse_retry_after
 from crawlers.links import extract_links
-from crawlers.records import (
+from crawlers.safety import AddressGuard, HostUnresolvable
+from model.errors import MissingSecret
+from model.records import (
     STATUS_DEFINITIVE,
     STATUS_EVIDENCE,
     Checkpoint,
@@ -71,7 +72,6 @@ from crawlers.records import (
     RawMember,
     Record,
 )
-from crawlers.safety import AddressGuard, HostUnresolvable
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ def search(
     fmt: OutputFormat = FormatOption,
 ) -> None:
     """Search subreddits by name, e.g. to find where a banned one moved."""
-    from config.errors import ResurfaceError
+    from model.errors import ResurfaceError
 
     cli = state(ctx)
     settings = cli.settings

@@ -24,8 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crawlers import errors
-from crawlers import records as r
 from crawlers.base import NotConfigured, Source, Target, registered
+from model import records as r
 from store import models as m
 from store.app import App
 from store.ingest import IngestStats, ingest, load_checkpoint, save_checkpoint
@@ -174,7 +174,7 @@ def _adopt_platform(session: Session, community_id: int, detector: str, platform
     """A forum watched as ``web`` whose software a crawl recognised: store it under its real platform
     so the next crawl uses that crawler directly, resuming from the checkpoint the detecting source
     kept for it (``{"platform": ..., "inner": cursor}``)."""
-    from config.watchlist import recognise_platform
+    from store.watchlist import recognise_platform
 
     row = recognise_platform(session, community_id, platform)
     if row.id != community_id:  # already stored under that platform: leave both rows as they are

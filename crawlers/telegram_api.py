@@ -15,7 +15,7 @@ possible, DESIGN §9):
   ``ChannelPrivateError`` means *private*; ``ChatAdminRequiredError`` on participants means "not
   visible to us", not a failure.
 
-Pseudonymity: user ids and handles leave here only as :class:`~crawlers.records.RawMember`, which
+Pseudonymity: user ids and handles leave here only as :class:`~model.records.RawMember`, which
 ingest pseudonymises. Nothing else naming a person is kept: a post forwarded from a user or a hidden
 sender has a ForwardRef with ``hidden=True`` and no id, name or handle (those columns are not
 pseudonymised); channel forwards keep the channel id and post but not the author signature; admin
@@ -43,10 +43,10 @@ from telethon.tl import types as tl
 from config import secrets
 from config.settings import Settings
 from crawlers import errors
-from crawlers import records as r
 from crawlers.base import NotConfigured, Source, Target, register
 from crawlers.links import classify_url, extract_links
 from crawlers.media import fingerprint_image
+from model import records as r
 
 log = logging.getLogger(__name__)
 

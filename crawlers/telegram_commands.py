@@ -14,7 +14,7 @@ import typer
 
 from cli_support import console, state
 from config import secrets
-from config.errors import ResurfaceError
+from model.errors import ResurfaceError
 
 # crawlers.telegram_api (and Telethon, ~0.7 s) is imported inside the commands: every `resurface`
 # invocation loads this module to register the command group.

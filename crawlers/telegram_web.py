@@ -10,7 +10,7 @@ What a crawl reports (each status with ``extra[status_definitive]`` and ``extra[
 see ``docs/crawling.md`` "Telegram" for the table and the recordings behind it):
 
 - **active**: the channel header (title, description, subscriber count) and new posts, with a
-  :class:`~crawlers.records.Checkpoint` after each page.
+  :class:`~model.records.Checkpoint` after each page.
 - **no public preview**: ``/s/<handle>`` redirects to ``/<handle>``, whose page still shows a title
   and "N subscribers" / "N members, M online". The community is public and alive, only its preview
   is off (typical of groups), so the status is *active* with ``extra["preview"] = False`` and no
@@ -60,7 +60,6 @@ from urllib.parse import urljoin, urlsplit
 
 from config.settings import Settings
 from crawlers import errors
-from crawlers import records as r
 from crawlers.base import Source, Target, register
 from crawlers.http import SafeHttpClient, rate_for
 from crawlers.links import classify_url, extract_links
@@ -76,6 +75,7 @@ from crawlers.telegram_web_parse import (
     parse_no_preview_page,
 )
 from crawlers.telegram_web_spider import is_preview_path
+from model import records as r
 
 log = logging.getLogger(__name__)
 

@@ -48,7 +48,7 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
-from crawlers.records import CommunityStatus
+from model.records import CommunityStatus
 
 __all__ = [
     "ChannelPage",

@@ -34,7 +34,7 @@ from crawlers.forum_html import (
     text_of,
 )
 from crawlers.forum_post_html import picture_urls, split_body
-from crawlers.records import Platform
+from model.records import Platform
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ MARKER = ".resurface-demo"
 def prepare_dir(directory: Path) -> Path:
     """An empty folder for a fresh demo world. A folder an earlier demo made is cleared (a second run
     must not mix in the first world's communities); any other non-empty folder is refused."""
-    from config.errors import UsageError
+    from model.errors import UsageError
 
     if directory.exists() and any(directory.iterdir()):
         if not (directory / MARKER).is_file():

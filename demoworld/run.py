@@ -93,7 +93,7 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def _watch(app: App, running: Running) -> dict[str, int]:
-    from config.watchlist import add_watch, parse_target
+    from store.watchlist import add_watch, parse_target
 
     targets = [
         parse_target(f"https://t.me/{sc.GROUP.handle}"),

@@ -27,14 +27,12 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from alerts.lifecycle import AlertDraft, raise_alert
-from config.errors import UsageError
+from alerts.lifecycle import raise_alert
 from config.settings import Settings
-from crawlers.records import GONE_STATUSES
 from detect import events as ev
 from detect.content import content_overlaps
 from detect.language import successor_phrases
-from detect.leads import COMMUNITY_LINKS, WATCHED_STATES, NameSearch, discover_leads, search_similar
+from detect.leads import COMMUNITY_LINKS, NameSearch, discover_leads, search_similar
 from detect.names import key_similarity, normalise_name
 from detect.overlap import PairOverlap, member_overlaps, members_per_platform, pair_metrics
 from detect.scoring import (
@@ -43,10 +41,12 @@ from detect.scoring import (
     MemberEvidence,
     PairEvidence,
     PairScore,
-    level_rank,
     members_signal,
     score_pair,
 )
+from model.errors import UsageError
+from model.records import GONE_STATUSES
+from model.vocab import CANDIDATE_STATES, WATCHED_STATES, AlertDraft, CommunityInfo, level_rank
 from store import models as m
 
 log = logging.getLogger("resurface.detect")
@@ -56,24 +56,8 @@ MIN_SHARED = 3
 #: For a community that shut down or renamed, this many of the most similar names elsewhere are scored.
 NAME_NEIGHBOURS = 10
 NAME_CUTOFF = 80.0
-CANDIDATE_STATES = ("open", "confirmed", "dismissed")
 #: A pair with no evidence but shared members is scored only if the members signal reaches this.
 MEMBER_ONLY_FLOOR = 0.3
-
-
-@dataclass(frozen=True, slots=True)
-class CommunityInfo:
-    id: int
-    platform: str
-    handle: str | None
-    title: str | None
-    status: str
-    watch_state: str
-    depth: int
-    created_at_platform: datetime | None
-    first_seen: datetime
-    case_name: str | None
-    labels: tuple[str, ...]
 
 
 @dataclass
@@ -95,11 +79,15 @@ class CycleReport:
 
 def _communities(session: Session) -> dict[int, CommunityInfo]:
     stmt = select(m.Community.id, m.Community.platform, m.Community.handle, m.Community.title, m.Community.status,
-                  m.Community.watch_state, m.Community.depth, m.Community.created_at_platform,
-                  m.Community.first_seen, m.Community.case_name, m.Community.labels)
-    return {row.id: CommunityInfo(row.id, row.platform, row.handle, row.title, row.status, row.watch_state,
-                                  row.depth or 0, row.created_at_platform, row.first_seen, row.case_name,
-                                  tuple(row.labels or ()))
+                  m.Community.kind, m.Community.watch_state, m.Community.member_count, m.Community.depth,
+                  m.Community.created_at_platform, m.Community.first_seen, m.Community.last_seen,
+                  m.Community.case_name, m.Community.labels, m.Community.url, m.Community.removed_at)
+    return {row.id: CommunityInfo(id=row.id, platform=row.platform, handle=row.handle, title=row.title,
+                                  status=row.status, kind=row.kind, watch_state=row.watch_state,
+                                  member_count=row.member_count, case_name=row.case_name,
+                                  labels=tuple(row.labels or ()), url=row.url, first_seen=row.first_seen,
+                                  last_seen=row.last_seen, created_at_platform=row.created_at_platform,
+                                  removed_at=row.removed_at, depth=row.depth or 0)
             for row in session.execute(stmt)}
 
 
@@ -427,10 +415,10 @@ def configured_name_search(settings: Settings) -> NameSearch | None:
     that is not available is skipped with a log line saying why; None when none is (detection still
     runs; it just finds no name-search candidates). Each search answers ``[]`` for platforms not its
     own, so the combination asks every one and concatenates."""
-    from config.errors import MissingSecret
     from crawlers.base import NotConfigured
     from crawlers.reddit import name_search as reddit_search
     from crawlers.telegram_api import name_search as telegram_search
+    from model.errors import MissingSecret
 
     Hits = Sequence[tuple[str, str | None, str]]
     searches: list[Callable[[str, str], Hits]] = []

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from config.settings import DetectSettings
-from crawlers.records import GONE_STATUSES, STATUS_DEFINITIVE, CommunityStatus
+from model.records import GONE_STATUSES, STATUS_DEFINITIVE, CommunityStatus
 from store import models as m
 
 READABLE = frozenset({CommunityStatus.ACTIVE, CommunityStatus.RENAMED, CommunityStatus.QUARANTINED})
@@ -46,7 +46,7 @@ class SnapshotView:
     status: str
     member_count: int | None
     source_url: str | None = None
-    #: False when a gone status came from an ambiguous answer (see ``crawlers.records.STATUS_DEFINITIVE``)
+    #: False when a gone status came from an ambiguous answer (see ``model.records.STATUS_DEFINITIVE``)
     definitive: bool = True
 
 

@@ -29,10 +29,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from alerts.lifecycle import AlertDraft, raise_alert
-from config.errors import UsageError
+from alerts.lifecycle import raise_alert
 from config.settings import Settings
 from detect.pdq_index import MIN_QUALITY, InvalidHash, PdqIndex, parse_hex
+from model.errors import UsageError
+from model.vocab import AlertDraft
 from store import models as m
 
 log = logging.getLogger(__name__)

@@ -13,10 +13,10 @@ from rich.markup import escape
 from sqlalchemy import select
 
 from cli_support import FormatOption, OutputFormat, console, emit, emit_one, state
-from config.errors import UsageError
-from config.watchlist import add_watch, parse_target
+from model.errors import UsageError
 from store import audit
 from store import models as m
+from store.watchlist import add_watch, parse_target
 
 app = typer.Typer(help="Leads: communities reached through links or name searches; private invites wait here.",
                   no_args_is_help=True)

@@ -22,8 +22,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from config.settings import CrawlSettings
-from crawlers.records import CRAWLABLE, LinkKind, Platform
 from detect.names import best_name_match
+from model.records import CRAWLABLE, LinkKind, Platform
+from model.vocab import WATCHED_STATES, community_url
 from store import models as m
 
 #: Link kinds that point at a community (not at an arbitrary web page).
@@ -32,7 +33,6 @@ COMMUNITY_LINKS = frozenset({
     LinkKind.WHATSAPP_INVITE, LinkKind.SIGNAL_GROUP, LinkKind.REDDIT_SUBREDDIT, LinkKind.REDDIT_POST,
     LinkKind.FORUM,
 })
-WATCHED_STATES = ("seed", "lead", "candidate")
 WATERMARK_KEY = "detect.leads.last_link_id"
 #: Name-search results at least this similar to the gone community become candidates.
 SEARCH_MIN_SIMILARITY = 0.8
@@ -67,15 +67,6 @@ class LeadDecision:
     state: str  # watching, needs_human, new (recorded, not followed), ignored
     depth: int
     reason: str
-
-
-def community_url(platform: str | None, handle: str | None, fallback: str) -> str:
-    """The canonical URL of the community a link points into (a post link leads to its channel)."""
-    if platform == Platform.TELEGRAM and handle:
-        return f"https://t.me/{handle.lower()}"
-    if platform == Platform.REDDIT and handle:
-        return f"https://www.reddit.com/r/{handle.lower()}"
-    return fallback
 
 
 def decide(link: LinkView, source_depth: int, crawl: CrawlSettings, member_count: int | None) -> LeadDecision:

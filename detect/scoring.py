@@ -34,8 +34,8 @@ from datetime import datetime
 from typing import Any
 
 from config.settings import DetectSettings
+from model.vocab import LEVELS
 
-LEVELS = ("possible", "likely", "strong")
 SIGNALS = ("announcement", "name", "members", "content", "timing")
 
 NAME_FLOOR = 0.7
@@ -122,10 +122,6 @@ def level_for(score: float, levels: dict[str, float]) -> str | None:
         if score >= levels.get(name, math.inf):
             found = name
     return found
-
-
-def level_rank(level: str | None) -> int:
-    return -1 if level is None else LEVELS.index(level)
 
 
 def _iso(at: datetime | None) -> str | None:

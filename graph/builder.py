@@ -38,9 +38,9 @@ from typing import Any
 
 import networkx as nx
 
-from crawlers.records import GONE_STATUSES
 from graph.queries import CommunityInfo, EventInfo, GraphData
 from graph.schema import EdgeType, iso, with_unix_times
+from model.records import GONE_STATUSES
 
 
 def community_node(cid: int) -> str:

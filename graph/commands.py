@@ -10,9 +10,9 @@ import networkx as nx
 import typer
 
 from cli_support import FormatOption, OutputFormat, console, emit, state
-from config.errors import UsageError
 from graph.exports import ExportFormat, FigureOptions, export_graph
 from graph.filters import GraphFilter, apply_filters, parse_edge_types
+from model.errors import UsageError
 from store.app import App
 
 app = typer.Typer(help="The community graph: export it, or summarise it.", no_args_is_help=True)

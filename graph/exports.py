@@ -10,7 +10,7 @@ from typing import Any
 
 import networkx as nx
 
-from config.errors import ResurfaceError
+from model.errors import ResurfaceError
 
 
 class ExportFormat(StrEnum):

@@ -18,8 +18,8 @@ from typing import Any
 
 import networkx as nx
 
-from config.errors import UsageError
 from graph.schema import EdgeType, parse_iso
+from model.errors import UsageError
 
 
 @dataclass(frozen=True)

@@ -19,32 +19,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crawlers.records import GONE_STATUSES
+from model.records import GONE_STATUSES
+from model.vocab import CommunityInfo
 from store import models as m
 
 log = logging.getLogger(__name__)
 
-@dataclass(frozen=True, slots=True)
-class CommunityInfo:
-    id: int
-    platform: str
-    handle: str | None
-    title: str | None
-    status: str
-    kind: str
-    watch_state: str
-    member_count: int | None
-    case_name: str | None
-    labels: tuple[str, ...]
-    url: str | None
-    first_seen: datetime
-    last_seen: datetime
-    created_at_platform: datetime | None = None
-    removed_at: datetime | None = None
-    gone_at: datetime | None = None  # first observation of the current unreadable status
-    first_post: datetime | None = None  # earliest post's own date (created_at), never a crawl time
-    last_post: datetime | None = None
-
+__all__ = ["CommunityInfo", "GraphData", "load_graph_data"]
 
 @dataclass(frozen=True, slots=True)
 class NameChange:

@@ -160,7 +160,7 @@ def with_unix_times(attrs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-#: Statuses drawn as gone (same set as ``crawlers.records.GONE_STATUSES``, as text for exports).
+#: Statuses drawn as gone (same set as ``model.records.GONE_STATUSES``, as text for exports).
 GONE_STYLE_NOTE = "gone (banned, deleted, private or removed)"
 
 

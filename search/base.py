@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from config.errors import ResurfaceError
+from model.errors import ResurfaceError
 from search.query import Node
 
 DocType = Literal["post", "community"]

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli_support import FormatOption, OutputFormat, console, emit, progress_iter, state
-from config.errors import UsageError
+from model.errors import UsageError
 from search.base import MARK_END, MARK_START, SearchRequest
 from search.indexer import drain, open_backend, reindex, total_documents
 from search.query import parse_query, with_filters

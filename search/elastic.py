@@ -16,8 +16,8 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
 
 from config import secrets
-from config.errors import ConfigError, UsageError
 from config.settings import SearchSettings
+from model.errors import ConfigError, UsageError
 from search.base import (
     MARK_END,
     MARK_START,

@@ -21,7 +21,7 @@ from luqum import tree as lt
 from luqum.exceptions import IllegalCharacterError, ParseError
 from luqum.thread import parse as luqum_parse
 
-from config.errors import UsageError
+from model.errors import UsageError
 
 MAX_QUERY_CHARS = 4000
 MAX_TERMS = 256

@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.errors import ConfigError
+from model.errors import ConfigError
 from store import models as m
 
 GENESIS = "0" * 64

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.errors import StoreUnavailable
+from model.errors import StoreUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_CACHE_KIB = 65536

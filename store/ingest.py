@@ -34,7 +34,7 @@ from sqlalchemy import func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from crawlers import records as r
+from model import records as r
 from store import models as m
 from store.pseudonym import handle_pseudonym, member_pseudonym
 

@@ -25,7 +25,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from config.errors import ResurfaceError
+from model.errors import ResurfaceError
 from store import models as m
 from store.db import Store
 

@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 
-from config.errors import ConfigError
+from model.errors import ConfigError
 
 KEY_ENV = "RESURFACE_PSEUDONYM_KEY"
 MIN_KEY_BYTES = 16

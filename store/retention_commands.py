@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cli_support import FormatOption, OutputFormat, emit_one, state
-from config.errors import ResurfaceError
+from model.errors import ResurfaceError
 
 
 def purge_command(

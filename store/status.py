@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import Float, Unicode, column, func, inspect, select, table
 from sqlalchemy.orm import Session
 
+from model.vocab import WATCHED_STATES
 from store import models as m
 from store.lock import read_lock
 
 JOBS_TABLE = "apscheduler_jobs"
-WATCHED_STATES = ("seed", "lead", "candidate")
 #: Outcomes that end an error streak; "running" and "interrupted" (a shutdown) neither end nor extend one.
 STREAK_BREAKERS = ("ok", "unavailable", "rescheduled", "skipped")
 OPEN_ALERT_STATES = ("new", "delivered", "acknowledged")

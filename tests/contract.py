@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from crawlers import records as r
+from model import records as r
 
 
 def _no_bytes(value: object, path: str) -> None:

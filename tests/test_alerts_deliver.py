@@ -16,9 +16,10 @@ from sqlalchemy import select
 
 from alerts.channels import IDEMPOTENCY_HEADER, mask_url, validate_audiences
 from alerts.deliver import deliver_pending
-from alerts.lifecycle import AlertDraft, raise_alert
-from config.errors import ConfigError
+from alerts.lifecycle import raise_alert
 from config.settings import AudienceSettings, Settings
+from model.errors import ConfigError
+from model.vocab import AlertDraft
 from store import models as m
 from store.db import Store
 from tests.support.alertdata import POST_TEXT, POST_URL, PSEUDONYM, communities, draft, settings_with

@@ -142,7 +142,7 @@ def test_state_transitions_and_candidate_feedback(any_store: Store, cfg: Setting
 
 
 def test_unknown_alert_id_is_a_usage_error(sqlite_store: Store) -> None:
-    from config.errors import UsageError
+    from model.errors import UsageError
 
     with sqlite_store.session() as s, pytest.raises(UsageError, match="no alert #999"):
         acknowledge(s, 999)

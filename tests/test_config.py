@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from config.errors import ConfigError
 from config.loader import load_settings
+from model.errors import ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -8,10 +8,10 @@ from datetime import timedelta
 from PIL import Image
 from sqlalchemy import select
 
-from crawlers import records as r
 from crawlers.media import fingerprint_image
 from detect.content import content_overlaps
 from detect.textsig import signature_missing_posts
+from model import records as r
 from store import models as m
 from store.db import Store
 from store.ingest import IngestContext, ingest

@@ -12,12 +12,12 @@ from config.settings import CrawlSettings, Settings
 from crawlers.base import Target
 from crawlers.discourse import DiscourseSource, image_urls
 from crawlers.media import fingerprint_image
-from crawlers.records import Post
 from crawlers.telegram_web_parse import parse_channel_page
 from demoworld import images
 from demoworld import scenario as sc
 from demoworld.servers import run_world
 from demoworld.tme_pages import Channel, Msg, channel_page
+from model.records import Post
 from tests.support.httpserver import HttpServer, Reply
 
 GROUP = Channel("prova_gruppo", "Gruppo di Prova", 1234567890, counter_label="members", subscribers="321", photo=None)

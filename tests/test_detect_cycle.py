@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import func, select
 
 from config.settings import CrawlSettings, DetectSettings, Settings, TelegramSettings
-from crawlers import records as r
 from crawlers.runner import crawl_once
 from detect.cycle import set_candidate_state
+from model import records as r
 from store import models as m
 from store.app import App
 from store.db import Store
@@ -196,7 +196,7 @@ def test_dismissed_pair_alerts_again_only_after_the_margin(sqlite_store: Store, 
 
 
 def test_set_candidate_state_rejects_unknown_pairs_and_states(sqlite_store: Store) -> None:
-    from config.errors import UsageError
+    from model.errors import UsageError
 
     with sqlite_store.session() as s, pytest.raises(UsageError, match="no migration candidate"):
         set_candidate_state(s, 1, 2, "dismissed")

@@ -8,7 +8,6 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 
 from config.settings import DetectSettings
-from crawlers import records as r
 from detect.events import (
     SnapshotView,
     derive_events,
@@ -17,6 +16,7 @@ from detect.events import (
     persist_events,
     shutdown_event,
 )
+from model import records as r
 from store import models as m
 from store.db import Store
 from store.ingest import IngestContext, ingest

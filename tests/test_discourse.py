@@ -14,14 +14,14 @@ import pytest
 from sqlalchemy import select
 
 from config.settings import CrawlSettings, Settings
-from config.watchlist import add_watch, parse_target
 from crawlers.base import Target
 from crawlers.discourse import DiscourseSource
 from crawlers.errors import BadResponse, CrawlError, ResponseTooLarge
-from crawlers.records import STATUS_DEFINITIVE, STATUS_EVIDENCE, CommunitySnapshot, CommunityStatus, Membership
 from crawlers.runner import crawl_once
+from model.records import STATUS_DEFINITIVE, STATUS_EVIDENCE, CommunitySnapshot, CommunityStatus, Membership
 from store import models as m
 from store.app import App
+from store.watchlist import add_watch, parse_target
 from tests.contract import check_records, last_cursor, posts_of
 from tests.support.httpserver import HttpServer, RecordedRequest, Reply
 

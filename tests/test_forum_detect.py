@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from config.errors import UsageError
 from config.settings import CrawlSettings, Settings
-from config.watchlist import WatchTarget, add_watch, recognise_platform
 from crawlers.base import Target
 from crawlers.errors import BadResponse
 from crawlers.forum_detect import ForumDetectSource, detect_forum, recognise_html, recognised_watch_target
 from crawlers.http import SafeHttpClient
-from crawlers.records import Checkpoint, CommunitySnapshot, CommunityStatus
+from model.errors import UsageError
+from model.records import Checkpoint, CommunitySnapshot, CommunityStatus
 from store.db import Store
+from store.watchlist import WatchTarget, add_watch, recognise_platform
 from tests.contract import check_records, last_cursor, posts_of
 from tests.support.httpserver import HttpServer, Reply
 from tests.test_discourse import install_discourse

@@ -10,11 +10,11 @@ import networkx as nx
 import pytest
 from sqlalchemy import select
 
-from crawlers import records as r
 from graph.builder import build_graph
 from graph.exports import ExportFormat, export_graph
 from graph.metrics import add_metrics
 from graph.queries import load_graph_data
+from model import records as r
 from store import models as m
 from store.db import Store
 from store.ingest import IngestContext, ingest

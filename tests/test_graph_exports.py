@@ -203,7 +203,7 @@ def test_hostile_titles_are_escaped_everywhere(tmp_path: Path) -> None:
 
 
 def test_export_refuses_a_folder_for_a_single_file_format(graph: nx.MultiDiGraph, tmp_path: Path) -> None:
-    from config.errors import ResurfaceError
+    from model.errors import ResurfaceError
 
     with pytest.raises(ResurfaceError, match="is a folder"):
         export_graph(graph, "gexf", tmp_path)

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import networkx as nx
 import pytest
 
-from config.errors import UsageError
 from graph.builder import build_graph
 from graph.filters import GraphFilter, apply_filters, parse_edge_types, resolve_node
 from graph.metrics import add_metrics
 from graph.sample import sample_graph_data
+from model.errors import UsageError
 
 
 @pytest.fixture

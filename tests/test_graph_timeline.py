@@ -11,12 +11,12 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
-from crawlers import records as r
 from graph.builder import build_graph
 from graph.export_gexf import NS, read_gexf
 from graph.exports import export_graph
 from graph.metrics import add_metrics
 from graph.queries import load_graph_data
+from model import records as r
 from store import models as m
 from store.db import Store
 from store.ingest import IngestContext, ingest

@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from cli import main
 from config.settings import Settings
-from crawlers import records as r
 from crawlers.media import fingerprint_image
 from detect.hashlists import (
     HashListFileError,
@@ -23,6 +22,7 @@ from detect.hashlists import (
     parse_hash_file,
     remove_list,
 )
+from model import records as r
 from store import models as m
 from store.db import Store
 from store.ingest import IngestContext, ingest

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.dialects import sqlite
 
-from crawlers import records as r
+from model import records as r
 from store import models as m
 from store.app import App
 from store.db import Store, open_store
@@ -108,7 +108,7 @@ def test_every_record_keeps_source_url_fetch_time_and_payload_hash(any_store: St
 
 
 def test_seed_gets_its_native_id_and_handle_reuse_goes_elsewhere(any_store: Store) -> None:
-    from config.watchlist import add_watch, parse_target
+    from store.watchlist import add_watch, parse_target
 
     with any_store.session() as s:
         seed, _ = add_watch(s, parse_target("https://t.me/cortile_segreto"))

@@ -21,7 +21,7 @@ from crawlers.links import (
     is_telegram_handle,
     normalize_url,
 )
-from crawlers.records import ExtractedLink, LinkKind
+from model.records import ExtractedLink, LinkKind
 
 TG, DC, WA, SG, RD, WEB = "telegram", "discord", "whatsapp", "signal", "reddit", "web"
 K = LinkKind

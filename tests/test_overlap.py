@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from scipy.stats import hypergeom
 from sqlalchemy import select
 
-from crawlers import records as r
 from detect.overlap import incidence, member_overlaps, members_first_seen_after, pair_metrics, shared_pairs
+from model import records as r
 from store import models as m
 from store.db import Store
 from store.ingest import IngestContext, ingest

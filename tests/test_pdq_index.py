@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawlers import records as r
 from detect.pdq_index import InvalidHash, PdqIndex, dihedral_variants, hamming, parse_hex
+from model import records as r
 from store.db import Store
 from store.ingest import IngestContext, ingest
 from tests import factories as f

@@ -14,12 +14,12 @@ from PIL import Image
 from sqlalchemy import select
 
 from config.settings import CrawlSettings, Settings
-from config.watchlist import add_watch, parse_target
 from crawlers.base import Target
 from crawlers.errors import BadResponse, RateLimited
 from crawlers.forum_dates import board_clock
 from crawlers.phpbb import PhpbbDialect, PhpbbSource, parse_display_time
-from crawlers.records import (
+from crawlers.runner import crawl_once
+from model.records import (
     STATUS_DEFINITIVE,
     STATUS_EVIDENCE,
     Checkpoint,
@@ -27,9 +27,9 @@ from crawlers.records import (
     CommunityStatus,
     Membership,
 )
-from crawlers.runner import crawl_once
 from store import models as m
 from store.app import App
+from store.watchlist import add_watch, parse_target
 from tests.contract import check_records, last_cursor, posts_of
 from tests.support.httpserver import HttpServer, Reply
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from config.errors import ConfigError
-from crawlers import records as r
+from model import records as r
+from model.errors import ConfigError
 from store import models as m
 from store.db import Store
 from store.ingest import IngestContext, ingest

@@ -21,15 +21,15 @@ import pytest
 from parsel import Selector
 from sqlalchemy import select
 
-from config.watchlist import add_watch, parse_target
 from crawlers.discourse import PostItem, parse_post
 from crawlers.forum_dates import board_clock
 from crawlers.phpbb import PhpbbDialect
-from crawlers.records import CommunityRef, Platform
 from crawlers.runner import crawl_once
 from crawlers.xenforo import XenforoDialect
+from model.records import CommunityRef, Platform
 from store import models as m
 from store.app import App
+from store.watchlist import add_watch, parse_target
 from tests.support.httpserver import HttpServer, RecordedRequest, Reply
 from tests.support.realworld import realworld_bytes, realworld_dir, realworld_text
 

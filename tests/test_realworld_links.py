@@ -12,7 +12,7 @@ from urllib.parse import urljoin
 from lxml import html as lxml_html
 
 from crawlers.links import classify_url, extract_links, extract_links_html
-from crawlers.records import LinkKind
+from model.records import LinkKind
 from tests.support.realworld import realworld_text
 
 

@@ -31,7 +31,8 @@ import pytest
 
 from config.settings import CrawlSettings, RedditSettings, Settings
 from crawlers.base import Target
-from crawlers.records import (
+from crawlers.reddit import RedditSource, name_search
+from model.records import (
     STATUS_DEFINITIVE,
     STATUS_EVIDENCE,
     CommunitySnapshot,
@@ -40,7 +41,6 @@ from crawlers.records import (
     Membership,
     Record,
 )
-from crawlers.reddit import RedditSource, name_search
 from store.db import Store
 from store.ingest import IngestContext, ingest
 from tests.conftest import TEST_KEY

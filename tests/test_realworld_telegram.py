@@ -17,7 +17,6 @@ import pytest
 from lxml import html as lxml_html
 from sqlalchemy import select
 
-from crawlers import records as r
 from crawlers.telegram_web_parse import (
     ChannelPage,
     EmbedPage,
@@ -28,6 +27,7 @@ from crawlers.telegram_web_parse import (
     parse_channel_page,
     parse_fragment,
 )
+from model import records as r
 from store import models as m
 from tests.support.httpserver import HttpServer, Reply
 from tests.support.realworld import realworld_bytes, realworld_dir

@@ -9,12 +9,12 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from config.errors import MissingSecret
 from config.settings import CrawlSettings, RedditSettings, Settings
 from crawlers.base import NotConfigured, Target
 from crawlers.errors import BadResponse, BlockedAddress, RateLimited, ResponseTooLarge
-from crawlers.records import STATUS_DEFINITIVE, STATUS_EVIDENCE, CommunitySnapshot, CommunityStatus, Membership, Post
 from crawlers.reddit import RedditSource, name_search
+from model.errors import MissingSecret
+from model.records import STATUS_DEFINITIVE, STATUS_EVIDENCE, CommunitySnapshot, CommunityStatus, Membership, Post
 from tests.contract import check_records, last_cursor, posts_of
 from tests.support.httpserver import HttpServer, RecordedRequest, Reply
 

@@ -21,7 +21,7 @@ NOW = T0 + timedelta(days=200)
 
 
 def seed(store: Store) -> None:
-    from crawlers import records as r
+    from model import records as r
 
     media = (r.MediaFingerprint(sha256="a" * 64, pdq="f" * 64, pdq_quality=90),)
     link = (r.ExtractedLink(url="https://t.me/nuovo_cortile", kind=r.LinkKind.TELEGRAM_PUBLIC,

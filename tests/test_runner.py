@@ -8,13 +8,13 @@ from typing import ClassVar
 import pytest
 from sqlalchemy import func, select
 
-from config.watchlist import add_watch, parse_target
 from crawlers import errors
-from crawlers import records as r
 from crawlers.base import Source, Target, register, registered
 from crawlers.runner import crawl_once
+from model import records as r
 from store import models as m
 from store.app import App
+from store.watchlist import add_watch, parse_target
 from tests.contract import check_records
 from tests.factories import post, ref, snapshot
 
@@ -130,7 +130,7 @@ def test_one_failing_source_does_not_stop_the_others(app: App) -> None:
 
 
 def test_manual_entries_are_skipped(app: App) -> None:
-    from config.watchlist import WatchTarget
+    from store.watchlist import WatchTarget
 
     with app.store.session() as s:
         add_watch(s, WatchTarget("facebook", None, None, native_id="manual:Mia Moglie"), title="Mia Moglie")

@@ -25,16 +25,16 @@ from sqlalchemy import func, select
 import scheduler
 from cli import main
 from config.settings import Settings
-from config.watchlist import add_watch, parse_target, remove_watch
 from crawlers import errors
-from crawlers import records as r
 from crawlers.base import Source, Target, register
+from model import records as r
 from scheduler import Service, Task, crawl_job, sync_watchlist_job
 from store import lock
 from store import models as m
 from store.app import App
 from store.db import Store, open_store
 from store.status import crawl_job_id, crawl_retry_job_id, status_report
+from store.watchlist import add_watch, parse_target, remove_watch
 from tests.conftest import TEST_KEY
 from tests.factories import post, ref, snapshot
 from tests.support.httpserver import HttpServer, RecordedRequest, Reply

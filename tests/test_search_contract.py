@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from config.settings import SearchSettings
-from crawlers import records as r
+from model import records as r
 from search.base import SearchBackend, SearchRequest
 from search.embedded import EmbeddedBackend
 from search.indexer import drain

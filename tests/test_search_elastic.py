@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from config.errors import MissingSecret, UsageError
 from config.settings import SearchSettings
+from model.errors import MissingSecret, UsageError
 from search.base import Action, BackendUnavailable, Doc, SearchError, SearchRequest
 from search.elastic import ElasticBackend, client_from_settings, version_of
 from search.indexer import drain, reindex
@@ -203,8 +203,8 @@ def test_credentials_api_key_or_password_from_env(stub: EsStub) -> None:
 
 
 def test_a_bad_es_url_is_reported_without_its_password() -> None:
-    from config.errors import ConfigError
     from config.settings import SearchSettings
+    from model.errors import ConfigError
     from search.elastic import client_from_settings
 
     with pytest.raises(ConfigError) as info:

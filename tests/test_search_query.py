@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from config.errors import UsageError
+from model.errors import UsageError
 from search.base import Action, Doc, SearchRequest
 from search.dsl import to_dsl
 from search.embedded import EmbeddedBackend

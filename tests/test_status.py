@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from cli import main
-from config.watchlist import add_watch, parse_target
 from store import lock
 from store import models as m
 from store.db import Store, open_store
 from store.status import backlog, error_streaks, open_alerts_by_level, source_statuses, status_report
+from store.watchlist import add_watch, parse_target
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

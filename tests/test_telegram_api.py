@@ -19,10 +19,8 @@ from telethon.tl import types as tl
 from telethon.tl.types import contacts as tlc
 from telethon.tl.types import messages as tlm
 
-from config.errors import MissingSecret
 from config.settings import CrawlSettings, Settings, TelegramSettings
 from crawlers import errors
-from crawlers import records as r
 from crawlers.base import NotConfigured, Target
 from crawlers.telegram_api import (
     TelegramApiSource,
@@ -35,6 +33,8 @@ from crawlers.telegram_api import (
     search_results_from,
     snapshot_from,
 )
+from model import records as r
+from model.errors import MissingSecret
 from tests.contract import check_records, last_cursor, posts_of
 
 WHEN = datetime(2024, 4, 2, 10, 0, tzinfo=UTC)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from config.settings import DetectSettings
-from crawlers import records as r
 from detect.events import derive_events
+from model import records as r
 from store.app import App
 from store.ingest import ingest
 from tests.factories import T0, ref, snapshot

@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 
 from config.settings import CrawlSettings, Settings, TelegramSettings
 from crawlers import errors
-from crawlers import records as r
 from crawlers.base import Target, registered
 from crawlers.runner import crawl_once
 from crawlers.telegram_web import TelegramWebSource
+from model import records as r
 from store import models as m
 from store.app import App
 from tests.contract import check_records, last_cursor, posts_of
@@ -297,7 +297,7 @@ def test_three_crawl_cycles_in_one_process(http_server: HttpServer, tmp_path: Pa
     monkeypatch.setenv("RESURFACE_PSEUDONYM_KEY", "test-pseudonym-key-0123456789abcdef")
     app = App(make_settings(tmp_path, http_server.base_url))
     try:
-        from config.watchlist import add_watch, parse_target
+        from store.watchlist import add_watch, parse_target
 
         with app.store.session() as session:
             add_watch(session, parse_target(f"https://t.me/s/{HANDLE}"))

@@ -13,7 +13,8 @@ from PIL import Image
 from config.settings import CrawlSettings, Settings
 from crawlers.base import Target
 from crawlers.errors import BadResponse, CrawlError
-from crawlers.records import (
+from crawlers.xenforo import XenforoSource
+from model.records import (
     STATUS_DEFINITIVE,
     STATUS_EVIDENCE,
     Checkpoint,
@@ -21,7 +22,6 @@ from crawlers.records import (
     CommunityStatus,
     Membership,
 )
-from crawlers.xenforo import XenforoSource
 from tests.contract import check_records, last_cursor, posts_of
 from tests.support.httpserver import HttpServer, Reply
 

@@ -16,14 +16,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from config.settings import Settings
-from config.watchlist import add_watch, parse_target
-from crawlers import records as r
 from crawlers.links import extract_links
 from detect.cycle import CycleReport, run_cycle
 from detect.leads import NameSearch
+from model import records as r
 from store import models as m
 from store.db import Store
 from store.ingest import IngestContext, ingest
+from store.watchlist import add_watch, parse_target
 from tests.conftest import TEST_KEY
 
 

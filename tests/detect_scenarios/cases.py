@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from crawlers import records as r
+from model import records as r
 from tests.detect_scenarios.builder import Chan, World, pdq_variant, random_pdq
 from tests.factories import T0
 

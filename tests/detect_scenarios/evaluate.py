@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.settings import CrawlSettings, Settings
-from detect.scoring import LEVELS, level_rank
+from model.vocab import LEVELS, level_rank
 from store.db import open_store
 from tests.detect_scenarios.builder import community_id, detect, load
 from tests.detect_scenarios.cases import Case, all_cases, background

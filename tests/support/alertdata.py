@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from alerts.lifecycle import AlertDraft
 from config.settings import AlertSettings, AudienceSettings, CrawlSettings, Settings
+from model.vocab import AlertDraft
 from store import models as m
 
 POST_TEXT = "Ci spostiamo tutti nel nuovo canale di riserva, entrate prima che lo chiudano"

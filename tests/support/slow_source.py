@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from config.settings import Settings
-from crawlers import records as r
 from crawlers.base import Source, Target, register
 from crawlers.http import SafeHttpClient
+from model import records as r
 
 PLATFORM = "testfeed"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

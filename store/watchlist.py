@@ -1,82 +1,19 @@
 """The watchlist: what the operator asked Resurface to watch, stored as seed communities.
 
-:func:`parse_target` is pure: it turns what a user types (a URL or ``@handle``) into a
-:class:`WatchTarget`, or raises :class:`UsageError` naming the input.
+What a user types is parsed into a :class:`model.targets.WatchTarget` before it gets here.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from config.errors import UsageError
-from crawlers.records import CRAWLABLE, CommunityKind, CommunityStatus, Platform
+from model.errors import UsageError
+from model.records import CRAWLABLE, CommunityKind, CommunityStatus, Platform
+from model.targets import FORUM_PLATFORMS, WatchTarget, parse_target
 from store import models as m
-
-_TG_HANDLE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
-_SUBREDDIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{1,20}$")
-_TG_HOSTS = {"t.me", "telegram.me", "telegram.dog", "www.t.me"}
-_REDDIT_HOSTS = {"reddit.com", "www.reddit.com", "old.reddit.com", "np.reddit.com", "new.reddit.com", "m.reddit.com"}
-_FORUM_PLATFORMS = {Platform.DISCOURSE, Platform.PHPBB, Platform.XENFORO}
-
-
-@dataclass(frozen=True, slots=True)
-class WatchTarget:
-    platform: str
-    handle: str | None
-    url: str | None
-    kind: str = CommunityKind.UNKNOWN
-    native_id: str | None = None
-
-
-def parse_target(text: str, platform: str | None = None) -> WatchTarget:
-    raw = text.strip()
-    if not raw:
-        raise UsageError("watch add needs a URL or @handle")
-    if raw.startswith("@"):
-        handle = raw[1:]
-        if platform in (None, Platform.TELEGRAM) and _TG_HANDLE.match(handle):
-            handle = handle.lower()
-            return WatchTarget(Platform.TELEGRAM, handle, f"https://t.me/{handle}", CommunityKind.CHANNEL)
-        raise UsageError(f"{raw!r} is not a valid Telegram handle (5-32 letters, digits or _, starting with a letter)")
-    if re.match(r"^/?r/", raw):
-        raw = "https://www.reddit.com/" + raw.lstrip("/")
-    if "://" not in raw:
-        raw = "https://" + raw
-    try:
-        parts = urlsplit(raw)
-        host = (parts.hostname or "").lower()
-        _ = parts.port  # raises ValueError on a malformed port
-    except ValueError:
-        raise UsageError(f"{text!r} is not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not host or any(c.isspace() for c in raw):
-        raise UsageError(f"{text!r} is not a valid http(s) URL")
-    segments = [s for s in parts.path.split("/") if s]
-    if host in _TG_HOSTS and platform in (None, Platform.TELEGRAM):
-        if segments[:1] == ["s"]:
-            segments = segments[1:]
-        if not segments or not _TG_HANDLE.match(segments[0]) or segments[0].lower() in {"joinchat", "share", "proxy"}:
-            raise UsageError(f"{text!r} is not a public Telegram channel URL (invite links cannot be watched, "
-                             "they are leads for a human)")
-        handle = segments[0].lower()
-        return WatchTarget(Platform.TELEGRAM, handle, f"https://t.me/{handle}", CommunityKind.CHANNEL)
-    if host in _REDDIT_HOSTS and platform in (None, Platform.REDDIT):
-        if len(segments) < 2 or segments[0].lower() != "r" or not _SUBREDDIT.match(segments[1]):
-            raise UsageError(f"{text!r} is not a subreddit URL (https://www.reddit.com/r/NAME)")
-        name = segments[1].lower()
-        return WatchTarget(Platform.REDDIT, name, f"https://www.reddit.com/r/{name}", CommunityKind.SUBREDDIT)
-    base = f"{parts.scheme}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
-    if platform is None:
-        # A forum's software is recognised from its pages by the crawler; until then it is "web".
-        return WatchTarget(Platform.WEB, None, base or raw, CommunityKind.FORUM)
-    if platform in _FORUM_PLATFORMS:
-        return WatchTarget(platform, None, base, CommunityKind.FORUM, native_id=base)
-    return WatchTarget(platform, None, base, CommunityKind.UNKNOWN)
 
 
 def add_watch(session: Session, target: WatchTarget, *, labels: list[str] | None = None, case: str | None = None,
@@ -162,7 +99,7 @@ def recognise_platform(session: Session, community_id: int, platform: str) -> m.
         raise UsageError(f"no community #{community_id}")
     if community.platform == platform:
         return community
-    if community.platform != Platform.WEB or platform not in _FORUM_PLATFORMS:
+    if community.platform != Platform.WEB or platform not in FORUM_PLATFORMS:
         raise UsageError(f"community #{community_id} is {community.platform}; only web communities can be "
                          f"recognised as a forum platform, not {platform!r}")
     native_id = parse_target(community.url or "", platform).native_id
