@@ -9,6 +9,11 @@ Two levels of detail (DESIGN §7):
   tomorrow can never leak by default.
 - ``investigator``: the full evidence, with excerpts and post URLs.
 
+Every alert opens with a paragraph in plain language and the next steps for its audience
+(:mod:`alerts.summary`), in the audience's language (:mod:`alerts.i18n`). They are written from the full
+alert but only from fields an NGO may see (names, community and thread links, dates, counts), so they are
+added after the redaction. Scores shown to people have two decimals everywhere.
+
 Every message carries its idempotency key (title suffix-free, in the text, the HTML and the JSON) so a
 receiver can drop the rare repeat that crash recovery may cause.
 """
@@ -21,7 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from alerts.i18n import Lang, lang
 from alerts.privacy import NGO_ALERT_FIELDS, NGO_COMMUNITY_FIELDS, Privacy, Shape, field_class, ngo_scalar_ok
+from alerts.summary import Step, next_steps, summarise
 
 DETAILS = ("ngo", "investigator")
 
@@ -124,12 +131,12 @@ def _html_community(ref: dict[str, Any] | None) -> str:
     return f'<a href="{html.escape(href, quote=True)}">{label}</a>' if href else label
 
 
-def _scalar_summary(item: dict[str, Any], skip: Sequence[str] = ()) -> str:
+def _scalar_summary(t: Lang, item: dict[str, Any], skip: Sequence[str] = ()) -> str:
     parts = []
     for key, value in item.items():
         if key in skip or isinstance(value, dict | list | tuple):
             continue
-        parts.append(f"{key}={value:.3g}" if isinstance(value, float) else f"{key}={value}")
+        parts.append(f"{key}={t.score(value)}" if isinstance(value, float) else f"{key}={value}")
     return ", ".join(parts)
 
 
@@ -150,58 +157,99 @@ def _evidence_url(item: dict[str, Any]) -> str | None:
     return None
 
 
-def _headline(alert: dict[str, Any]) -> str:
+def _kind_word(t: Lang, kind: Any) -> str:
+    words = {"migration": t.pgettext("kind", "migration"), "rebrand": t.pgettext("kind", "rebrand"),
+             "shutdown": t.pgettext("kind", "shutdown"), "hash_match": t.pgettext("kind", "hash_match"),
+             "surge": t.pgettext("kind", "surge")}
+    return words.get(str(kind), str(kind or "?"))
+
+
+def _level_word(t: Lang, level: Any) -> str:
+    words = {"strong": t.pgettext("level", "strong"), "likely": t.pgettext("level", "likely"),
+             "possible": t.pgettext("level", "possible")}
+    return words.get(str(level), str(level or "?")).upper()
+
+
+def _score(t: Lang, value: Any) -> str:
+    return t.score(float(value) if isinstance(value, int | float) else 0.0)
+
+
+def _headline(t: Lang, alert: dict[str, Any]) -> str:
     number = f" #{alert['id']}" if alert.get("id") is not None else ""
-    escalated = " (escalated)" if alert.get("escalations") else ""
-    return (f"{str(alert.get('level', '?')).upper()} {alert.get('kind', 'alert')} alert{number}{escalated} — "
-            f"score {float(alert.get('score') or 0):.2f}")
+    escalated = t._(" (escalated)") if alert.get("escalations") else ""
+    return t._("{level} {kind} alert{number}{escalated} — score {score}", level=_level_word(t, alert.get("level")),
+               kind=_kind_word(t, alert.get("kind")), number=number, escalated=escalated,
+               score=_score(t, alert.get("score")))
+
+
+def _evidence_count(t: Lang, name: Any, score: Any, count: int) -> str:
+    return t.ngettext("{name}: {score} ({n} evidence item)", "{name}: {score} ({n} evidence items)", count,
+                      name=name, score=_score(t, score))
 
 
 # ---------------------------------------------------------------- one alert
 
 
-def _text_block(alert: dict[str, Any], detail: str) -> list[str]:
-    lines = [_headline(alert),
-             f"From: {community_label(alert.get('source'))} {(alert.get('source') or {}).get('url') or ''}".rstrip()]
+def _text_block(t: Lang, alert: dict[str, Any], detail: str, summary: str, steps: Sequence[Step]) -> list[str]:
+    lines = [_headline(t, alert), "", summary, ""]
+    if steps:
+        lines.append(t._("What to do next:"))
+        lines.extend(f"  - {step.text}" + (f" {step.url}" if step.url else "") for step in steps)
+        lines.append("")
+    source = alert.get("source") or {}
+    source_label, target_label = t._("From:"), t._("To:")
+    lines.append(f"{source_label} {community_label(source)} {source.get('url') or ''}".rstrip())
     if alert.get("target"):
-        lines.append(f"To:   {community_label(alert['target'])} {alert['target'].get('url') or ''}".rstrip())
-    lines.append("Signals:")
+        target = alert["target"]
+        pad = " " * max(1, len(source_label) - len(target_label) + 1)
+        lines.append(f"{target_label}{pad}{community_label(target)} {target.get('url') or ''}".rstrip())
+    lines.append(t._("Signals:"))
     for signal in alert.get("signals") or []:
         evidence = signal.get("evidence") or []
         count = signal.get("evidence_count", len(evidence))
-        lines.append(f"  - {signal.get('name')}: {float(signal.get('score') or 0):.2f} ({count} evidence items)")
+        lines.append(f"  - {_evidence_count(t, signal.get('name'), signal.get('score'), count)}")
         for item in evidence:
             if not isinstance(item, dict):
                 if detail == "investigator":
                     lines.append(f"      * {item}")
                 continue
             if detail == "ngo":
-                summary = _scalar_summary(item)
-                if summary:
-                    lines.append(f"      * {summary}")
+                scalars = _scalar_summary(t, item)
+                if scalars:
+                    lines.append(f"      * {scalars}")
                 continue
             url = _evidence_url(item)
             excerpt = _excerpt(item)
-            summary = _scalar_summary(item, skip=("excerpt", "text", "snippet", "quote", "post_url", "url",
-                                                  "source_url", "target_url"))
-            lines.append(f"      * {url or ''} {summary}".rstrip())
+            scalars = _scalar_summary(t, item, skip=("excerpt", "text", "snippet", "quote", "post_url", "url",
+                                                     "source_url", "target_url"))
+            lines.append(f"      * {url or ''} {scalars}".rstrip())
             if excerpt:
                 lines.append(f'        "{excerpt}"')
-    lines.append(f"State: {alert.get('state', 'new')} · raised {alert.get('created_at', '')}")
+    lines.append(t._("State: {state} · raised {at}", state=alert.get("state", "new"), at=alert.get("created_at", "")))
     return lines
 
 
-def _html_block(alert: dict[str, Any], detail: str) -> str:
-    out = [f"<h3>{html.escape(_headline(alert))}</h3>", "<p>",
-           f"From: {_html_community(alert.get('source'))}<br>"]
+def _html_step(step: Step) -> str:
+    href = _safe_href(step.url)
+    link = f' <a href="{html.escape(href, quote=True)}">{html.escape(href)}</a>' if href else ""
+    return f"<li>{html.escape(step.text)}{link}</li>"
+
+
+def _html_block(t: Lang, alert: dict[str, Any], detail: str, summary: str, steps: Sequence[Step]) -> str:
+    out = [f"<h3>{html.escape(_headline(t, alert))}</h3>", f'<p class="summary">{html.escape(summary)}</p>']
+    if steps:
+        heading = html.escape(t._("What to do next:"))
+        out.append(f'<p><b>{heading}</b></p><ul class="next-steps">' + "".join(_html_step(s) for s in steps)
+                   + "</ul>")
+    source_label, target_label = html.escape(t._("From:")), html.escape(t._("To:"))
+    out += ["<p>", f"{source_label} {_html_community(alert.get('source'))}<br>"]
     if alert.get("target"):
-        out.append(f"To: {_html_community(alert['target'])}<br>")
+        out.append(f"{target_label} {_html_community(alert['target'])}<br>")
     out.append("</p><ul>")
     for signal in alert.get("signals") or []:
         evidence = signal.get("evidence") or []
         count = signal.get("evidence_count", len(evidence))
-        out.append(f"<li><b>{html.escape(str(signal.get('name')))}</b>: {float(signal.get('score') or 0):.2f} "
-                   f"({count} evidence items)")
+        out.append(f"<li>{html.escape(_evidence_count(t, signal.get('name'), signal.get('score'), count))}")
         items = []
         for item in evidence:
             if not isinstance(item, dict):
@@ -209,23 +257,23 @@ def _html_block(alert: dict[str, Any], detail: str) -> str:
                     items.append(f"<li>{html.escape(str(item))}</li>")
                 continue
             if detail == "ngo":
-                summary = _scalar_summary(item)
-                if summary:
-                    items.append(f"<li>{html.escape(summary)}</li>")
+                scalars = _scalar_summary(t, item)
+                if scalars:
+                    items.append(f"<li>{html.escape(scalars)}</li>")
                 continue
             url = _evidence_url(item)
             excerpt = _excerpt(item)
-            summary = _scalar_summary(item, skip=("excerpt", "text", "snippet", "quote", "post_url", "url",
-                                                  "source_url", "target_url"))
+            scalars = _scalar_summary(t, item, skip=("excerpt", "text", "snippet", "quote", "post_url", "url",
+                                                     "source_url", "target_url"))
             href = _safe_href(url)
             link = f'<a href="{html.escape(href, quote=True)}">{html.escape(href)}</a> ' if href else ""
             quote = f"<blockquote>{html.escape(excerpt)}</blockquote>" if excerpt else ""
-            items.append(f"<li>{link}{html.escape(summary)}{quote}</li>")
+            items.append(f"<li>{link}{html.escape(scalars)}{quote}</li>")
         if items:
             out.append("<ul>" + "".join(items) + "</ul>")
         out.append("</li>")
-    out.append(f"</ul><p>State: {html.escape(str(alert.get('state', 'new')))} · raised "
-               f"{html.escape(str(alert.get('created_at', '')))}</p>")
+    state = t._("State: {state} · raised {at}", state=alert.get("state", "new"), at=alert.get("created_at", ""))
+    out.append(f"</ul><p>{html.escape(state)}</p>")
     return "".join(out)
 
 
@@ -234,26 +282,60 @@ def _footer(key: str, detail: str) -> tuple[str, str]:
     return text, f"<p><small>Idempotency-Key: {html.escape(key)} · detail: {html.escape(detail)}</small></p>"
 
 
-def render_alert(alert: dict[str, Any], detail: str, key: str) -> Message:
-    """One alert for one audience. ``alert`` is the full DESIGN §6 JSON; it is redacted here for NGOs."""
-    view = for_audience(alert, detail)
+@dataclass(frozen=True, slots=True)
+class _View:
+    """One alert as an audience sees it: the redacted JSON plus the plain-language parts."""
+
+    data: dict[str, Any]
+    summary: str
+    steps: tuple[Step, ...]
+
+
+def _view(alert: dict[str, Any], detail: str, language: str, config: str | None) -> _View:
+    # The summary and the steps are written from the full alert, from fields NGOs may see only
+    # (alerts.summary); the redacted view drops the rest, including the deliverer's "context".
+    summary = summarise(alert, language, detail)
+    steps = tuple(next_steps(alert, language, detail, config))
+    data = {**for_audience(alert, detail), "summary": summary, "next_steps": [s.as_dict() for s in steps],
+            "language": language}
+    return _View(data, summary, steps)
+
+
+def render_alert(alert: dict[str, Any], detail: str, key: str, *, language: str = "en",
+                 config: str | None = None) -> Message:
+    """One alert for one audience. ``alert`` is the full DESIGN §6 JSON (with the deliverer's optional
+    ``context``); it is redacted here for NGOs. ``language`` picks the catalogue; ``config`` is the
+    deployment's config file, named in the investigators' workspace step."""
+    if detail not in DETAILS:
+        raise ValueError(f"unknown detail {detail!r}; expected one of {', '.join(DETAILS)}")
+    t = lang(language)
+    view = _view(alert, detail, language, config)
     foot_text, foot_html = _footer(key, detail)
-    title = f"[Resurface] {_headline(view)}"
-    text = "\n".join(_text_block(view, detail)) + "\n\n" + foot_text + "\n"
-    body = f"<html><body>{_html_block(view, detail)}{foot_html}</body></html>"
-    return Message(title=title, text=text, html=body, data={**view, "idempotency_key": key}, key=key)
+    title = f"[Resurface] {_headline(t, view.data)}"
+    text = "\n".join(_text_block(t, view.data, detail, view.summary, view.steps)) + "\n\n" + foot_text + "\n"
+    body = f"<html><body>{_html_block(t, view.data, detail, view.summary, view.steps)}{foot_html}</body></html>"
+    return Message(title=title, text=text, html=body, data={**view.data, "idempotency_key": key}, key=key)
 
 
-def render_digest(alerts: Sequence[dict[str, Any]], detail: str, key: str, audience: str) -> Message:
+def render_digest(alerts: Sequence[dict[str, Any]], detail: str, key: str, audience: str, *, language: str = "en",
+                  config: str | None = None) -> Message:
     """Many alerts as one message (a digest window, or a storm beyond the rate limit)."""
-    views = [for_audience(a, detail) for a in alerts]
-    levels = sorted({str(v.get("level")) for v in views})
-    title = f"[Resurface] digest: {len(views)} alerts for {audience} ({', '.join(levels)})"
+    if detail not in DETAILS:
+        raise ValueError(f"unknown detail {detail!r}; expected one of {', '.join(DETAILS)}")
+    t = lang(language)
+    views = [_view(a, detail, language, config) for a in alerts]
+    levels = sorted({str(v.data.get("level")) for v in views})
+    title = "[Resurface] " + t.ngettext("digest: {n} alert for {audience} ({levels})",
+                                        "digest: {n} alerts for {audience} ({levels})", len(views),
+                                        audience=audience, levels=", ".join(levels))
     foot_text, foot_html = _footer(key, detail)
-    text = "\n\n".join("\n".join(_text_block(v, detail)) for v in views) + "\n\n" + foot_text + "\n"
-    body = ("<html><body>" + f"<h2>{html.escape(title)}</h2>" + "<hr>".join(_html_block(v, detail) for v in views)
+    text = ("\n\n".join("\n".join(_text_block(t, v.data, detail, v.summary, v.steps)) for v in views)
+            + "\n\n" + foot_text + "\n")
+    body = ("<html><body>" + f"<h2>{html.escape(title)}</h2>"
+            + "<hr>".join(_html_block(t, v.data, detail, v.summary, v.steps) for v in views)
             + foot_html + "</body></html>")
-    data = {"digest": True, "audience": audience, "count": len(views), "alerts": views, "idempotency_key": key}
+    data = {"digest": True, "audience": audience, "count": len(views), "alerts": [v.data for v in views],
+            "language": language, "idempotency_key": key}
     return Message(title=title, text=text, html=body, data=data, key=key)
 
 

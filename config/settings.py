@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 
 def _strict_bool(value: Any) -> Any:
@@ -144,12 +144,21 @@ class DetectSettings(Section):
     timing_window_days: int = Field(default=14, ge=1)
 
 
+def _alert_language(value: str) -> str:
+    """A language the alert texts have a catalogue for (alerts/locale); anything else is a config error."""
+    from alerts.i18n import check_language  # lazy: the settings schema must not load alert code eagerly
+
+    return check_language(value)
+
+
 class AudienceSettings(Section):
     urls: list[str] = Field(default_factory=list, description="apprise URLs; ${VAR} is read from the env.")
     detail: Literal["ngo", "investigator"] = "ngo"
     digest: Literal["off", "hourly", "daily"] = "off"
     min_level: Literal["possible", "likely", "strong"] = "likely"
     max_per_hour: int = Field(default=20, ge=1, description="Above this, alerts wait for a digest.")
+    language: Annotated[str, AfterValidator(_alert_language)] = Field(
+        default="en", description="Language of the summaries and next steps: en or it (catalogues in alerts/locale).")
 
 
 class AlertSettings(Section):

@@ -51,7 +51,7 @@ def test_ngo_render_has_names_links_level_counts_but_no_text_pseudonym_or_post_u
         assert hidden not in everything
     assert "STRONG migration alert #7" in msg.title and "0.71" in msg.title
     assert "Il Cortile Segreto (telegram @cortile_segreto) https://t.me/cortile_segreto" in msg.text
-    assert "members: 0.70 (1 evidence items)" in msg.text
+    assert "members: 0.70 (1 evidence item)" in msg.text  # singular since the plural forms came in
     assert "Idempotency-Key: 7:ngo:strong" in msg.text and "7:ngo:strong" in msg.html
     assert msg.data["signals"][0] == {"name": "announcement", "score": 0.9, "evidence_count": 1,
                                       "evidence": [{"language": "it", "created_at": "2026-03-01T12:42:00+00:00"}]}
