@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.i18n import Lang, lang
 from alerts.privacy import NGO_ALERT_FIELDS, NGO_COMMUNITY_FIELDS, Privacy, Shape, field_class, ngo_scalar_ok
-from alerts.summary import Step, next_steps, summarise
+from alerts.summary import ROUTE_LINKS, Step, next_steps, summarise, threads
 
 DETAILS = ("ngo", "investigator")
 
@@ -229,17 +230,33 @@ def _text_block(t: Lang, alert: dict[str, Any], detail: str, summary: str, steps
     return lines
 
 
-def _html_step(step: Step) -> str:
+_LINK = re.compile(r"https?://[^\s<>\"']+?(?=[.,;:)»”]?(?:\s|$))")
+
+
+def _linked(text: str, known: Collection[str]) -> str:
+    """Plain text as HTML, the links Resurface itself wrote (forum threads, reporting forms) made
+    clickable. Any other link-like text (a community could name itself after a phishing page) stays text."""
+    escaped = html.escape(text, quote=False)
+
+    def link(found: re.Match[str]) -> str:
+        url = html.unescape(found.group(0))
+        return f'<a href="{html.escape(url, quote=True)}">{found.group(0)}</a>' if url in known else found.group(0)
+
+    return _LINK.sub(link, escaped)
+
+
+def _html_step(step: Step, known: Collection[str]) -> str:
     href = _safe_href(step.url)
     link = f' <a href="{html.escape(href, quote=True)}">{html.escape(href)}</a>' if href else ""
-    return f"<li>{html.escape(step.text)}{link}</li>"
+    return f"<li>{_linked(step.text, known)}{link}</li>"
 
 
-def _html_block(t: Lang, alert: dict[str, Any], detail: str, summary: str, steps: Sequence[Step]) -> str:
-    out = [f"<h3>{html.escape(_headline(t, alert))}</h3>", f'<p class="summary">{html.escape(summary)}</p>']
+def _html_block(t: Lang, alert: dict[str, Any], detail: str, summary: str, steps: Sequence[Step],
+                known: Collection[str] = ()) -> str:
+    out = [f"<h3>{html.escape(_headline(t, alert))}</h3>", f'<p class="summary">{_linked(summary, known)}</p>']
     if steps:
         heading = html.escape(t._("What to do next:"))
-        out.append(f'<p><b>{heading}</b></p><ul class="next-steps">' + "".join(_html_step(s) for s in steps)
+        out.append(f'<p><b>{heading}</b></p><ul class="next-steps">' + "".join(_html_step(s, known) for s in steps)
                    + "</ul>")
     source_label, target_label = html.escape(t._("From:")), html.escape(t._("To:"))
     out += ["<p>", f"{source_label} {_html_community(alert.get('source'))}<br>"]
@@ -289,6 +306,7 @@ class _View:
     data: dict[str, Any]
     summary: str
     steps: tuple[Step, ...]
+    links: frozenset[str]  # the links Resurface wrote into the summary and steps
 
 
 def _view(alert: dict[str, Any], detail: str, language: str, config: str | None) -> _View:
@@ -298,7 +316,8 @@ def _view(alert: dict[str, Any], detail: str, language: str, config: str | None)
     steps = tuple(next_steps(alert, language, detail, config))
     data = {**for_audience(alert, detail), "summary": summary, "next_steps": [s.as_dict() for s in steps],
             "language": language}
-    return _View(data, summary, steps)
+    links = frozenset({*ROUTE_LINKS, *threads(alert, "source"), *threads(alert, "target")})
+    return _View(data, summary, steps, links)
 
 
 def render_alert(alert: dict[str, Any], detail: str, key: str, *, language: str = "en",
@@ -313,7 +332,8 @@ def render_alert(alert: dict[str, Any], detail: str, key: str, *, language: str 
     foot_text, foot_html = _footer(key, detail)
     title = f"[Resurface] {_headline(t, view.data)}"
     text = "\n".join(_text_block(t, view.data, detail, view.summary, view.steps)) + "\n\n" + foot_text + "\n"
-    body = f"<html><body>{_html_block(t, view.data, detail, view.summary, view.steps)}{foot_html}</body></html>"
+    block = _html_block(t, view.data, detail, view.summary, view.steps, view.links)
+    body = f"<html><body>{block}{foot_html}</body></html>"
     return Message(title=title, text=text, html=body, data={**view.data, "idempotency_key": key}, key=key)
 
 
@@ -324,7 +344,7 @@ def render_digest(alerts: Sequence[dict[str, Any]], detail: str, key: str, audie
         raise ValueError(f"unknown detail {detail!r}; expected one of {', '.join(DETAILS)}")
     t = lang(language)
     views = [_view(a, detail, language, config) for a in alerts]
-    levels = sorted({str(v.data.get("level")) for v in views})
+    levels = sorted({_level_word(t, v.data.get("level")).lower() for v in views})
     title = "[Resurface] " + t.ngettext("digest: {n} alert for {audience} ({levels})",
                                         "digest: {n} alerts for {audience} ({levels})", len(views),
                                         audience=audience, levels=", ".join(levels))
@@ -332,7 +352,7 @@ def render_digest(alerts: Sequence[dict[str, Any]], detail: str, key: str, audie
     text = ("\n\n".join("\n".join(_text_block(t, v.data, detail, v.summary, v.steps)) for v in views)
             + "\n\n" + foot_text + "\n")
     body = ("<html><body>" + f"<h2>{html.escape(title)}</h2>"
-            + "<hr>".join(_html_block(t, v.data, detail, v.summary, v.steps) for v in views)
+            + "<hr>".join(_html_block(t, v.data, detail, v.summary, v.steps, v.links) for v in views)
             + foot_html + "</body></html>")
     data = {"digest": True, "audience": audience, "count": len(views), "alerts": [v.data for v in views],
             "language": language, "idempotency_key": key}

@@ -34,6 +34,9 @@ PLATFORM_NAMES = {"telegram": "Telegram", "reddit": "Reddit", "discourse": "Disc
                   "signal": "Signal", "web": "web", "instagram": "Instagram"}
 FORUMS = frozenset({"discourse", "phpbb", "xenforo"})
 GONE = ("deleted", "banned", "removed", "private", "unreachable")
+#: Links the next steps' own wording names (reporting forms and guidance); rendered HTML links these.
+ROUTE_LINKS = frozenset({"https://www.reddit.com/report", "https://lookup.icann.org", "https://dis.gd/report",
+                         "https://about.meta.com/actions/safety/topics/bullying-harassment/ncii"})
 
 
 @dataclass(frozen=True, slots=True)
