@@ -30,6 +30,7 @@ import io
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 import time
@@ -54,6 +55,10 @@ REDDIT_ENV = {"REDDIT_CLIENT_ID": "eval-client", "REDDIT_CLIENT_SECRET": "eval-s
 KEY_ENV = {"RESURFACE_PSEUDONYM_KEY": "evaluation-pseudonym-key-0123456789abcdef"}
 
 
+#: The crawl command's last line when sources failed ("error: 4 of 4 sources failed: ...").
+_ALL_FAILED = re.compile(r"(\d+) of (\d+) sources failed")
+
+
 class CliFailed(RuntimeError):
     """A CLI command that must succeed did not (its exit code and stderr are in the message)."""
 
@@ -66,6 +71,7 @@ class WorldResult:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     leads: list[dict[str, Any]] = field(default_factory=list)
     crawl_exit_codes: list[int] = field(default_factory=list)
+    crawl_errors: list[str] = field(default_factory=list)  # what crawls that exited 1 said
     error: str | None = None
     seconds: float = 0.0
     requests: list[tuple[str, str, int]] = field(default_factory=list)  # (server, path, status) served
@@ -154,6 +160,7 @@ def run_world(world: World, folder: Path) -> WorldResult:
     try:
         with serve_world(world) as running, environment({**REDDIT_ENV, **KEY_ENV}):
             config = write_config(folder, running)
+            all_failed = 0
             for index, phase in enumerate(world.phases):
                 running.phase_index = index
                 for ref in phase.watch:
@@ -163,6 +170,12 @@ def run_world(world: World, folder: Path) -> WorldResult:
                     if code not in (0, 1):  # 1: some source failed, which worlds do on purpose
                         raise CliFailed(f"crawl --once exited {code}: {err.strip()[-500:]}")
                     result.crawl_exit_codes.append(code)
+                    if code:
+                        result.crawl_errors.append(err.strip()[-300:])
+                    every = _ALL_FAILED.search(err) if code else None
+                    all_failed = all_failed + 1 if every and every.group(1) == every.group(2) else 0
+                    if all_failed == 2:  # twice in a row: a broken install or server, not a flaky source
+                        raise CliFailed(f"crawl --once: every source failed twice: {err.strip()[-300:]}")
                     _must(config, "detect")
             result.alerts = json.loads(_must(config, "alerts", "list", "--format", "json", "--limit", "1000"))
             result.leads = json.loads(_must(config, "leads", "list", "--state", "all", "--format", "json",
@@ -315,7 +328,8 @@ def summarise(worlds: list[World], results: list[WorldResult]) -> dict[str, Any]
     details = []
     for world, result in zip(worlds, results, strict=True):
         entry: dict[str, Any] = {"seed": world.seed, "language": world.language, "scenarios": list(world.scenarios),
-                                 "seconds": result.seconds, "error": result.error}
+                                 "seconds": result.seconds, "error": result.error,
+                                 "crawl_errors": result.crawl_errors}
         if result.error is None:
             score = score_world(world, result.alerts, result.leads)
             for lvl in LEVELS:

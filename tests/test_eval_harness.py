@@ -257,3 +257,25 @@ def test_tme_markup_uses_the_recorded_classes() -> None:
         ours = _classes(client.get(f"/s/{chat.handle}").content)
     tgme = {c for c in ours if c.startswith(("tgme_", "link_preview", "js-"))}
     assert tgme - recorded == set()
+
+
+def test_a_world_whose_every_source_fails_twice_is_reported_failed(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Any) -> None:
+    """A broken install (every crawl of every source failing) must not be scored as zero recall."""
+    import evaluation.run as run
+
+    calls: list[tuple[str, ...]] = []
+
+    def fake_cli(config: Any, *args: str) -> tuple[int, str, str]:
+        calls.append(args)
+        if args[:1] == ("crawl",):
+            return 1, "", "ModuleNotFoundError: No module named 'x'\nerror: 2 of 2 sources failed: #1, #2"
+        return 0, "[]", ""
+
+    monkeypatch.setattr(run, "cli", fake_cli)
+    world = generate(4, Params(classes=("c8",), max_scenarios=1, decoy_rate=0.0), NOW)
+    result = run.run_world(world, tmp_path)
+    assert result.error is not None and "every source failed twice" in result.error
+    assert [c[0] for c in calls].count("crawl") == 2
+    report = summarise([world], [result])
+    assert report["failed"] == 1 and report["per_level"]["possible"]["tp"] == 0
