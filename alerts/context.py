@@ -55,8 +55,11 @@ def _threads(session: Session, community: m.Community, urls: Iterable[str]) -> l
         return []
     wanted = list(urls)
     found: list[str] = []
-    stored = dict(session.execute(select(m.Post.url, m.Post.thread_id).where(
-        m.Post.community_id == community.id, m.Post.url.in_(wanted))).tuples().all()) if wanted else {}
+    stored: dict[str, str | None] = {}
+    if wanted:
+        for url, thread in session.execute(select(m.Post.url, m.Post.thread_id).where(
+                m.Post.community_id == community.id, m.Post.url.in_(wanted))):
+            stored[url] = thread
     prefix = community.url.rstrip("/") + "/"
     for url in wanted:
         thread = stored.get(url) or (thread_id_from_url(community.platform, url) if url.startswith(prefix) else None)
