@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -228,7 +228,17 @@ def _has_evidence(alert: dict[str, Any], wanted: Sequence[str]) -> bool:
     return all(w.lower() in text for w in wanted)
 
 
+def is_recovered(alert: dict[str, Any]) -> bool:
+    """Marked recovered: its state says so, or its evidence carries ``"recovered": true``."""
+    if alert.get("state") == "recovered":
+        return True
+    return any(isinstance(item, dict) and item.get("recovered") is True
+               for s in alert.get("signals") or [] for item in s.get("evidence") or [])
+
+
 def breaks(alert: dict[str, Any], rule: Forbid) -> bool:
+    if rule.unless_recovered and is_recovered(alert):
+        return False
     return (alert.get("kind") == rule.kind and level_rank(alert.get("level")) >= level_rank(rule.level)
             and (ref_matches(rule.source, alert.get("source")) or
                  (rule.kind == "shutdown" and ref_matches(rule.source, alert.get("target"))))
@@ -268,6 +278,11 @@ def _forbidden_excess(alerts: list[dict[str, Any]], rule: Forbid, level: str) ->
     return hits[rule.max_count:]
 
 
+def _allowed_recovered(alert: dict[str, Any], rule: Forbid) -> bool:
+    """A shutdown of a source that came back, marked recovered: right when raised, so no false positive."""
+    return rule.unless_recovered and is_recovered(alert) and breaks(alert, replace(rule, unless_recovered=False))
+
+
 def score_world(world: World, alerts: list[dict[str, Any]], leads: list[dict[str, Any]] | None = None
                 ) -> WorldScore:
     """Compare one world's alerts with its labels (pure)."""
@@ -299,7 +314,8 @@ def score_world(world: World, alerts: list[dict[str, Any]], leads: list[dict[str
             for alert in excess:
                 flagged.add(id(alert))
         for alert in counted:
-            unlabelled = not any(alert_matches_label(alert, lb) for lb in world.labels)
+            unlabelled = not any(alert_matches_label(alert, lb) for lb in world.labels) and not any(
+                _allowed_recovered(alert, rule) for rule in world.forbidden)
             if id(alert) in flagged or unlabelled:
                 per_level[level].fp += 1
                 if level == "possible" or id(alert) in flagged:

@@ -83,8 +83,8 @@ class RunningWorld:
     def phase(self) -> Phase:
         return self.world.phases[self.phase_index]
 
-    def flaky_status(self, key: str) -> int | None:
-        """The bare status for ``key``'s first request in this phase, once; None otherwise."""
+    def flaky_status(self, key: str) -> int | str | None:
+        """What ``key``'s first request in this phase gets instead of the answer, once; None otherwise."""
         status = self.phase.flaky.get(key)
         if status is None:
             return None
@@ -339,7 +339,7 @@ def tme_route(running: RunningWorld) -> Route:
         if parts[:1] == ["s"] and len(parts) == 2:
             handle = parts[1].lower()
             status = running.flaky_status(f"telegram:{handle}")
-            if status is not None:
+            if isinstance(status, int):
                 return Reply(status, b"", "text/html")
             chat = phase.telegram.get(handle)
             if chat is None:
@@ -377,7 +377,9 @@ def reddit_route(running: RunningWorld) -> Route:
             if sub is None:
                 return Reply.json({"message": "Not Found", "error": 404}, 404, headers=_RATE)
             status = running.flaky_status(f"reddit:{sub.name.lower()}")
-            if status is not None:  # more/prawcore_403_plain: a bare 403 without reason
+            if status == "private":  # not recorded: shaped as the quarantined 403 of more/asyncpraw_quarantined_403
+                return Reply.json({"reason": "private", "message": "Forbidden", "error": 403}, 403, headers=_RATE)
+            if isinstance(status, int):  # more/prawcore_403_plain: a bare 403 without reason
                 return Reply.json({"message": "Forbidden", "error": status}, status, headers=_RATE)
             if sub.banned:
                 return Reply.json({"reason": "banned", "message": "Not Found", "error": 404}, 404, headers=_RATE)
@@ -418,7 +420,7 @@ def forum_route(running: RunningWorld, key: str) -> Route:
             return Reply.page("<html><body><h1>Not found</h1></body></html>", 404)
         if path == "/about.json":
             status = running.flaky_status(f"discourse:{key}")
-            if status is not None:  # a bare answer from a proxy in front of the forum
+            if isinstance(status, int):  # a bare answer from a proxy in front of the forum
                 return Reply(status, b"", "text/html")
             return Reply.json({"about": {"title": current.title, "description": current.description,
                                          "version": "3.1.0", "stats": {"topic_count": len(current.topics),

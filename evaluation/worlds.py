@@ -88,6 +88,7 @@ class Forbid:
     cls: str
     max_count: int = 0
     live: bool = False  # counts toward "strong alerts on live communities"
+    unless_recovered: bool = False  # allowed when the alert is marked recovered
     note: str = ""
 
 
@@ -190,15 +191,16 @@ class Forum:
 @dataclass(frozen=True)
 class Phase:
     """What the servers show in one phase; a Telegram handle missing from ``telegram`` does not exist.
-    ``flaky``: community key (``telegram:h``, ``reddit:n``) → the bare status its first request of the
-    phase gets (later requests answer normally)."""
+    ``flaky``: community key (``telegram:h``, ``reddit:n``, ``discourse:key``) → what its first request of
+    the phase gets (later requests answer normally): a bare HTTP status, or for Reddit ``"private"`` (a
+    403 with ``reason: private``, as during the 2023 protests)."""
 
     name: str
     telegram: Mapping[str, TgChat]
     invites: Mapping[str, Invite] = field(default_factory=dict)
     subreddits: Mapping[str, Subreddit] = field(default_factory=dict)
     forums: Mapping[str, Forum] = field(default_factory=dict)
-    flaky: Mapping[str, int] = field(default_factory=dict)
+    flaky: Mapping[str, int | str] = field(default_factory=dict)
     watch: tuple[Ref, ...] = ()  # added to the watchlist when this phase starts (found by an investigator)
 
 
@@ -372,7 +374,7 @@ class _Builder:
         self.subs_after: dict[str, Subreddit] = {}
         self.forums_before: dict[str, Forum] = {}
         self.forums_after: dict[str, Forum] = {}
-        self.flaky_after: dict[str, int] = {}
+        self.flaky_after: dict[str, int | str] = {}
         self.seeds: list[Ref] = []
         self.seeds_after: list[Ref] = []
         self.labels: list[Label] = []
@@ -653,6 +655,17 @@ def _c8_flaky(b: _Builder) -> None:
     for ref in (_tg(chat.handle), Ref("discourse", title)):
         b.forbidden.append(Forbid("shutdown", ref, None, "possible", "c8", live=True,
                                   note="one bare 403/404, then good answers"))
+    # a subreddit that goes private for one answer (unambiguous) and comes back: a shutdown alert may be
+    # raised, but once the subreddit answers again it must say so
+    sub = b.name(neutral=True).replace("_", "").capitalize()
+    start = b.now - timedelta(days=10)
+    posts = tuple(RedditPost(f"z{i}{b.rng.randrange(36**4):04x}", b.chatter().capitalize(), b.chatter(), person,
+                             start + timedelta(days=i)) for i, person in enumerate(b.people(4, prefix="r")))
+    b.subs_before[sub] = b.subs_after[sub] = Subreddit(sub, b.title(sub), b.rng.randrange(500, 5000), posts)
+    b.flaky_after[f"reddit:{sub.lower()}"] = "private"
+    b.add_seed(Ref("reddit", sub))
+    b.forbidden.append(Forbid("shutdown", Ref("reddit", sub), None, "possible", "c8", live=True, unless_recovered=True,
+                              note="private once, then public again: any shutdown alert is marked recovered"))
 
 
 def _c9_surge(b: _Builder) -> None:

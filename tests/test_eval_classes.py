@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from evaluation.run import WorldResult, alert_matches_label, level_rank, ref_matches, run_world
+from evaluation.run import WorldResult, alert_matches_label, is_recovered, level_rank, ref_matches, run_world
 from evaluation.worlds import Label, Params, Ref, World, generate
 
 SEED = 7
@@ -167,14 +167,25 @@ def test_c7_successor_created_before_the_shutdown(tmp_path: Path) -> None:
 def test_c8_one_bare_answer_is_never_a_shutdown(tmp_path: Path) -> None:
     world = world_of("c8")
     flaky = world.phases[1].flaky
-    assert sorted(flaky.values()) == [403, 404]
+    assert sorted(v for v in flaky.values() if isinstance(v, int)) == [403, 404]
     result = crawled(world, tmp_path)
-    served = [(server, path, status) for server, path, status in result.requests if status in (403, 404)]
-    assert {status for _, _, status in served} == {403, 404}, "the bare answers were served"
+    served = {status for _, _, status in result.requests}
+    assert {403, 404} <= served, "the bare answers were served"
     for rule in world.forbidden:
-        hits = [a for a in result.alerts if a["kind"] == "shutdown" and ref_matches(rule.source, a["source"])]
-        assert not hits or all(a["state"] == "recovered" for a in hits), f"{rule.source}: {hits}"
-        assert not [a for a in hits if a["level"] == "strong"]
+        if rule.cls == "c8" and not rule.unless_recovered:
+            hits = [a for a in result.alerts if a["kind"] == "shutdown" and ref_matches(rule.source, a["source"])]
+            assert not hits, f"{rule.source} answered one bare status and then normally: {hits}"
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 15 class 8: the shutdown alert of a subreddit "
+                   "that answered 'private' once and then came back stays open, not marked recovered")
+def test_c8_source_back_after_a_private_answer_is_marked_recovered(tmp_path: Path) -> None:
+    world = world_of("c8")
+    (rule,) = [r for r in world.forbidden if r.unless_recovered]
+    result = crawled(world, tmp_path)
+    assert any(path.endswith("about/?raw_json=1") and status == 403 for _, path, status in result.requests)
+    hits = [a for a in result.alerts if a["kind"] == "shutdown" and ref_matches(rule.source, a["source"])]
+    assert all(is_recovered(a) for a in hits), f"{rule.source} is public again: {hits}"
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 15 class 9: a successor growing 40 → 480 "

@@ -279,3 +279,16 @@ def test_a_world_whose_every_source_fails_twice_is_reported_failed(monkeypatch: 
     assert [c[0] for c in calls].count("crawl") == 2
     report = summarise([world], [result])
     assert report["failed"] == 1 and report["per_level"]["possible"]["tp"] == 0
+
+
+def test_a_shutdown_allowed_only_when_marked_recovered() -> None:
+    rule = Forbid("shutdown", tg("back"), None, "possible", "c8", live=True, unless_recovered=True)
+    world = replace(hand_world(), labels=(), forbidden=(rule,))
+    open_alert = alert("shutdown", "strong", "back")
+    by_state = {**open_alert, "state": "recovered"}
+    by_evidence = {**open_alert, "signals": [{"name": "shutdown", "evidence": [{"recovered": True}]}]}
+    assert score_world(world, [open_alert]).strong_on_live == 1
+    for marked in (by_state, by_evidence):
+        score = score_world(world, [marked])
+        assert score.per_class["c8"]["possible"].fp == 0 and score.strong_on_live == 0
+        assert score.per_level["possible"].fp == 0
