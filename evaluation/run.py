@@ -423,6 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", required=True, help="e.g. 1000-1039 (REPORT) or 0-99 (TUNING)")
     parser.add_argument("--params", help="JSON object of Params fields")
     parser.add_argument("--out", type=Path, help="write the JSON report here")
+    parser.add_argument("--keep", type=Path, help="keep each world's store and config in KEEP/<seed> to inspect")
     args = parser.parse_args(argv)
     try:
         seeds = parse_seeds(args.seeds)
@@ -434,8 +435,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for seed in seeds:
         world = generate(seed, params, now=_now())  # dates relative to the moment the world is crawled
         worlds.append(world)
-        with tempfile.TemporaryDirectory(prefix=f"resurface-eval-{seed}-") as folder:
-            result = run_world(world, Path(folder))
+        if args.keep:
+            folder = args.keep / str(seed)
+            folder.mkdir(parents=True, exist_ok=False)
+            result = run_world(world, folder)
+        else:
+            with tempfile.TemporaryDirectory(prefix=f"resurface-eval-{seed}-") as tmp:
+                result = run_world(world, Path(tmp))
         results.append(result)
         print(f"world {seed} ({world.language}, {'+'.join(world.scenarios)}): {len(result.alerts)} alerts, "
               f"{result.seconds:.1f}s{' FAILED ' + result.error if result.error else ''}", file=sys.stderr)
