@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from alerts.channels import ChannelError, Sender, expand_url, send_apprise
+from alerts.context import with_context
 from alerts.lifecycle import alert_json, mark_delivered
 from alerts.render import Message, render_alert, render_digest
 from config.settings import AudienceSettings, Settings
@@ -184,15 +185,16 @@ def plan(store: Store, settings: Settings, now: datetime, report: DeliveryReport
 # ---------------------------------------------------------------- sending
 
 
-def _message(session: Session, unit: Unit, rows: Sequence[m.Delivery], aud: AudienceSettings) -> Message:
+def _message(session: Session, unit: Unit, rows: Sequence[m.Delivery], aud: AudienceSettings,
+             config: str | None = None) -> Message:
     alerts = []
     for row in rows:
         alert = session.get(m.Alert, row.alert_id) if row.alert_id is not None else None
         if alert is not None:
-            alerts.append(alert_json(alert, session))
+            alerts.append(with_context(session, alert, alert_json(alert, session)))
     if unit.digest_key is None and len(alerts) == 1:
-        return render_alert(alerts[0], aud.detail, unit.key)
-    return render_digest(alerts, aud.detail, unit.key, unit.audience)
+        return render_alert(alerts[0], aud.detail, unit.key, language=aud.language, config=config)
+    return render_digest(alerts, aud.detail, unit.key, unit.audience, language=aud.language, config=config)
 
 
 def _record_attempt(store: Store, unit: Unit, done: set[str], error: str | None, now: datetime) -> None:
@@ -213,7 +215,7 @@ def send_unit(store: Store, settings: Settings, unit: Unit, *, sender: Sender, s
         rows = list(session.scalars(select(m.Delivery).where(m.Delivery.id.in_(unit.row_ids))))
         for row in rows:
             row.state = "sending"
-        message = _message(session, unit, rows, aud)
+        message = _message(session, unit, rows, aud, settings.source)
         done: set[str] = set().union(*((r.attrs or {}).get("sent_urls", []) for r in rows))
         attempts_so_far = max((r.attempts or 0) for r in rows)
     # Committed: from here on a crash leaves the rows in "sending", and the next run repeats them.

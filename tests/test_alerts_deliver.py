@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from alerts.channels import IDEMPOTENCY_HEADER, mask_url, validate_audiences
 from alerts.deliver import deliver_pending
@@ -157,6 +158,115 @@ def test_nested_evidence_never_reaches_ngo_email_or_webhook_bytes(sqlite_store: 
     evidence = json.loads(ngo_body)["alert"]["signals"][0]["evidence"]
     assert evidence == [{"match": {"pdq_distance": 6, "match": {"distance": 2}}, "reposts_count": 1}]
     assert POST_TEXT in http_server.requests_for("/inv")[0].body.decode()
+
+
+# ---------------------------------------------------------------- plain language (issue 17)
+
+
+# A Discourse forum successor; its post links in the form Discourse gives them (/t/<slug>/<topic>/<post>, as in
+# the recorded discourse_api topic.json), the slug carrying the thread's title.
+FORUM_POST = "https://forum.example.org/t/foto-di-giulia-rossi/4711/3"
+FORUM_THREAD = "https://forum.example.org/t/4711"
+
+
+def forum_successor(session: Session) -> int:
+    """A Discourse forum with the reposting post stored as the crawler stores it (thread number and title)."""
+    forum = m.Community(platform="discourse", native_id="https://forum.example.org", title="Forum Giardini",
+                        url="https://forum.example.org", kind="forum", first_seen=NOW - timedelta(days=1))
+    session.add(forum)
+    session.flush()
+    session.add(m.Post(community_id=forum.id, native_post_id="90", url=FORUM_POST, fetched_at=NOW,
+                       created_at=NOW - timedelta(hours=2), text=POST_TEXT, thread_id="4711",
+                       thread_title="Foto di Giulia Rossi", payload_sha256="0" * 64))
+    return int(forum.id)
+
+
+def test_ngo_email_and_webhook_carry_summary_and_next_step_in_the_audiences_language(
+        sqlite_store: Store, http_server: HttpServer, smtp: SmtpServer) -> None:
+    """The issue's NGO: a summary in words and where to report the successor (its forum thread), in Italian
+    for this audience, on the bytes the SMTP server and the webhook received; never a post text, a post link
+    or a pseudonym. The investigators' audience gets English, the thread, the bundle and the workspace."""
+    http_server.route("/ngo", Reply.json({}))
+    http_server.route("/inv", Reply.json({}))
+    cfg = settings_with(
+        ngo=AudienceSettings(urls=[smtp.url("ngo@example.org"), hook(http_server, "/ngo")], detail="ngo",
+                             language="it"),
+        inv=AudienceSettings(urls=[hook(http_server, "/inv")], detail="investigator"))
+    content = {"name": "content", "score": 0.86, "evidence": [
+        {"media_matches": 5, "text_matches": 0, "forwards_from_source": 0},
+        {"post_url": FORUM_POST, "matched_post_url": POST_URL, "kind": "media_pdq", "distance": 16,
+         "at": "2026-03-02T08:00:00+00:00", "excerpt": POST_TEXT, "author_pseudonym": PSEUDONYM}]}
+    with sqlite_store.session() as s:
+        (source,) = communities(s, 1)
+        channel = s.get(m.Community, source)
+        assert channel is not None
+        channel.first_seen, channel.status, channel.removed_at = NOW - timedelta(days=50), "deleted", NOW
+        target = forum_successor(s)
+        alert = raise_alert(s, AlertDraft(kind="migration", level="strong", score=0.8234, source_community_id=source,
+                                          target_community_id=target,
+                                          signals=[*draft(source, target).signals, content]), cfg, now=NOW)
+        assert alert is not None
+        alert_id = alert.id
+
+    assert deliver_pending(sqlite_store, cfg, NOW, sleep=no_sleep).messages_sent == 2
+
+    (mail,) = smtp.wait_for(1)
+    text, page = mail.part("plain"), mail.part("html")
+    ngo = json.loads(http_server.requests_for("/ngo")[0].body)["alert"]
+    assert ngo["language"] == "it"
+    assert ngo["summary"] == (
+        "Il canale Telegram «Il Cortile Segreto» (@cortile_segreto), seguito dal giorno 11 gennaio 2026, è stato "
+        "eliminato in data 2 marzo 2026. Il giorno prima ha annunciato il forum Discourse «Forum Giardini». "
+        "«Forum Giardini» ha ripubblicato 5 delle sue immagini e ha in comune 42 dei suoi membri. Sul forum si trova "
+        f"nel thread {FORUM_THREAD}. Resurface la valuta una migrazione forte (punteggio 0,82).")
+    report = ngo["next_steps"][0]
+    assert report["url"] == FORUM_THREAD and report["text"].startswith("Segnalate il thread ai moderatori di «Forum")
+    for blob in (text, page):
+        assert ngo["summary"].split(" Sul forum")[0] in blob and "Cosa fare ora:" in blob
+    assert "Segnalate il thread ai moderatori" in text and f'href="{FORUM_THREAD}"' in page
+    assert "Allerta migrazione FORTE" in mail.message["Subject"]
+    for secret in (POST_TEXT, PSEUDONYM, POST_URL, FORUM_POST, "giulia", "Giulia Rossi"):
+        for blob in (mail.raw.decode("utf-8", "replace"), mail.decoded_text(), http_server.requests_for("/ngo")[0]
+                     .body.decode()):
+            assert secret not in blob
+    inv = json.loads(http_server.requests_for("/inv")[0].body)["alert"]
+    assert inv["language"] == "en" and f"in the thread {FORUM_THREAD}." in inv["summary"]
+    assert [step["text"].split(":")[0] for step in inv["next_steps"]] == ["Evidence bundle (alert, posts, snapshots, "
+                                                                          "hash manifest)", "Workspace"]
+    assert f"alerts export {alert_id} -o alert-{alert_id}.zip" in inv["next_steps"][0]["text"]
+    assert inv["context"]["threads"]["target"] == [FORUM_THREAD]  # investigators see what the summary stands on
+
+
+def test_rebrand_names_the_old_title_the_store_knows_when_the_event_does_not(sqlite_store: Store,
+                                                                           http_server: HttpServer) -> None:
+    """The issue's "old=None": a Telegram service post names only the new title; the store's snapshots
+    know the old one, and the NGO's message names both."""
+    http_server.route("/ngo", Reply.json({}))
+    cfg = settings_with(ngo=AudienceSettings(urls=[hook(http_server, "/ngo")], min_level="strong"))
+    with sqlite_store.session() as s:
+        (cid,) = communities(s, 1)
+        community = s.get(m.Community, cid)
+        assert community is not None
+        community.title = "Giardino Fiorito"
+        for at, title in ((NOW - timedelta(days=3), "Il Cortile Segreto"), (NOW, "Giardino Fiorito")):
+            s.add(m.Snapshot(community_id=cid, observed_at=at, last_observed_at=at, native_id="1001",
+                             handle="cortile_segreto", title=title, status="active", content_sha256="0" * 64,
+                             payload_sha256="0" * 64))
+        evidence = {"field": "title", "old": None, "new": "Giardino Fiorito", "via": "service_post", "post_id": 3,
+                    "post_url": POST_URL, "observed_at": NOW.isoformat(), "kind": "rename",
+                    "occurred_at": NOW.isoformat()}
+        assert raise_alert(s, AlertDraft(kind="rebrand", level="strong", score=1.0, source_community_id=cid,
+                                         target_community_id=None,
+                                         signals=[{"name": "rename", "score": 1.0, "evidence": [evidence]}]),
+                           cfg, now=NOW) is not None
+
+    assert deliver_pending(sqlite_store, cfg, NOW, sleep=no_sleep).messages_sent == 1
+
+    body = json.loads(http_server.requests_for("/ngo")[0].body)["alert"]
+    assert body["summary"] == ("The Telegram channel “Il Cortile Segreto” renamed itself “Giardino Fiorito” on "
+                               "March 2, 2026. Alert level: strong (score 1.00).")
+    assert body["next_steps"][0]["url"] == "https://t.me/cortile_segreto"
+    assert "None" not in http_server.requests_for("/ngo")[0].body.decode()
 
 
 def test_channel_down_three_attempts_then_recovering_gets_exactly_one_delivery(
