@@ -374,6 +374,27 @@ def summarise(worlds: list[World], results: list[WorldResult]) -> dict[str, Any]
     }
 
 
+def _cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report's tables as Markdown (what ``docs/detection.md`` shows)."""
+    lines = ["| level (at least) | precision | recall | TP | FP | FN |", "|---|---|---|---|---|---|"]
+    for level, row in report["per_level"].items():
+        lines.append(f"| {level} | {_cell(row['precision'])} | {_cell(row['recall'])} | {row['tp']} | {row['fp']} "
+                     f"| {row['fn']} |")
+    lines += ["", "| class | labels | recall possible | recall likely | recall strong | false positives (possible) |",
+              "|---|---|---|---|---|---|"]
+    for cls, levels in report["per_class"].items():
+        labels = levels["possible"]["tp"] + levels["possible"]["fn"]
+        recalls = " | ".join(_cell(levels[level]["recall"]) for level in LEVELS)
+        lines.append(f"| {cls} | {labels} | {recalls} | {levels['possible']['fp']} |")
+    lines += ["", f"Strong alerts on live communities: {report['strong_alerts_on_live_communities']}. "
+              f"Worlds: {report['worlds']} ({report['failed']} failed), {report['seconds']:.0f} s of crawling."]
+    return "\n".join(lines)
+
+
 # -------------------------------------------------------------------------------------------- main
 
 
@@ -424,6 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--params", help="JSON object of Params fields")
     parser.add_argument("--out", type=Path, help="write the JSON report here")
     parser.add_argument("--keep", type=Path, help="keep each world's store and config in KEEP/<seed> to inspect")
+    parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown instead of JSON")
     args = parser.parse_args(argv)
     try:
         seeds = parse_seeds(args.seeds)
@@ -451,8 +473,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = json.dumps(report, ensure_ascii=False, indent=2)
     if args.out:
         args.out.write_text(text + "\n", encoding="utf-8")
-    print(json.dumps({k: report[k] for k in ("worlds", "failed", "seconds", "per_level", "per_class",
-                                             "strong_alerts_on_live_communities")}, indent=2))
+    if args.markdown:
+        print(markdown(report))
+    else:
+        print(json.dumps({k: report[k] for k in ("worlds", "failed", "seconds", "per_level", "per_class",
+                                                 "strong_alerts_on_live_communities")}, indent=2))
     return 0
 
 

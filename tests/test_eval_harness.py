@@ -292,3 +292,14 @@ def test_a_shutdown_allowed_only_when_marked_recovered() -> None:
         score = score_world(world, [marked])
         assert score.per_class["c8"]["possible"].fp == 0 and score.strong_on_live == 0
         assert score.per_level["possible"].fp == 0
+
+
+def test_markdown_tables_show_the_counts() -> None:
+    from evaluation.run import WorldResult, markdown
+
+    world = hand_world()
+    report = summarise([world], [WorldResult(1, "en", ["c1"], alerts=[alert("shutdown", "strong", "gone")])])
+    text = markdown(report)
+    assert "| likely | 1.00 | 0.50 | 1 | 0 | 1 |" in text
+    assert "| c1 | 1 | 0.00 | 0.00 | – | 0 |" in text
+    assert "Strong alerts on live communities: 0." in text
