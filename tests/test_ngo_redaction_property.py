@@ -70,6 +70,19 @@ def _secrets(value: Any, key: str = "") -> list[str]:
     return []
 
 
+def _listed_numbers(value: Any, key: str = "") -> set[str]:
+    """Numbers placed under NGO-listed number keys: allowed in the output, so the same number drawn
+    again as a raw id elsewhere cannot be told apart from it (hypothesis does draw such twins)."""
+    if isinstance(value, dict):
+        return {s for k, v in value.items() for s in _listed_numbers(v, k)}
+    if isinstance(value, list):
+        return {s for v in value for s in _listed_numbers(v, key)}
+    if isinstance(value, int) and not isinstance(value, bool) and key in NGO_FIELDS \
+            and NGO_FIELDS[key].shape is Shape.NUMBER:
+        return {str(value)}
+    return set()
+
+
 @settings(max_examples=200, deadline=None)
 @given(evidence=ITEMS)
 def test_no_generated_secret_reaches_ngo_email_or_webhook_output(evidence: list[Any]) -> None:
@@ -80,7 +93,7 @@ def test_no_generated_secret_reaches_ngo_email_or_webhook_output(evidence: list[
     blob = "\n".join(outputs)
     for marker in ("SECRETTEXT", "SECRETPOST", "deadbeef"):
         assert marker not in blob
-    for secret in _secrets(evidence):
+    for secret in set(_secrets(evidence)) - _listed_numbers(evidence):
         assert secret not in blob
 
 
