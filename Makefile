@@ -29,6 +29,7 @@ fonts:
 test: $(STAMP) browser fonts
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 demo: $(STAMP) fonts
@@ -47,6 +48,7 @@ mutation-if-changed: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -48,16 +48,17 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-import typer
 from sqlalchemy import func, select
 
-from cli_support import FormatOption, OutputFormat, console, emit, emit_one, state
 from config.settings import Settings
-from model.records import Platform
+from crawlers.registry import default_interval
+from service import crawl as crawl_runner
+from service import jobs
+from service.app import App
+from service.crawl import SourcePool
 from store import lock
 from store import models as m
-from store.app import App
-from store.status import JOBS_TABLE, WATCHED_STATES, crawl_job_id, crawl_retry_job_id, status_report
+from store.status import JOBS_TABLE, WATCHED_STATES, crawl_job_id, crawl_retry_job_id
 
 if TYPE_CHECKING:
     from apscheduler.job import Job
@@ -77,44 +78,6 @@ JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None
 # --- periodic tasks --------------------------------------------------------------------------------
 
 
-def _detect(app: App) -> str:
-    from detect.cycle import configured_name_search, run_cycle
-
-    search = configured_name_search(app.settings)
-    with app.store.session() as session:
-        report = run_cycle(session, app.settings, search=search)
-    return f"{len(report.events)} events, {len(report.candidates)} candidates, {len(report.alerts)} alerts"
-
-
-def _deliver(app: App) -> str:
-    from alerts.deliver import deliver_pending
-
-    report = deliver_pending(app)
-    return f"{report.rows_sent} sent, {report.rows_retrying} retrying, {report.rows_failed} failed"
-
-
-def _index(app: App) -> str:
-    from search.indexer import index_pending
-
-    result = index_pending(app)
-    return f"{result.indexed} indexed, {result.remaining} left"
-
-
-def _hashlists(app: App) -> str:
-    from detect.hashlists import match_new_fingerprints
-
-    with app.store.session() as session:
-        raised = match_new_fingerprints(session, app.settings)
-    return f"{raised} hash-list alerts raised"
-
-
-def _purge(app: App) -> str:
-    from store.retention import run_purge
-
-    report = run_purge(app.store, app.settings.privacy.retention_days)
-    return f"{report.posts} post texts purged"
-
-
 @dataclass(frozen=True)
 class Task:
     name: str
@@ -123,24 +86,22 @@ class Task:
 
 
 TASKS: dict[str, Task] = {t.name: t for t in (
-    Task("detect", _detect, lambda s: timedelta(minutes=s.scheduler.detect_interval_minutes)),
-    Task("deliver", _deliver, lambda s: timedelta(minutes=s.scheduler.deliver_interval_minutes)),
-    Task("index", _index, lambda s: timedelta(minutes=s.scheduler.index_interval_minutes)),
-    Task("hashlists", _hashlists,
+    Task("detect", jobs.detect, lambda s: timedelta(minutes=s.scheduler.detect_interval_minutes)),
+    Task("deliver", jobs.deliver, lambda s: timedelta(minutes=s.scheduler.deliver_interval_minutes)),
+    Task("index", jobs.index, lambda s: timedelta(minutes=s.scheduler.index_interval_minutes)),
+    Task("hashlists", jobs.hashlists,
          lambda s: timedelta(minutes=s.scheduler.detect_interval_minutes)),
-    Task("purge", _purge, lambda s: timedelta(hours=s.scheduler.purge_interval_hours)),
+    Task("purge", jobs.purge, lambda s: timedelta(hours=s.scheduler.purge_interval_hours)),
 )}
 _TASK_LOCKS = {name: threading.Lock() for name in TASKS}
 
 
 def crawl_interval(settings: Settings, platform: str, override_minutes: int | None) -> timedelta:
-    """The community's own interval, else its platform's default (forums for every other platform)."""
+    """The community's own interval, else its platform plugin's default (the forums' for platforms without one)."""
     if override_minutes:
         return timedelta(minutes=override_minutes)
-    defaults: dict[str, int] = {Platform.TELEGRAM: settings.telegram.interval_minutes,
-                                Platform.REDDIT: settings.reddit.interval_minutes}
-    minutes = defaults.get(platform, settings.forums.interval_minutes)
-    return timedelta(minutes=minutes)
+    minutes = default_interval(settings, platform)
+    return timedelta(minutes=minutes if minutes is not None else settings.forums.interval_minutes)
 
 
 # --- the service -----------------------------------------------------------------------------------
@@ -164,6 +125,7 @@ class Service:
         self.scheduler: BackgroundScheduler | None = None
         self._in_flight = 0
         self._idle = threading.Condition()
+        self.sources = SourcePool(app.settings)  # long-lived: pacing state survives between crawl jobs
 
     # -- life cycle --
 
@@ -217,6 +179,7 @@ class Service:
             with self._idle:
                 self._idle.wait_for(lambda: self._in_flight == 0)
         self._teardown()
+        self.sources.close()
         log.info("scheduler %s stopped cleanly", self.owner)
 
     def _teardown(self) -> None:
@@ -305,12 +268,10 @@ class Service:
                                    id=crawl_retry_job_id(cid), args=[cid], executor="crawl", replace_existing=True)
 
     def crawl(self, community_id: int) -> None:
-        from crawlers.runner import crawl_once
-
         if self.should_stop():
             return
         started = time.perf_counter()
-        results = crawl_once(self.app, [community_id], should_stop=self.should_stop)
+        results = crawl_runner.crawl_once(self.app, [community_id], should_stop=self.should_stop, pool=self.sources)
         for result in results:
             log.info("crawl of community #%d by %s: %s, %d new posts of %d seen (%.1fs)%s", community_id,
                      result.source, result.outcome, result.stats.posts_new, result.stats.posts_seen,
@@ -486,34 +447,3 @@ def run_forever(app: App, *, service: Service | None = None) -> None:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         service.stop()
-
-
-# --- CLI commands (registered in cli.py) -------------------------------------------------------------
-
-
-def run_command(ctx: typer.Context) -> None:
-    """Run the service: crawl, detect, deliver alerts, index and purge on schedule until SIGTERM/SIGINT."""
-    from alerts.channels import validate_audiences
-
-    app = state(ctx).app
-    validate_audiences(app.settings)  # a bad channel URL is a config error now, not a silent drop later
-    run_forever(app)
-
-
-def status_command(ctx: typer.Context, fmt: OutputFormat = FormatOption) -> None:
-    """Per source: last crawl, outcome, next run, error streak; backlogs; open alerts by level."""
-    with state(ctx).app.store.session() as session:
-        report = status_report(session, stale_after=LOCK_STALE_AFTER)
-    if fmt == OutputFormat.json:
-        emit_one(report, fmt)
-        return
-    service = report["service"]
-    console.print(f"service: {'running as ' + service['owner'] if service['running'] else 'not running'}"
-                  + (f" (last heartbeat {service['heartbeat_at']})" if service["heartbeat_at"] else ""))
-    emit(report["sources"], fmt, ["community_id", "platform", "handle", "last_crawl_at", "last_outcome", "error_streak",
-                                  "next_run_at", "last_error"], title="sources")
-    backlog = report["backlog"]
-    console.print(f"backlog: {backlog['index_outbox']} documents to index, {backlog['deliveries_pending']} "
-                  f"deliveries pending, {backlog['deliveries_failed']} failed")
-    alerts = report["open_alerts"]
-    console.print("open alerts: " + (", ".join(f"{n} {level}" for level, n in alerts.items()) or "none"))

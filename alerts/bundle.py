@@ -1,6 +1,6 @@
 """Evidence bundle of one alert: a zip an investigator can hand on, verifiable file by file.
 
-Contents: ``alert.json`` (full DESIGN §6 JSON), ``evidence/*.json`` (the stored records the evidence
+Contents: ``alert.json`` (the full alert JSON), ``evidence/*.json`` (the stored records the evidence
 points at, each with its source URL, fetch time and payload SHA-256), and ``manifest.json`` with the
 SHA-256 of every other file. No media: fingerprints only, as in the store.
 """

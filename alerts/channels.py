@@ -82,7 +82,13 @@ def validate_audiences(settings: Settings, env: Mapping[str, str] | None = None)
     """Refuse to start with an audience whose URL apprise cannot parse or whose secret is unset.
 
     The error names the audience and the URL with its secrets masked (exit code 2, bad config)."""
+    from alerts.i18n import UnknownLanguage, check_language
+
     for name, audience in settings.alerts.audiences.items():
+        try:
+            check_language(audience.language)
+        except UnknownLanguage as exc:
+            raise ConfigError(f"alerts.audiences.{name}.language: {exc}") from None
         if not audience.urls:
             raise ConfigError(f"alerts.audiences.{name}: no urls configured (add at least one apprise URL)")
         for url in audience.urls:

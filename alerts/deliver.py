@@ -40,7 +40,6 @@ from alerts.render import Message, render_alert, render_digest
 from config.settings import AudienceSettings, Settings
 from model.errors import MissingSecret
 from store import models as m
-from store.app import App
 from store.db import Store
 
 log = logging.getLogger(__name__)
@@ -288,17 +287,11 @@ def _finish_failure(store: Store, settings: Settings, unit: Unit, error: str, no
     report.errors.append(error)
 
 
-def deliver_pending(app_or_store: App | Store, settings: Settings | None = None, now: datetime | None = None, *,
+def deliver_pending(store: Store, settings: Settings, now: datetime | None = None, *,
                     sender: Sender = send_apprise, sleep: Callable[[float], None] | None = None,
                     tries_per_run: int = 3, env: Mapping[str, str] | None = None,
                     clock: Callable[[], datetime] | None = None) -> DeliveryReport:
     """Send everything due now. Safe to run again at any time (and after a crash)."""
-    if isinstance(app_or_store, App):
-        store, settings = app_or_store.store, settings or app_or_store.settings
-    else:
-        store = app_or_store
-        if settings is None:
-            raise TypeError("deliver_pending(store, ...) needs settings")
     now = now or m.utcnow()
     report = DeliveryReport()
     for unit in plan(store, settings, now, report):
@@ -307,9 +300,9 @@ def deliver_pending(app_or_store: App | Store, settings: Settings | None = None,
     return report
 
 
-def deliver_alerts(app: App, now: datetime | None = None) -> DeliveryReport:
+def deliver_alerts(store: Store, settings: Settings, now: datetime | None = None) -> DeliveryReport:
     """Entry point for the CLI and the scheduler: refuse a bad channel config, then deliver."""
     from alerts.channels import validate_audiences
 
-    validate_audiences(app.settings)
-    return deliver_pending(app, now=now)
+    validate_audiences(settings)
+    return deliver_pending(store, settings, now=now)

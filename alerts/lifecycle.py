@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config.settings import AudienceSettings, Settings
+from detect.candidates import set_candidate_state
 from model.errors import UsageError
 from model.vocab import ALERT_KINDS, AlertDraft, level_rank
 from store import models as m
@@ -41,7 +42,7 @@ def community_ref(community: m.Community | None) -> dict[str, Any] | None:
 
 
 def build_payload(session: Session, draft: AlertDraft, created_at: datetime) -> dict[str, Any]:
-    """DESIGN §6 alert JSON without ``id`` and ``state`` (those live in their own columns)."""
+    """The alert JSON (docs/alerts.md) without ``id`` and ``state`` (those live in their own columns)."""
     source = session.get(m.Community, draft.source_community_id) if draft.source_community_id else None
     target = session.get(m.Community, draft.target_community_id) if draft.target_community_id else None
     signals = [{"name": str(s.get("name", "")), "score": float(s.get("score", 0.0)),
@@ -52,7 +53,7 @@ def build_payload(session: Session, draft: AlertDraft, created_at: datetime) -> 
 
 
 def alert_json(alert: m.Alert, session: Session | None = None) -> dict[str, Any]:
-    """The full DESIGN §6 alert JSON (``session`` is accepted for symmetry; the payload is self-contained)."""
+    """The full alert JSON (docs/alerts.md) (``session`` is accepted for symmetry; the payload is self-contained)."""
     payload = dict(alert.payload or {})
     return {
         "id": alert.id,
@@ -216,25 +217,4 @@ def _update_candidate(session: Session, alert: m.Alert, state: str) -> None:
                                                          m.Candidate.target_id == alert.target_community_id))
     if candidate is None:
         return
-    hook = _detect_hook()
-    if hook is not None:
-        hook(session, alert.source_community_id, alert.target_community_id, state)
-        return
-    candidate.state = state
-    if state == "dismissed":
-        candidate.dismissed_score = candidate.score
-
-
-def _detect_hook() -> Any:
-    """detect's own ``set_candidate_state(session, source_id, target_id, state)`` when it provides one."""
-    import importlib
-
-    for module in ("detect.scoring", "detect.cycle"):
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue
-        hook = getattr(mod, "set_candidate_state", None)
-        if callable(hook):
-            return hook
-    return None
+    set_candidate_state(session, alert.source_community_id, alert.target_community_id, state)

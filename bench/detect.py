@@ -5,7 +5,7 @@
 
 The world is bulk-inserted straight into a SQLite store (building 1M posts through ingest would
 take longer than the thing measured); detection then runs exactly as in production
-(``detect.cycle.run_cycle``) in a child process, so its peak RSS is its own.
+(``service.detection.run_detection``) in a child process, so its peak RSS is its own.
 
 Planted: ``migrations`` pairs A → B where A is a watched seed that gets banned and B is its
 successor carrying two of three strong kinds of evidence (announcement with successor wording in A;
@@ -239,13 +239,13 @@ def baseline(db_url: str) -> float:
 
 def cycle_child(db_url: str) -> None:
     """Run in a child process: one detection cycle, report JSON on stdout."""
-    from detect.cycle import run_cycle
+    from service.detection import run_detection
 
     store = open_store(db_url)
     settings = Settings(data_dir=str(Path(db_url.split("///", 1)[1]).parent))
     started = time.perf_counter()
     with store.session() as session:
-        report = run_cycle(session, settings)
+        report = run_detection(session, settings)
         strong = {(c["source_id"], c["target_id"]): c["level"] for c in report.candidates}
         alerts = session.scalar(select(text("count(*)")).select_from(m.Alert)) or 0
     seconds = time.perf_counter() - started

@@ -1,4 +1,4 @@
-"""Benchmark: parsing saved t.me/s pages (20 messages each) with crawlers.telegram_web_parse, against
+"""Benchmark: parsing saved t.me/s pages (20 messages each) with crawlers.telegram.web_parse, against
 snscrape's Telegram parser (BeautifulSoup + lxml) on the same HTML, measured in the same run.
 
     .venv/bin/python bench/telegram_parse.py            # 2,000 pages
@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crawlers.telegram_web_parse import parse_channel_page
+from crawlers.telegram.web_parse import parse_channel_page
 from tests.fixtures.telegram.builder import NIGHTOWL, Msg, channel_page, showcase_messages
 
 TARGET = 300.0  # pages per second

@@ -11,6 +11,7 @@ setting.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -145,10 +146,12 @@ class DetectSettings(Section):
 
 
 def _alert_language(value: str) -> str:
-    """A language the alert texts have a catalogue for (alerts/locale); anything else is a config error."""
-    from alerts.i18n import check_language  # lazy: the settings schema must not load alert code eagerly
-
-    return check_language(value)
+    """A language code (``it``, ``pt_BR``). Whether the alert texts have a catalogue for it is checked by
+    the alerts layer (:func:`alerts.channels.validate_audiences`, run before anything is delivered):
+    the settings schema sits below it and does not load alert code."""
+    if not re.fullmatch(r"[a-z]{2,3}(_[A-Z]{2})?", value):
+        raise ValueError(f"{value!r} is not a language code (e.g. en, it, pt_BR)")
+    return value
 
 
 class AudienceSettings(Section):

@@ -2,7 +2,7 @@
 
 A crawler is a :class:`Source` subclass with a stable ``name`` (a storage key: checkpoints are
 stored under it) and a ``crawl`` generator that yields records for one target. The crawl runner
-(:mod:`crawlers.runner`) feeds what it yields to ingest, so a source never touches the store.
+(:mod:`service.crawl`) feeds what it yields to ingest, so a source never touches the store.
 
 Sources are built with :meth:`Source.from_settings`; a source that cannot run with the given
 settings (no API credentials, say) raises :class:`NotConfigured` and is skipped.
@@ -62,8 +62,8 @@ class Source(ABC):
 _REGISTRY: dict[str, type[Source]] = {}
 
 
-def register(cls: type[Source]) -> type[Source]:
-    """Class decorator: add a source to the registry. Names are unique."""
+def register_source(cls: type[Source]) -> type[Source]:
+    """Add a source to the registry (platform plugins do this for theirs). Names are unique."""
     name = cls.name
     if name in _REGISTRY and _REGISTRY[name] is not cls:
         raise ValueError(f"a crawler named {name!r} is already registered ({_REGISTRY[name].__qualname__})")
@@ -71,21 +71,14 @@ def register(cls: type[Source]) -> type[Source]:
     return cls
 
 
+#: Class decorator form, for sources outside a platform plugin (tests' fake sources).
+register = register_source
+
+
 def registered() -> dict[str, type[Source]]:
+    """Every source: those of the registered platform plugins, and any registered directly."""
     load_builtin_sources()
     return dict(_REGISTRY)
-
-
-#: Modules that register sources on import.
-BUILTIN_SOURCE_MODULES: tuple[str, ...] = (
-    "crawlers.telegram_web",
-    "crawlers.telegram_api",
-    "crawlers.reddit",
-    "crawlers.discourse",
-    "crawlers.phpbb",
-    "crawlers.xenforo",
-    "crawlers.forum_detect",
-)
 
 
 #: Comma-separated extra modules that register sources (test plugins for subprocess tests).
@@ -98,5 +91,4 @@ def load_builtin_sources() -> None:
 
     for extra in filter(None, (x.strip() for x in os.environ.get(EXTRA_SOURCES_ENV, "").split(","))):
         importlib.import_module(extra)  # named on purpose: a missing one is an error, not a skip
-    for module in BUILTIN_SOURCE_MODULES:
-        importlib.import_module(module)
+    importlib.import_module("crawlers.registry").plugins()

@@ -31,7 +31,7 @@ Why the decoding is guarded the way it is:
   way it looks.
 
 PDQ (Meta's perceptual hash) gives 256 bits and a quality score 0-100; matches are Hamming
-distance ≤ 31 and hashes with quality < 50 are too flat to trust (DESIGN §9). Hex encoding follows
+distance ≤ 31 and hashes with quality < 50 are too flat to trust. Hex encoding follows
 the reference tools: bit 0 of the vector is the most significant bit of the first hex digit.
 """
 

@@ -32,7 +32,7 @@ from config.settings import (
 )
 from demoworld import scenario as sc
 from demoworld.servers import Running, run_world
-from store.app import App
+from service.app import App
 from store.pseudonym import create_key_file
 
 #: Fake Reddit credentials, set in this process's environment only while the demo runs.
@@ -48,7 +48,7 @@ Say = Callable[[str], None]
 @dataclass
 class DemoResult:
     data_dir: Path
-    alerts: list[dict[str, Any]] = field(default_factory=list)  # DESIGN §6 alert JSON
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # the alert JSON (docs/alerts.md)
     leads: list[dict[str, Any]] = field(default_factory=list)
     webhook: list[tuple[str, Any]] = field(default_factory=list)  # (path, JSON body) received
     exports: list[Path] = field(default_factory=list)
@@ -111,7 +111,7 @@ def _watch(app: App, running: Running) -> dict[str, int]:
 
 
 def _crawl(app: App, say: Say, ids: list[int] | None = None) -> None:
-    from crawlers.runner import crawl_once
+    from service.crawl import crawl_once
 
     for result in crawl_once(app, ids):
         with app.store.session() as session:
@@ -124,10 +124,11 @@ def _crawl(app: App, say: Say, ids: list[int] | None = None) -> None:
 
 
 def _detect(app: App, say: Say) -> dict[str, Any]:
-    from detect.cycle import run_cycle
+    from service.detection import run_detection
 
+    # The same detection as `resurface detect` and the service; no name search: the demo stays offline.
     with app.store.session() as session:
-        report = run_cycle(session, app.settings)
+        report = run_detection(session, app.settings)
     for lead in report.leads:
         say(f"  lead: {lead['url']} → {lead['state']} ({lead['reason']})")
     for event in report.events:
@@ -137,13 +138,14 @@ def _detect(app: App, say: Say) -> dict[str, Any]:
 
 
 def _export(app: App, out_dir: Path) -> list[Path]:
-    from graph.commands import BuildOptions, build_filtered_graph
     from graph.exports import export_graph
     from graph.filters import GraphFilter
+    from graph.pipeline import BuildOptions
+    from service.graph import export_graph_of
     from store import audit
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    graph = build_filtered_graph(app, GraphFilter(), BuildOptions())
+    graph = export_graph_of(app.store, GraphFilter(), BuildOptions())
     paths: list[Path] = []
     for fmt in EXPORT_FORMATS:
         with warnings.catch_warnings():
@@ -188,7 +190,7 @@ def run_demo(data_dir: Path, say: Say = print, scenario: sc.Scenario | None = No
                 _crawl(app, say, vanished)
             detected = _detect(app, say)
             result.leads.extend(detected["leads"])
-            report = deliver_alerts(app)
+            report = deliver_alerts(app.store, app.settings)
             say(f"  delivered: {report.rows_sent} sent, {report.rows_retrying} retrying, "
                 f"{report.rows_failed} failed")
             result.webhook = running.inbox.items

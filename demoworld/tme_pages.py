@@ -1,7 +1,7 @@
 """Realistic, fictional ``t.me`` pages, built from message specs: the one renderer shared by the
 demo world (:mod:`demoworld`) and the Telegram crawler tests.
 
-The markup follows Telegram's web preview (DESIGN §9): class names, nesting, ``data-post``,
+The markup follows Telegram's web preview: class names, nesting, ``data-post``,
 ``data-view`` (base64 JSON with the channel id), ``data-peer``, the "more" link with
 ``data-before``, emoji wrapped in ``<i class="emoji"><b>…</b></i>``, footers with views and
 ``<time datetime>``. Channels, people and links are invented.

@@ -1,8 +1,5 @@
-"""One detection cycle over the store: events → leads → candidate pairs → scores → alerts.
-
-Runs in the caller's transaction and is idempotent: events are deduplicated by key, leads by URL,
-candidates by (source, target), and alerts by :func:`alerts.lifecycle.raise_alert`, so running it
-twice over unchanged data creates nothing the second time.
+"""The building blocks of a detection cycle (loading, pair discovery, candidates, alert drafts); the
+stages that call them in order are in :mod:`detect.pipeline`.
 
 Which pairs are scored: every pair (A, B) where A is *of interest* (watched, or shut down / renamed)
 and B is reached from A by a link, by shared members, by reposted content, by a similar name (only
@@ -15,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,26 +23,21 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from alerts.lifecycle import raise_alert
 from config.settings import Settings
 from detect import events as ev
-from detect.content import content_overlaps
 from detect.language import successor_phrases
-from detect.leads import COMMUNITY_LINKS, NameSearch, discover_leads, search_similar
+from detect.leads import COMMUNITY_LINKS
 from detect.names import key_similarity, normalise_name
-from detect.overlap import PairOverlap, member_overlaps, members_per_platform, pair_metrics
+from detect.overlap import PairOverlap, members_per_platform, pair_metrics
 from detect.scoring import (
     Announcement,
-    ContentEvidence,
     MemberEvidence,
     PairEvidence,
     PairScore,
     members_signal,
-    score_pair,
 )
-from model.errors import UsageError
 from model.records import GONE_STATUSES
-from model.vocab import CANDIDATE_STATES, WATCHED_STATES, AlertDraft, CommunityInfo, level_rank
+from model.vocab import WATCHED_STATES, AlertDraft, CommunityInfo, level_rank
 from store import models as m
 
 log = logging.getLogger("resurface.detect")
@@ -349,29 +340,13 @@ def _watch_candidate(session: Session, target_id: int, source_id: int) -> None:
     target.labels = sorted({*(target.labels or []), *(source.labels or [])})
 
 
-def set_candidate_state(session: Session, source_id: int, target_id: int, state: str) -> m.Candidate:
-    """An analyst's verdict on a pair. Dismissing remembers the score, so the pair alerts again only
-    if its score rises by ``detect.dismiss_margin`` over it."""
-    if state not in CANDIDATE_STATES:
-        raise UsageError(f"candidate state must be one of {', '.join(CANDIDATE_STATES)}, not {state!r}")
-    row = session.scalar(select(m.Candidate).where(m.Candidate.source_id == source_id,
-                                                   m.Candidate.target_id == target_id))
-    if row is None:
-        raise UsageError(f"no migration candidate #{source_id} → #{target_id}")
-    row.state = state
-    if state == "dismissed":
-        row.dismissed_score = row.score
-    session.flush()
-    return row
-
-
 def _digest(parts: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()[:16]
 
 
-def _event_alerts(session: Session, new_events: Sequence[m.Event], communities: dict[int, CommunityInfo],
-                  settings: Settings) -> list[m.Alert]:
-    raised: list[m.Alert] = []
+def event_alert_drafts(new_events: Sequence[m.Event], communities: dict[int, CommunityInfo]) -> list[AlertDraft]:
+    """Shutdown and rebrand alerts for watched communities, from the events this cycle stored."""
+    drafts: list[AlertDraft] = []
     renames: dict[int, list[m.Event]] = defaultdict(list)
     for event in new_events:
         info = communities.get(event.community_id)
@@ -384,187 +359,34 @@ def _event_alerts(session: Session, new_events: Sequence[m.Event], communities: 
             # answers (a bare 403/404) confirms a shutdown at "likely"
             confirmed_gone = (event.evidence.get("status") in GONE_STATUSES
                               and event.evidence.get("definitive", True) is not False)
-            draft = AlertDraft(kind="shutdown", level="strong" if confirmed_gone else "likely",
-                               score=1.0 if confirmed_gone else 0.8, source_community_id=event.community_id,
-                               target_community_id=None,
-                               signals=[{"name": "shutdown", "score": 1.0 if confirmed_gone else 0.8,
-                                         "evidence": [{**event.evidence,
-                                                       "occurred_at": event.occurred_at.isoformat()}]}],
-                               dedup_key=event.dedup_key)
-            alert = raise_alert(session, draft, settings)
-            if alert is not None:
-                raised.append(alert)
+            drafts.append(AlertDraft(kind="shutdown", level="strong" if confirmed_gone else "likely",
+                                     score=1.0 if confirmed_gone else 0.8, source_community_id=event.community_id,
+                                     target_community_id=None,
+                                     signals=[{"name": "shutdown", "score": 1.0 if confirmed_gone else 0.8,
+                                               "evidence": [{**event.evidence,
+                                                             "occurred_at": event.occurred_at.isoformat()}]}],
+                                     dedup_key=event.dedup_key))
     for cid, items in renames.items():
         target = next((e.related_community_id for e in items if e.related_community_id), None)
         evidence = [{**e.evidence, "kind": e.kind, "occurred_at": e.occurred_at.isoformat()} for e in items]
-        draft = AlertDraft(kind="rebrand", level="strong", score=1.0, source_community_id=cid,
-                           target_community_id=target, signals=[{"name": "rename", "score": 1.0, "evidence": evidence}],
-                           dedup_key=f"rebrand:{cid}:{_digest([e.dedup_key for e in items])}")
-        alert = raise_alert(session, draft, settings)
-        if alert is not None:
-            raised.append(alert)
-    return raised
+        drafts.append(AlertDraft(kind="rebrand", level="strong", score=1.0, source_community_id=cid,
+                                 target_community_id=target,
+                                 signals=[{"name": "rename", "score": 1.0, "evidence": evidence}],
+                                 dedup_key=f"rebrand:{cid}:{_digest([e.dedup_key for e in items])}"))
+    return drafts
 
 
-# --- the cycle -----------------------------------------------------------------------------------
-
-
-def configured_name_search(settings: Settings) -> NameSearch | None:
-    """The platform name searches this deployment can run, combined: Reddit's subreddit search when
-    Reddit credentials are set, Telegram's global search when the Telegram API is configured. Each one
-    that is not available is skipped with a log line saying why; None when none is (detection still
-    runs; it just finds no name-search candidates). Each search answers ``[]`` for platforms not its
-    own, so the combination asks every one and concatenates."""
-    from crawlers.base import NotConfigured
-    from crawlers.reddit import name_search as reddit_search
-    from crawlers.telegram_api import name_search as telegram_search
-    from model.errors import MissingSecret
-
-    Hits = Sequence[tuple[str, str | None, str]]
-    searches: list[Callable[[str, str], Hits]] = []
-    factories: list[tuple[str, Callable[[Settings], Callable[[str, str], Hits]]]] = [
-        ("Reddit", reddit_search), ("Telegram", telegram_search)]
-    for label, factory in factories:
-        try:
-            searches.append(factory(settings))
-        except (MissingSecret, NotConfigured) as exc:
-            log.info("no %s name search: %s", label, exc)
-    if not searches:
-        return None
-
-    def search(platform: str, query: str) -> Sequence[tuple[str, str | None, str]]:
-        hits: list[tuple[str, str | None, str]] = []
-        for each in searches:
-            try:
-                hits.extend(each(platform, query))
-            except Exception as exc:  # a platform being down must not stop the detection cycle
-                log.warning("name search for %r on %s failed: %s: %s", query, platform, type(exc).__name__, exc)
-        return hits
-
-    return search
-
-
-def run_cycle(session: Session, settings: Settings, *, search: NameSearch | None = None) -> CycleReport:
-    """One detection cycle (see the module docstring). Returns what was found and raised."""
-    started_clock = time.perf_counter()
+def candidate_drafts(session: Session, scores: Sequence[PairScore], communities: dict[int, CommunityInfo],
+                     settings: Settings, now: datetime, report: CycleReport) -> list[AlertDraft]:
+    """Store the scored pairs as candidates (honouring analysts' verdicts), start watching the targets of
+    alerting ones, and return their migration alert drafts, best first."""
     detect = settings.detect
-    report = CycleReport()
-    now = m.utcnow()
-
-    snapshots = ev.load_snapshots(session)
-    drafts = ev.derive_events(session, detect, snapshots)
-    communities = _communities(session)
-    handles = _handle_index(communities, snapshots)
-    names = _names(communities, snapshots)
-
-    leads = discover_leads(session, settings.crawl)
-    if leads.watched:
-        communities = _communities(session)
-        handles = _handle_index(communities, snapshots)
-        names = _names(communities, snapshots)
-    report.leads = [{"url": lead.url, "state": lead.state, "kind": lead.kind, "platform": lead.platform,
-                     "handle": lead.handle, "depth": lead.depth, "source_community_id": lead.source_community_id,
-                     "reason": (lead.attrs or {}).get("reason")} for lead in leads.new_leads]
-
-    first_events = ev.persist_events(session, drafts)
-    gone, surges = _event_summary(session)
-    interest = {cid for cid, c in communities.items() if c.watch_state in WATCHED_STATES} | set(gone)
-
-    post_times = _post_times(session)
-    started = {cid: (c.created_at_platform or post_times.get(cid, (None, None))[0] or c.first_seen)
-               for cid, c in communities.items()}
-
-    def predecessor(a: int, b: int) -> bool:
-        return _orient(a, b, {a, b}, gone, started) == (a, b)
-
-    links = _link_announcements(session, interest, handles, predecessor)
-    new_events = first_events + ev.persist_events(session, links.events)
-    report.events = [{"kind": e.kind, "community_id": e.community_id, "related_community_id": e.related_community_id,
-                      "occurred_at": e.occurred_at.isoformat(), "evidence": e.evidence} for e in new_events]
-
-    if search is not None:
-        for event in first_events:
-            if event.kind in ("shutdown", "rename") and event.community_id in communities:
-                found = search_similar(session, session.get(m.Community, event.community_id),  # type: ignore[arg-type]
-                                       search, settings.crawl, names.get(event.community_id, []))
-                if found:
-                    communities = _communities(session)
-                    names = _names(communities, snapshots)
-
-    started = {cid: (c.created_at_platform or post_times.get(cid, (None, None))[0] or c.first_seen)
-               for cid, c in communities.items()}
-
-    pairs: set[tuple[int, int]] = set(links.pairs)
-    content: dict[tuple[int, int], ContentEvidence] = {}
-    use_all = len(interest) * 2 > len(communities)
-    for (s, t), co in content_overlaps(session, None if use_all else interest).items():
-        if s not in interest:
-            continue
-        content[(s, t)] = ContentEvidence(co.media_matches, co.text_matches, co.forwards, tuple(co.examples[:10]))
-        pairs.add((s, t))
-
-    # Members: every neighbour of a community that shut down or renamed; for live watched ones only
-    # pairs that already have an announcement with successor wording or shared content (members
-    # alone cannot make a live community's neighbour a migration, and the significance of every
-    # pair of a busy platform is the expensive part).
-    gone_ids = sorted(cid for cid in gone if cid in communities)
-    overlaps = member_overlaps(session, gone_ids, min_shared=MIN_SHARED) if gone_ids else {}
-    extra = {p for p in content} | {p for p, anns in links.announcements.items() if any(a.phrases for a in anns)}
-    extra = {p for p in extra if (min(p), max(p)) not in overlaps}
-    overlaps.update(_pair_overlaps(session, extra, communities))
-    pairs |= _name_pairs([cid for cid in gone if cid in communities], communities, names)
-    for cid, origin in session.execute(select(m.Community.id, m.Community.origin_community_id).where(
-            m.Community.watch_state == "candidate", m.Community.origin_community_id.is_not(None))):
-        if origin is not None:
-            pairs.add((origin, cid))
-
-    # A pair seen only through shared members is scored when that evidence alone is substantial (before
-    # the bonus for arrivals after the event): on a busy platform popular accounts put most
-    # communities a few members apart, and most of those pairs are noise.
-    other_evidence = {(min(p), max(p)) for p in pairs}
-    oriented: list[tuple[tuple[int, int], PairOverlap]] = []
-    for ab, ov in overlaps.items():
-        if ab not in other_evidence and _members_value(ov) < MEMBER_ONLY_FLOOR:
-            continue
-        pair = _orient(ab[0], ab[1], interest, gone, started)
-        if pair is not None:
-            oriented.append((pair, ov))
-    arrivals = _arrivals_after_event(session, [p for p, _ in oriented if p[0] in gone], gone)
-    oriented_members: dict[tuple[int, int], MemberEvidence] = {}
-    for pair, ov in oriented:
-        size_s, size_t = (ov.size_a, ov.size_b) if pair[0] == ov.a else (ov.size_b, ov.size_a)
-        oriented_members[pair] = MemberEvidence(ov.shared, size_s, size_t, ov.overlap_coefficient, ov.jaccard,
-                                                ov.significance, arrivals.get(pair))
-        pairs.add(pair)
-    keys = {cid: [(n, normalise_name(n)) for n in ns] for cid, ns in names.items()}
-
-    scores: list[PairScore] = []
-    for source_id, target_id in pairs:
-        if source_id not in communities or target_id not in communities or source_id == target_id:
-            continue
-        source_event = gone.get(source_id)
-        evidence = PairEvidence(
-            source_id=source_id, target_id=target_id,
-            announcements=tuple(links.announcements.get((source_id, target_id), ())),
-            name=_best_name(keys.get(source_id, []), keys.get(target_id, [])),
-            members=oriented_members.get((source_id, target_id)),
-            content=content.get((source_id, target_id)),
-            source_event=source_event.kind if source_event else None,
-            source_event_at=source_event.at if source_event else None,
-            source_last_post_at=post_times.get(source_id, (None, None))[1],
-            target_started_at=started.get(target_id),
-            target_surges=tuple(surges.get(target_id, ())),
-        )
-        scores.append(score_pair(evidence, detect))
-    report.pairs_scored = len(scores)
-
     kept = [s for s in scores if s.level is not None]
     existing = {(c.source_id, c.target_id): c for c in session.scalars(select(m.Candidate))}
-    alerts = _event_alerts(session, new_events, communities, settings)
     threshold = level_rank(detect.alert_level)
+    drafts: list[AlertDraft] = []
     for score in sorted(kept, key=lambda s: -s.score):
         row, created = _upsert_candidate(session, existing, score, now)
-        alerted = None
         if level_rank(score.level) >= threshold:
             reopen = (row.state == "dismissed" and row.dismissed_score is not None
                       and score.score >= row.dismissed_score + detect.dismiss_margin)
@@ -577,25 +399,16 @@ def run_cycle(session: Session, settings: Settings, *, search: NameSearch | None
                 # After a dismissal, a risen pair is a new alert (a fresh delivery), not the dismissed one.
                 key = (f"migration:{score.source_id}:{score.target_id}:after-dismissal:{row.dismissed_score:.4f}"
                        if row.dismissed_score is not None else None)
-                alerted = raise_alert(session, AlertDraft(
+                drafts.append(AlertDraft(
                     kind="migration", level=score.level, score=score.score, source_community_id=score.source_id,
-                    target_community_id=score.target_id, signals=_signals_json(score), dedup_key=key), settings)
-                if alerted is not None:
-                    alerts.append(alerted)
+                    target_community_id=score.target_id, signals=_signals_json(score), dedup_key=key))
         report.candidates.append({
             "source_id": score.source_id, "target_id": score.target_id,
             "source": _label(communities.get(score.source_id)), "target": _label(communities.get(score.target_id)),
             "score": round(score.score, 4), "level": score.level, "state": row.state, "new": created,
             "signals": {s.name: round(s.score, 3) for s in score.signals},
         })
-    session.flush()
-    report.alerts = [{"id": a.id, "kind": a.kind, "level": a.level, "score": round(a.score, 4),
-                      "source_community_id": a.source_community_id, "target_community_id": a.target_community_id,
-                      "escalations": a.escalations} for a in alerts]
-    report.seconds = time.perf_counter() - started_clock
-    log.info("detection: %d new events, %d new leads, %d candidates, %d alerts in %.1fs", len(report.events),
-             len(report.leads), len(report.candidates), len(report.alerts), report.seconds)
-    return report
+    return drafts
 
 
 def _label(info: CommunityInfo | None) -> str:

@@ -1,4 +1,4 @@
-"""Events from observations: rename, handle reuse, shutdown, surge (DESIGN §5).
+"""Events from observations: rename, handle reuse, shutdown, surge.
 
 Pure functions over snapshot views derive :class:`EventDraft` objects; :func:`derive_events` loads the
 views from the store and :func:`persist_events` writes the drafts whose ``dedup_key`` is new, so

@@ -29,7 +29,6 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from alerts.lifecycle import raise_alert
 from config.settings import Settings
 from detect.pdq_index import MIN_QUALITY, InvalidHash, PdqIndex, parse_hex
 from model.errors import UsageError
@@ -185,11 +184,12 @@ def _set_watermarks(session: Session, marks: dict[str, int]) -> None:
     session.flush()
 
 
-def match_new_fingerprints(session: Session, settings: Settings) -> int:
-    """Check fingerprints not yet checked against every list; raise alerts. Returns alerts raised."""
+def hash_match_drafts(session: Session, settings: Settings) -> list[AlertDraft]:
+    """Check fingerprints not yet checked against every list and advance the watermarks. Returns one
+    ``hash_match`` alert draft per matching post (raised by the service, deduplicated per post)."""
     lists = {hl.id: hl for hl in session.scalars(select(m.HashList))}
     if not lists:
-        return 0
+        return []
     marks = _watermarks(session)
     start = min(marks.get(str(list_id), 0) for list_id in lists)
     entries = session.execute(select(m.HashListEntry.id, m.HashListEntry.list_id, m.HashListEntry.pdq,
@@ -220,7 +220,7 @@ def match_new_fingerprints(session: Session, settings: Settings) -> int:
                 continue  # already checked against this list
             hits[int(fp.post_id)].append({"list_id": list_id, "label": label, "distance": match.distance})
 
-    raised = 0
+    drafts: list[AlertDraft] = []
     for post_id, found in sorted(hits.items()):
         post = session.get(m.Post, post_id)
         if post is None:
@@ -238,15 +238,13 @@ def match_new_fingerprints(session: Session, settings: Settings) -> int:
                 "platform": community.platform if community else None,
                 "post_url": post.url, "at": (post.created_at or post.fetched_at).isoformat(),
             })
-        draft = AlertDraft(kind="hash_match", level="strong", score=1.0, source_community_id=post.community_id,
+        drafts.append(AlertDraft(kind="hash_match", level="strong", score=1.0, source_community_id=post.community_id,
                            target_community_id=None,
                            signals=[{"name": "hash_list", "score": 1.0, "evidence": evidence}],
-                           dedup_key=f"hash_match:post:{post_id}")
-        if raise_alert(session, draft, settings) is not None:
-            raised += 1
+                           dedup_key=f"hash_match:post:{post_id}"))
     new_last = max(last, start)
     _set_watermarks(session, {**marks, **{str(list_id): max(new_last, marks.get(str(list_id), 0))
                                           for list_id in lists}})
     if hits:
-        log.info("hash lists: %d post(s) matched, %d alert(s) raised", len(hits), raised)
-    return raised
+        log.info("hash lists: %d post(s) matched", len(hits))
+    return drafts

@@ -1,4 +1,4 @@
-"""Name normalisation and similarity for community titles and handles (DESIGN §5, "name" signal).
+"""Name normalisation and similarity for community titles and handles (the "name" signal).
 
 Successor groups are named to be found by their members but not by moderators' filters: the same
 words in mathematical alphanumerics ("𝕄𝕚𝕒"), Cyrillic or Greek look-alikes ("Міа"), fullwidth forms,

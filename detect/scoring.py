@@ -1,4 +1,4 @@
-"""Migration scoring (DESIGN §5): five signals for a pair (A → B), each in [0, 1] with its evidence,
+"""Migration scoring: five signals for a pair (A → B), each in [0, 1] with its evidence,
 combined as a weighted mean into a score and a level (possible, likely, strong).
 
 Pure: the cycle (:mod:`detect.cycle`) gathers a :class:`PairEvidence` from the store and calls

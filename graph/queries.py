@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -327,22 +327,14 @@ def _events(session: Session) -> list[EventInfo]:
     return [EventInfo(int(cid), kind, at, related) for cid, kind, at, related in session.execute(stmt)]
 
 
-def _shared_members(session: Session, community_ids: Collection[int] | None,
-                    min_shared: int) -> list[SharedMembers]:
-    from detect.overlap import member_overlaps
+@dataclass(frozen=True)
+class PairStatistics:
+    """How to count shared members and reposted content between communities. The graph sits beside
+    detection and does not import it: the service layer passes detection's statistics in
+    (:func:`service.graph.load_graph_data`); without them the graph has no such edges."""
 
-    pairs = member_overlaps(session, community_ids, min_shared=min_shared)
-    return [SharedMembers(p.a, p.b, p.shared, p.overlap_coefficient, p.jaccard, p.significance)
-            for _, p in sorted(pairs.items())]
-
-
-def _reposted(session: Session, community_ids: Collection[int] | None) -> list[RepostedContent]:
-    from detect.content import content_overlaps
-
-    pairs = content_overlaps(session, community_ids)
-    # Only counts leave this function: the overlaps' examples may quote post text.
-    return [RepostedContent(c.source, c.target, c.media_matches, c.text_matches, c.forwards)
-            for _, c in sorted(pairs.items())]
+    shared_members: Callable[[Session, Collection[int] | None, int], list[SharedMembers]]
+    reposted: Callable[[Session, Collection[int] | None], list[RepostedContent]]
 
 
 def _members(session: Session, community_ids: Collection[int] | None) -> list[MemberLink]:
@@ -372,7 +364,8 @@ def case_names(session: Session) -> list[str]:
 
 
 def load_graph_data(session: Session, *, members: bool = False, min_shared: int = 1,
-                    community_ids: Collection[int] | None = None) -> GraphData:
+                    community_ids: Collection[int] | None = None,
+                    pair_stats: PairStatistics | None = None) -> GraphData:
     """Everything :func:`graph.builder.build_graph` needs. ``community_ids`` narrows the pair
     statistics (shared members, reposted content, member nodes) to pairs touching those ids."""
     rows, native_ids = _communities(session)
@@ -404,7 +397,7 @@ def load_graph_data(session: Session, *, members: bool = False, min_shared: int 
         links=tuple(_links(session, resolver)),
         migrations=tuple(_migrations(session)),
         events=tuple(_events(session)),
-        shared_members=tuple(_shared_members(session, community_ids, min_shared)),
-        reposted=tuple(_reposted(session, community_ids)),
+        shared_members=tuple(pair_stats.shared_members(session, community_ids, min_shared)) if pair_stats else (),
+        reposted=tuple(pair_stats.reposted(session, community_ids)) if pair_stats else (),
         members=tuple(_members(session, community_ids)) if members else (),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class ResurfaceError(Exception):
-    """Base of user-facing errors. ``exit_code`` follows DESIGN §6: 1 failure, 2 bad usage/config."""
+    """Base of user-facing errors. ``exit_code``: 1 failure, 2 bad usage/config."""
 
     exit_code = 1
 

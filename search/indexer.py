@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, func, select, update
 
@@ -34,9 +33,6 @@ from search.base import Action, BackendUnavailable, SearchBackend, doc_key
 from store import models as m
 from store.db import Store
 from store.retention import PURGE_OP
-
-if TYPE_CHECKING:
-    from store.app import App
 
 log = logging.getLogger(__name__)
 
@@ -159,10 +155,10 @@ def open_backend(settings: Settings) -> SearchBackend:
     return EmbeddedBackend(path)
 
 
-def index_pending(app: App) -> DrainResult:
+def index_pending(store: Store, settings: Settings) -> DrainResult:
     """Scheduler job body: drain the outbox once into the configured backend."""
-    backend = open_backend(app.settings)
+    backend = open_backend(settings)
     try:
-        return drain(app.store, backend, app.settings.search.batch_size)
+        return drain(store, backend, settings.search.batch_size)
     finally:
         backend.close()

@@ -1,4 +1,4 @@
-"""The system of record: SQLAlchemy 2 models for DESIGN §4.
+"""The system of record: SQLAlchemy 2 models.
 
 Portable across SQLite and PostgreSQL: JSON columns, timezone-aware UTC datetimes (see
 :class:`UTCDateTime`), integer surrogate keys with natural unique keys beside them. Member rows hold
@@ -323,7 +323,7 @@ class Alert(Base):
     score: Mapped[float] = mapped_column(Float, default=0.0)
     source_community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id", ondelete="SET NULL"))
     target_community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id", ondelete="SET NULL"))
-    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)  # DESIGN §6 alert JSON minus id/state
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the alert JSON (docs/alerts.md) minus id/state
     state: Mapped[str] = mapped_column(String(16), default="new", index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

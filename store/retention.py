@@ -1,4 +1,4 @@
-"""Retention: purge post texts older than ``privacy.retention_days`` (DESIGN §7).
+"""Retention: purge post texts older than ``privacy.retention_days``.
 
 Only the text goes: the post row (URL, times, payload hash), its media fingerprints, its MinHash
 signature, its extracted links and every alert stay, so evidence and detection keep working. A

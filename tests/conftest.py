@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from config.settings import CrawlSettings, Settings
-from store.app import App
+from service.app import App
 from store.db import Store, open_store
 
 pytest_plugins = ["tests.support.fixtures"] if (Path(__file__).parent / "support" / "fixtures.py").exists() else []

@@ -66,3 +66,31 @@ def last_cursor(records: Sequence[r.Record]) -> dict[str, object]:
     checkpoints = [x for x in records if isinstance(x, r.Checkpoint)]
     assert checkpoints, "an incremental crawler yields checkpoints"
     return dict(checkpoints[-1].cursor)
+
+
+def check_plugin(plugin: object) -> None:
+    """What every registered platform plugin must declare (see crawlers/registry.py)."""
+    from config.settings import Settings
+    from crawlers.base import Source
+    from crawlers.registry import PlatformPlugin
+
+    assert isinstance(plugin, PlatformPlugin)
+    assert plugin.platform and plugin.platform == plugin.platform.lower(), "platform names are lower-case keys"
+    assert plugin.sources, f"{plugin.platform}: a plugin brings at least one source"
+    names = [s.name for s in plugin.sources]
+    assert len(set(names)) == len(names), f"{plugin.platform}: source names repeat: {names}"
+    for source in plugin.sources:
+        assert issubclass(source, Source)
+        assert source.platform == plugin.platform, f"{source.__name__} crawls {source.platform}, not {plugin.platform}"
+    settings = Settings()
+    minutes = plugin.default_interval(settings)
+    assert isinstance(minutes, int) and minutes >= 1, f"{plugin.platform}: default interval {minutes!r}"
+    if plugin.settings_section is not None:
+        assert hasattr(settings, plugin.settings_section), f"no settings section {plugin.settings_section!r}"
+    for word, status in plugin.statuses.items():
+        assert status in set(r.CommunityStatus), f"{plugin.platform}: {word!r} maps to unknown status {status!r}"
+    if plugin.recognise is not None:
+        assert plugin.recognise("@") is None, "unparseable input is nobody's"
+        assert plugin.recognise("https://") is None
+    if plugin.cli is not None:
+        assert plugin.cli.startswith("cli."), f"{plugin.platform}: CLI commands live in the cli layer"

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from alerts.lifecycle import raise_alert
 from cli import main
 from config.loader import load_settings
+from service.app import App
 from store import audit
 from store import models as m
-from store.app import App
 from store.ingest import ingest
 from tests import factories as f
 from tests.support.alertdata import POST_TEXT, communities, draft

@@ -177,7 +177,7 @@ def test_demo_command_prints_alerts_and_export_paths(monkeypatch: pytest.MonkeyP
 
 
 def test_an_earlier_demo_folder_is_cleared_and_any_other_folder_refused(tmp_path: Path) -> None:
-    from demoworld.commands import MARKER, prepare_dir
+    from cli.demo import MARKER, prepare_dir
     from model.errors import UsageError
 
     earlier = prepare_dir(tmp_path / "demo-output")

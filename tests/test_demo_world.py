@@ -10,9 +10,9 @@ import pytest
 
 from config.settings import CrawlSettings, Settings
 from crawlers.base import Target
-from crawlers.discourse import DiscourseSource, image_urls
+from crawlers.forums.discourse.source import DiscourseSource, image_urls
 from crawlers.media import fingerprint_image
-from crawlers.telegram_web_parse import parse_channel_page
+from crawlers.telegram.web_parse import parse_channel_page
 from demoworld import images
 from demoworld import scenario as sc
 from demoworld.servers import run_world

@@ -60,7 +60,7 @@ def test_detect_table_is_for_people(config: Path, capsys: pytest.CaptureFixture[
 
 def test_detect_rejects_an_unknown_format(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = call(capsys, "--config", str(config), "detect", "--format", "xml")
-    # DESIGN §6 wants exit 2 for bad usage; the shared entry point currently maps this to 1 (reported).
+    # Bad usage should exit 2 (README); the shared entry point currently maps this to 1 (reported).
     assert code != 0 and "xml" in err
 
 
@@ -69,7 +69,7 @@ def test_private_invite_leads_stay_listed_until_a_person_reviews_them(
     """`detect` used to print a private invite once; `leads` keeps it in front of a person."""
     from config.loader import load_settings
     from crawlers.links import extract_links
-    from store.app import App
+    from service.app import App
     from store.ingest import ingest
     from tests import factories as f
 

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import func, select
 
 from config.settings import CrawlSettings, DetectSettings, Settings, TelegramSettings
-from crawlers.runner import crawl_once
-from detect.cycle import set_candidate_state
+from detect.candidates import set_candidate_state
 from model import records as r
+from service.app import App
+from service.crawl import crawl_once
 from store import models as m
-from store.app import App
 from store.db import Store
 from tests.conftest import TEST_KEY
 from tests.detect_scenarios import cases
@@ -379,7 +379,7 @@ def test_a_shut_down_telegram_community_finds_its_public_namesake_on_telegram(
     from telethon.tl import types as tl
     from telethon.tl.types import contacts as tlc
 
-    from crawlers.telegram_api import name_search
+    from crawlers.telegram.api import name_search
 
     chan = Chan("7117", "miamoglie_it", "Mia Moglie")
     world = World(seeds=[chan])
@@ -406,7 +406,7 @@ def test_a_shut_down_telegram_community_finds_its_public_namesake_on_telegram(
 
 def test_configured_name_search_skips_what_is_not_configured(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    from detect.cycle import configured_name_search
+    from service.detection import configured_name_search
 
     for name in ("REDDIT_CLIENT_ID", "REDDIT_CLIENT_SECRET", "REDDIT_USER_AGENT", "TELEGRAM_API_ID",
                  "TELEGRAM_API_HASH"):
@@ -421,7 +421,7 @@ def test_configured_name_search_skips_what_is_not_configured(
     api = Settings(data_dir=str(tmp_path / "data"), telegram=TelegramSettings(use_api=True))
     monkeypatch.setenv("TELEGRAM_API_ID", "12345")
     monkeypatch.setenv("TELEGRAM_API_HASH", "abc")
-    from crawlers.telegram_api import session_path
+    from crawlers.telegram.api import session_path
 
     session_path(api).parent.mkdir(parents=True, exist_ok=True)
     session_path(api).touch()
@@ -434,15 +434,15 @@ def test_configured_name_search_skips_what_is_not_configured(
 
 def test_a_failing_name_search_does_not_stop_detection(monkeypatch: pytest.MonkeyPatch,
                                                        caplog: pytest.LogCaptureFixture) -> None:
-    import crawlers.reddit
+    import crawlers.reddit.source
     from config.settings import Settings
     from crawlers.errors import TransientError
-    from detect.cycle import configured_name_search
+    from service.detection import configured_name_search
 
     def down(platform: str, query: str) -> list[tuple[str, str | None, str]]:
         raise TransientError("https://oauth.reddit.example/subreddits/search: connection refused")
 
-    monkeypatch.setattr(crawlers.reddit, "name_search", lambda settings: down)
+    monkeypatch.setattr(crawlers.reddit.source, "name_search", lambda settings: down)
     search = configured_name_search(Settings())
     assert search is not None
     with caplog.at_level(logging.WARNING, "resurface.detect"):

@@ -15,12 +15,12 @@ from sqlalchemy import select
 
 from config.settings import CrawlSettings, Settings
 from crawlers.base import Target
-from crawlers.discourse import DiscourseSource
 from crawlers.errors import BadResponse, CrawlError, ResponseTooLarge
-from crawlers.runner import crawl_once
+from crawlers.forums.discourse.source import DiscourseSource
 from model.records import STATUS_DEFINITIVE, STATUS_EVIDENCE, CommunitySnapshot, CommunityStatus, Membership
+from service.app import App
+from service.crawl import crawl_once
 from store import models as m
-from store.app import App
 from store.watchlist import add_watch, parse_target
 from tests.contract import check_records, last_cursor, posts_of
 from tests.support.httpserver import HttpServer, RecordedRequest, Reply
@@ -237,7 +237,7 @@ def test_an_item_with_wrong_types_is_skipped_with_its_url_and_field(
         spoil(latest["topic_list"]["topics"][0])  # topic 102
         forum.route("/latest.json?page=1", Reply.json(latest))
         url = "/latest.json?page=1"
-    with caplog.at_level(logging.WARNING, logger="crawlers.discourse"):
+    with caplog.at_level(logging.WARNING, logger="crawlers.forums.discourse.source"):
         records = crawl(forum)
     check_records(records, platform="discourse")
     posts = posts_of(records)

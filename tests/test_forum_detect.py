@@ -13,7 +13,7 @@ import pytest
 from config.settings import CrawlSettings, Settings
 from crawlers.base import Target
 from crawlers.errors import BadResponse
-from crawlers.forum_detect import ForumDetectSource, detect_forum, recognise_html, recognised_watch_target
+from crawlers.forums.detect import ForumDetectSource, detect_forum, recognise_html, recognised_watch_target
 from crawlers.http import SafeHttpClient
 from model.errors import UsageError
 from model.records import Checkpoint, CommunitySnapshot, CommunityStatus
@@ -253,9 +253,9 @@ def test_a_forum_recognised_at_crawl_time_is_then_crawled_by_its_own_crawler(
         http_server: HttpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sqlalchemy import func, select
 
-    from crawlers.runner import crawl_once
+    from service.app import App
+    from service.crawl import crawl_once
     from store import models as m
-    from store.app import App
     from tests.conftest import TEST_KEY
 
     install_phpbb(http_server)

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from graph.builder import build_graph
 from graph.exports import ExportFormat, export_graph
 from graph.metrics import add_metrics
-from graph.queries import load_graph_data
 from model import records as r
+from service.graph import load_graph_data
 from store import models as m
 from store.db import Store
 from store.ingest import IngestContext, ingest

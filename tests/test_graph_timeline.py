@@ -15,8 +15,8 @@ from graph.builder import build_graph
 from graph.export_gexf import NS, read_gexf
 from graph.exports import export_graph
 from graph.metrics import add_metrics
-from graph.queries import load_graph_data
 from model import records as r
+from service.graph import load_graph_data
 from store import models as m
 from store.db import Store
 from store.ingest import IngestContext, ingest

@@ -18,11 +18,11 @@ from detect.hashlists import (
     HashListFileError,
     import_entries,
     list_rows,
-    match_new_fingerprints,
     parse_hash_file,
     remove_list,
 )
 from model import records as r
+from service.detection import match_hash_lists as match_new_fingerprints
 from store import models as m
 from store.db import Store
 from store.ingest import IngestContext, ingest

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import sqlite
 
 from model import records as r
+from service.app import App
 from store import models as m
-from store.app import App
 from store.db import Store, open_store
 from store.ingest import IngestContext, _sqlite_datetime, ingest, load_checkpoint
 from tests.conftest import TEST_KEY

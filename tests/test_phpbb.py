@@ -16,9 +16,8 @@ from sqlalchemy import select
 from config.settings import CrawlSettings, Settings
 from crawlers.base import Target
 from crawlers.errors import BadResponse, RateLimited
-from crawlers.forum_dates import board_clock
-from crawlers.phpbb import PhpbbDialect, PhpbbSource, parse_display_time
-from crawlers.runner import crawl_once
+from crawlers.forums.dates import board_clock
+from crawlers.forums.phpbb.source import PhpbbDialect, PhpbbSource, parse_display_time
 from model.records import (
     STATUS_DEFINITIVE,
     STATUS_EVIDENCE,
@@ -27,8 +26,9 @@ from model.records import (
     CommunityStatus,
     Membership,
 )
+from service.app import App
+from service.crawl import crawl_once
 from store import models as m
-from store.app import App
 from store.watchlist import add_watch, parse_target
 from tests.contract import check_records, last_cursor, posts_of
 from tests.support.httpserver import HttpServer, Reply
@@ -246,7 +246,7 @@ def test_printed_dates_in_any_language(page_html: str, printed: str, expected: d
 def test_a_page_naming_no_zone_reads_dates_as_utc_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
     from parsel import Selector
 
-    with caplog.at_level(logging.INFO, logger="crawlers.forum_dates"):
+    with caplog.at_level(logging.INFO, logger="crawlers.forums.dates"):
         clock = board_clock(Selector(text='<html lang="fr"><body></body></html>'), "http://b/viewtopic.php?t=1")
     assert (clock.language, clock.zone_known) == ("fr", False)
     assert parse_display_time("03 sept. 2018, 10:44", clock) == datetime(2018, 9, 3, 10, 44, tzinfo=UTC)

@@ -21,14 +21,14 @@ import pytest
 from parsel import Selector
 from sqlalchemy import select
 
-from crawlers.discourse import PostItem, parse_post
-from crawlers.forum_dates import board_clock
-from crawlers.phpbb import PhpbbDialect
-from crawlers.runner import crawl_once
-from crawlers.xenforo import XenforoDialect
+from crawlers.forums.dates import board_clock
+from crawlers.forums.discourse.source import PostItem, parse_post
+from crawlers.forums.phpbb.source import PhpbbDialect
+from crawlers.forums.xenforo.source import XenforoDialect
 from model.records import CommunityRef, Platform
+from service.app import App
+from service.crawl import crawl_once
 from store import models as m
-from store.app import App
 from store.watchlist import add_watch, parse_target
 from tests.support.httpserver import HttpServer, RecordedRequest, Reply
 from tests.support.realworld import realworld_bytes, realworld_dir, realworld_text

@@ -31,7 +31,7 @@ import pytest
 
 from config.settings import CrawlSettings, RedditSettings, Settings
 from crawlers.base import Target
-from crawlers.reddit import RedditSource, name_search
+from crawlers.reddit.source import RedditSource, name_search
 from model.records import (
     STATUS_DEFINITIVE,
     STATUS_EVIDENCE,

@@ -17,7 +17,7 @@ import pytest
 from lxml import html as lxml_html
 from sqlalchemy import select
 
-from crawlers.telegram_web_parse import (
+from crawlers.telegram.web_parse import (
     ChannelPage,
     EmbedPage,
     Message,

@@ -12,7 +12,7 @@ import pytest
 from config.settings import CrawlSettings, RedditSettings, Settings
 from crawlers.base import NotConfigured, Target
 from crawlers.errors import BadResponse, BlockedAddress, RateLimited, ResponseTooLarge
-from crawlers.reddit import RedditSource, name_search
+from crawlers.reddit.source import RedditSource, name_search
 from model.errors import MissingSecret
 from model.records import STATUS_DEFINITIVE, STATUS_EVIDENCE, CommunitySnapshot, CommunityStatus, Membership, Post
 from tests.contract import check_records, last_cursor, posts_of

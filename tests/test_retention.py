@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, select, text
 
+from service.app import App
 from store import models as m
-from store.app import App
 from store.db import Store
 from store.ingest import IngestContext, ingest
 from store.retention import purge_texts, run_purge, truncate_wal

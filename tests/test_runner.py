@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 
 from crawlers import errors
 from crawlers.base import Source, Target, register, registered
-from crawlers.runner import crawl_once
 from model import records as r
+from service.app import App
+from service.crawl import crawl_once
 from store import models as m
-from store.app import App
 from store.watchlist import add_watch, parse_target
 from tests.contract import check_records
 from tests.factories import post, ref, snapshot

@@ -29,9 +29,9 @@ from crawlers import errors
 from crawlers.base import Source, Target, register
 from model import records as r
 from scheduler import Service, Task, crawl_job, sync_watchlist_job
+from service.app import App
 from store import lock
 from store import models as m
-from store.app import App
 from store.db import Store, open_store
 from store.status import crawl_job_id, crawl_retry_job_id, status_report
 from store.watchlist import add_watch, parse_target, remove_watch
@@ -156,7 +156,7 @@ def test_three_cycles_in_one_process_and_a_crashing_source_does_not_stop_the_oth
 
 def test_a_crawl_job_that_raises_is_logged_and_the_next_source_still_runs(
         app: App, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    import crawlers.runner as runner
+    import service.crawl as runner
 
     ids = watch(app, "good_chan", "other_chan")
     real = runner.crawl_once

@@ -22,7 +22,7 @@ from telethon.tl.types import messages as tlm
 from config.settings import CrawlSettings, Settings, TelegramSettings
 from crawlers import errors
 from crawlers.base import NotConfigured, Target
-from crawlers.telegram_api import (
+from crawlers.telegram.api import (
     TelegramApiSource,
     forward_from,
     invite_from,
@@ -373,7 +373,7 @@ def test_not_configured_without_use_api_or_credentials(tmp_path: Path, monkeypat
 
 
 def test_login_names_the_missing_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    from crawlers.telegram_commands import api_credentials
+    from cli.platforms.telegram import api_credentials
 
     monkeypatch.setenv("TELEGRAM_API_ID", "12345")
     monkeypatch.delenv("TELEGRAM_API_HASH", raising=False)
@@ -446,7 +446,7 @@ def test_a_long_flood_wait_gives_no_results_instead_of_failing(tmp_path: Path,
     sleeps: list[float] = []
     client = search_client(search=[tg_errors.FloodWaitError(request=None, capture=900)])
     search = name_search(settings(tmp_path, flood_wait_max_sleep=60), client=client, sleep=sleeps.append)
-    with caplog.at_level("INFO", logger="crawlers.telegram_api"):
+    with caplog.at_level("INFO", logger="crawlers.telegram.api"):
         assert search("telegram", "Mia Moglie") == []
     assert sleeps == []
     assert "name search for 'Mia Moglie' skipped" in caplog.text and "900" in caplog.text
@@ -475,7 +475,7 @@ def test_name_search_not_configured_like_the_source(tmp_path: Path, monkeypatch:
 @pytest.mark.skipif(not LIVE, reason="live Telegram test needs TELEGRAM_API_ID, TELEGRAM_API_HASH and "
                                      "RESURFACE_TEST_TG_SESSION (a session file made by `resurface telegram login`)")
 def test_live_crawl_of_the_telegram_channel(tmp_path: Path) -> None:  # pragma: no cover - needs the network
-    from crawlers.telegram_api import TelethonClient
+    from crawlers.telegram.api import TelethonClient
 
     client = TelethonClient(Path(os.environ["RESURFACE_TEST_TG_SESSION"]), int(os.environ["TELEGRAM_API_ID"]),
                             os.environ["TELEGRAM_API_HASH"])

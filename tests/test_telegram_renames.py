@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from config.settings import DetectSettings
 from detect.events import derive_events
 from model import records as r
-from store.app import App
+from service.app import App
 from store.ingest import ingest
 from tests.factories import T0, ref, snapshot
 

@@ -17,11 +17,11 @@ from sqlalchemy import func, select
 from config.settings import CrawlSettings, Settings, TelegramSettings
 from crawlers import errors
 from crawlers.base import Target, registered
-from crawlers.runner import crawl_once
-from crawlers.telegram_web import TelegramWebSource
+from crawlers.telegram.web import TelegramWebSource
 from model import records as r
+from service.app import App
+from service.crawl import crawl_once
 from store import models as m
-from store.app import App
 from tests.contract import check_records, last_cursor, posts_of
 from tests.fixtures.telegram.builder import NIGHTOWL, Channel, Msg, channel_page, read, showcase_messages
 from tests.support.httpserver import HttpServer, RecordedRequest, Reply

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crawlers.telegram_web_paging import NEWEST, BadCursor, Cursor, Planner
-from crawlers.telegram_web_parse import (
+from crawlers.telegram.web_paging import NEWEST, BadCursor, Cursor, Planner
+from crawlers.telegram.web_parse import (
     Forward,
     NotAChannelPage,
     TruncatedPage,
@@ -164,7 +164,7 @@ def test_a_page_ending_with_a_comment_after_html_is_read() -> None:
 
 def test_other_content_after_html_is_logged_and_ignored(caplog: pytest.LogCaptureFixture) -> None:
     html = channel_page(NIGHTOWL, [Msg(5, "kept")]) + "<script>injected()</script>"
-    with caplog.at_level("WARNING", logger="crawlers.telegram_web_parse"):
+    with caplog.at_level("WARNING", logger="crawlers.telegram.web_parse"):
         page = parse_channel_page(html, URL)
     assert [m.text for m in page.messages] == ["kept"]
     assert "bytes after </html> ignored" in caplog.text and "nightowl_archive" in caplog.text
@@ -298,7 +298,7 @@ def test_an_unknown_message_type_is_kept_with_its_kind_and_text(caplog: pytest.L
         '<div class="tgme_widget_message_footer',
         '<div class="tgme_widget_message_giveaway">Giveaway: 3 prizes, ends May 1</div>'
         '<div class="tgme_widget_message_footer', 1)
-    with caplog.at_level("INFO", logger="crawlers.telegram_web_parse"):
+    with caplog.at_level("INFO", logger="crawlers.telegram.web_parse"):
         (message,) = parse_channel_page(html, URL).messages
     assert message.kinds == ("other:giveaway",)
     assert message.text == "Giveaway: 3 prizes, ends May 1"
@@ -343,7 +343,7 @@ def invite_page(title: str | None, extra: str | None) -> str:
 
 
 def test_an_invite_page_shows_public_info_without_joining() -> None:
-    from crawlers.telegram_web_parse import no_preview_status
+    from crawlers.telegram.web_parse import no_preview_status
 
     page = parse_no_preview_page(invite_page("Cortile Riserva", "1 204 members, 31 online"), "https://t.me/+R1serva7xQ")
     assert (page.kind, page.exists, page.title, page.member_count, page.online_count, page.invite_of) == (

@@ -13,7 +13,7 @@ from PIL import Image
 from config.settings import CrawlSettings, Settings
 from crawlers.base import Target
 from crawlers.errors import BadResponse, CrawlError
-from crawlers.xenforo import XenforoSource
+from crawlers.forums.xenforo.source import XenforoSource
 from model.records import (
     STATUS_DEFINITIVE,
     STATUS_EVIDENCE,

@@ -17,9 +17,10 @@ from sqlalchemy import select
 
 from config.settings import Settings
 from crawlers.links import extract_links
-from detect.cycle import CycleReport, run_cycle
+from detect.cycle import CycleReport
 from detect.leads import NameSearch
 from model import records as r
+from service.detection import run_detection
 from store import models as m
 from store.db import Store
 from store.ingest import IngestContext, ingest
@@ -123,7 +124,7 @@ def load(store: Store, world: World) -> None:
 
 def detect(store: Store, settings: Settings, search: NameSearch | None = None) -> CycleReport:
     with store.session() as session:
-        return run_cycle(session, settings, search=search)
+        return run_detection(session, settings, search=search)
 
 
 def community_id(store: Store, native_id: str) -> int:

@@ -1,0 +1,5 @@
+"""``python -m cli``: the same as the ``resurface`` command."""
+
+from cli.root import main
+
+main()

@@ -1,0 +1,259 @@
+"""``resurface alerts ...``: list, show, acknowledge, confirm, dismiss, deliver, test, export.
+
+Every view of alert contents (list, show, export) and every analyst action is written to the
+hash-chained audit log, in the same transaction as the read or the change.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from sqlalchemy import case as case_when
+from sqlalchemy import or_, select
+
+from alerts.lifecycle import acknowledge, alert_json, confirm, dismiss, get_alert
+from cli.support import FormatOption, OutputFormat, console, emit, emit_one, err_console, state
+from model.errors import ResurfaceError, UsageError
+from model.vocab import ALERT_KINDS as KINDS
+from model.vocab import ALERT_STATES as STATES
+from model.vocab import LEVELS
+from store import audit
+from store import models as m
+
+app = typer.Typer(help="Alerts: review, acknowledge, confirm or dismiss; deliver; export evidence.",
+                  no_args_is_help=True)
+
+
+def _label(ref: dict[str, Any] | None) -> str:
+    if not ref:
+        return ""
+    return f"{ref.get('platform')}:{ref.get('handle') or ref.get('title') or ref.get('url')}"
+
+
+#: ``--state open``: everything that still needs a person.
+OPEN_STATES: tuple[str, ...] = ("new", "delivered", "acknowledged")
+LEVEL_STYLE = {"strong": "bold red", "likely": "yellow", "possible": "cyan"}
+
+
+def score_text(score: float | None) -> str:
+    """The one way a score is shown to people: two decimals."""
+    return "" if score is None else f"{float(score):.2f}"
+
+
+def _row(doc: dict[str, Any], note: str | None) -> dict[str, Any]:
+    return {"id": doc["id"], "level": doc["level"], "kind": doc["kind"], "score": score_text(doc["score"]),
+            "state": doc["state"], "source": _label(doc["source"]), "target": _label(doc["target"]),
+            "created": str(doc["created_at"])[:16].replace("T", " "), "note": note or ""}
+
+
+def _check_choice(name: str, value: str | None, choices: tuple[str, ...]) -> None:
+    if value is not None and value not in choices:
+        raise UsageError(f"--{name} must be one of {', '.join(choices)}, not {value!r}")
+
+
+def parse_since(value: str, now: datetime | None = None) -> datetime:
+    """``--since``: an ISO date or time (UTC unless it says otherwise), or an age such as 36h, 7d, 2w."""
+    now = now or datetime.now(UTC)
+    text = value.strip()
+    match = re.fullmatch(r"(\d+)\s*([hdw])", text, flags=re.IGNORECASE)
+    if match:
+        amount, unit = int(match.group(1)), match.group(2).lower()
+        return now - timedelta(hours=amount * {"h": 1, "d": 24, "w": 24 * 7}[unit])
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--since {value!r}: give a date (2026-08-20), a time (2026-08-20T14:00) "
+                         "or an age (36h, 7d, 2w)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _case_filter(session: Any, case: str) -> Any:
+    known = sorted(c for c in session.scalars(select(m.Community.case_name).distinct()) if c)
+    if case not in known:
+        raise UsageError(f"--case {case!r}: no such case (known: {', '.join(known) or 'none'})")
+    members = select(m.Community.id).where(m.Community.case_name == case)
+    return or_(m.Alert.source_community_id.in_(members), m.Alert.target_community_id.in_(members))
+
+
+@app.command("list")
+def list_alerts(
+    ctx: typer.Context,
+    alert_state: Annotated[str | None, typer.Option(
+        "--state", help=f"Only this state ({', '.join(STATES)}), or open (new, delivered, acknowledged).")] = None,
+    kind: Annotated[str | None, typer.Option(help=f"Only this kind ({', '.join(KINDS)}).")] = None,
+    level: Annotated[str | None, typer.Option(help="At least this level (possible, likely, strong).")] = None,
+    case: Annotated[str | None, typer.Option(help="Only alerts about communities of this case.")] = None,
+    platform: Annotated[str | None, typer.Option(help="Only alerts whose source or target is on this platform.")
+                        ] = None,
+    since: Annotated[str | None, typer.Option(help="Raised or updated since: a date, a time or an age (7d).")
+                     ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 100,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """List alerts, strongest first, then newest first; notes are shown."""
+    _check_choice("state", alert_state, (*STATES, "open"))
+    _check_choice("kind", kind, KINDS)
+    _check_choice("level", level, LEVELS)
+    rank = case_when({lvl: i for i, lvl in enumerate(LEVELS)}, value=m.Alert.level, else_=-1)
+    query = select(m.Alert).order_by(rank.desc(), m.Alert.updated_at.desc(), m.Alert.id.desc()).limit(limit)
+    if alert_state:
+        query = query.where(m.Alert.state.in_(OPEN_STATES if alert_state == "open" else (alert_state,)))
+    if kind:
+        query = query.where(m.Alert.kind == kind)
+    if level:
+        query = query.where(m.Alert.level.in_(LEVELS[LEVELS.index(level):]))
+    since_at = parse_since(since) if since else None
+    if since_at is not None:
+        query = query.where(m.Alert.updated_at >= since_at)
+    with state(ctx).app.store.session() as session:
+        if case:
+            query = query.where(_case_filter(session, case))
+        if platform:
+            on_platform = select(m.Community.id).where(m.Community.platform == platform)
+            query = query.where(or_(m.Alert.source_community_id.in_(on_platform),
+                                    m.Alert.target_community_id.in_(on_platform)))
+        alerts = list(session.scalars(query))
+        docs = [alert_json(a, session) for a in alerts]
+        notes = {a.id: a.note for a in alerts}
+        audit.record(session, "alert.list", None, {
+            "state": alert_state, "kind": kind, "level": level, "case": case, "platform": platform,
+            "since": since_at.isoformat() if since_at else None, "limit": limit, "ids": [d["id"] for d in docs]})
+    if fmt == OutputFormat.json:
+        emit([{**d, "note": notes[d["id"]]} for d in docs], fmt)
+        return
+    rows = [_row(d, notes[d["id"]]) for d in docs]
+    if not rows:
+        console.print("[dim]no alerts[/dim]")
+        return
+    table = Table(title="alerts", expand=False)
+    for col in ("id", "level", "kind", "score", "state", "source", "target", "created", "note"):
+        # names and handles are folded rather than cut with an ellipsis; words wrap whole
+        table.add_column(col, overflow="fold" if col in ("source", "target") else "ellipsis")
+    for row in rows:
+        style = LEVEL_STYLE.get(row["level"], "")
+        table.add_row(*(str(row[c]) for c in ("id", "level", "kind", "score", "state", "source", "target",
+                                               "created", "note")), style=style)
+    console.print(table)
+
+
+@app.command("show")
+def show(ctx: typer.Context, alert_id: Annotated[int, typer.Argument(help="Alert id.")],
+         fmt: OutputFormat = FormatOption) -> None:
+    """Show one alert with all its evidence."""
+    with state(ctx).app.store.session() as session:
+        doc = alert_json(get_alert(session, alert_id), session)
+        audit.record(session, "alert.show", f"alert:{alert_id}")
+    if fmt == OutputFormat.json:
+        emit_one(doc, fmt)
+        return
+    from alerts.render import render_alert
+
+    console.print(render_alert(doc, "investigator", f"view:{alert_id}").text, highlight=False, markup=False)
+
+
+def _act(ctx: typer.Context, alert_id: int, note: str | None, action: str, fmt: OutputFormat) -> None:
+    functions = {"ack": acknowledge, "confirm": confirm, "dismiss": dismiss}
+    with state(ctx).app.store.session() as session:
+        alert = functions[action](session, alert_id, note)
+        audit.record(session, f"alert.{action}", f"alert:{alert_id}", {"note": note, "state": alert.state})
+        doc = alert_json(alert, session)
+    if fmt == OutputFormat.json:
+        emit_one(doc, fmt)
+    else:
+        console.print(f"alert #{alert_id} is now {doc['state']}")
+
+
+NoteOption = typer.Option("--note", "-n", help="Why (kept with the alert).")
+
+
+@app.command("ack")
+def ack(ctx: typer.Context, alert_id: Annotated[int, typer.Argument(help="Alert id.")],
+        note: Annotated[str | None, NoteOption] = None, fmt: OutputFormat = FormatOption) -> None:
+    """Acknowledge an alert: someone is looking at it."""
+    _act(ctx, alert_id, note, "ack", fmt)
+
+
+@app.command("confirm")
+def confirm_cmd(ctx: typer.Context, alert_id: Annotated[int, typer.Argument(help="Alert id.")],
+                note: Annotated[str | None, NoteOption] = None, fmt: OutputFormat = FormatOption) -> None:
+    """Confirm an alert (a migration alert also confirms its candidate pair)."""
+    _act(ctx, alert_id, note, "confirm", fmt)
+
+
+@app.command("dismiss")
+def dismiss_cmd(ctx: typer.Context, alert_id: Annotated[int, typer.Argument(help="Alert id.")],
+                note: Annotated[str | None, NoteOption] = None, fmt: OutputFormat = FormatOption) -> None:
+    """Dismiss an alert (a dismissed pair alerts again only if its score rises by detect.dismiss_margin)."""
+    _act(ctx, alert_id, note, "dismiss", fmt)
+
+
+@app.command("deliver")
+def deliver(ctx: typer.Context, fmt: OutputFormat = FormatOption) -> None:
+    """Send what is due in the outbox once (the service `resurface run` does this on a schedule)."""
+    from alerts.deliver import deliver_alerts
+
+    app_ = state(ctx).app
+    report = deliver_alerts(app_.store, app_.settings)
+    row = {"messages_sent": report.messages_sent, "deliveries_sent": report.rows_sent,
+           "digests_sent": report.digests_sent, "retrying": report.rows_retrying, "failed": report.rows_failed,
+           "waiting_for_rate_limit": report.rows_postponed, "repeats_after_crash": report.repeats}
+    emit([row], fmt, title="delivery")
+    for error in report.errors:
+        err_console.print(f"[yellow]delivery problem:[/yellow] {error}", highlight=False)
+    if report.rows_failed or report.rows_retrying:
+        raise ResurfaceError(f"{report.rows_retrying} deliveries will be retried, {report.rows_failed} failed "
+                             "for good (see the problems above)")
+
+
+@app.command("test")
+def test_audience(ctx: typer.Context, audience: Annotated[str, typer.Argument(help="Audience name from config.")],
+                  fmt: OutputFormat = FormatOption) -> None:
+    """Send a clearly marked test message to every URL of an audience."""
+    from alerts.channels import ChannelError, expand_url, mask_url, send_apprise, validate_audiences
+    from alerts.render import render_test
+
+    settings = state(ctx).settings
+    validate_audiences(settings)
+    aud = settings.alerts.audiences.get(audience)
+    if aud is None:
+        known = ", ".join(settings.alerts.audiences) or "none configured"
+        raise UsageError(f"no audience {audience!r} in alerts.audiences (known: {known})")
+    key = f"test:{audience}:{m.utcnow().strftime('%Y%m%dT%H%M%SZ')}"
+    message = render_test(audience, aud.detail, key)
+    rows = []
+    for url in aud.urls:
+        try:
+            send_apprise(expand_url(url, audience), message)
+            rows.append({"url": mask_url(url), "ok": True, "error": None})
+        except ChannelError as exc:
+            rows.append({"url": mask_url(url), "ok": False, "error": str(exc)})
+    emit(rows, fmt, ["url", "ok", "error"], title=f"test message {key}")
+    failed = [r for r in rows if not r["ok"]]
+    if failed:
+        raise ResurfaceError(f"the test message failed for {len(failed)} of {len(rows)} URLs of {audience}")
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    alert_id: Annotated[int, typer.Argument(help="Alert id.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the zip.")],
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Write an evidence bundle: alert JSON, the evidence records with their hashes, a SHA-256 manifest."""
+    from alerts.bundle import export_bundle
+
+    with state(ctx).app.store.session() as session:
+        info = export_bundle(session, alert_id, output, exported_by=audit.current_actor())
+        audit.record(session, "alert.export", f"alert:{alert_id}",
+                     {"path": str(output), "sha256": info.sha256, "files": info.files})
+    row = {"path": str(info.path), "sha256": info.sha256, "posts": info.posts, "snapshots": info.snapshots}
+    if fmt == OutputFormat.json:
+        emit_one(row, fmt)
+    else:
+        console.print(f"wrote {info.path} ({info.posts} posts, {info.snapshots} snapshots; sha256 {info.sha256})")

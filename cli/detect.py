@@ -1,0 +1,30 @@
+"""``resurface detect``: run one detection cycle and print what it found."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from cli.support import FormatOption, OutputFormat, console, emit, state
+
+
+def detect(ctx: typer.Context, fmt: OutputFormat = FormatOption) -> None:
+    """Run one detection cycle: events, leads, migration candidates (with level and score), alerts raised."""
+    from service.detection import configured_name_search, run_detection
+
+    app = state(ctx).app
+    search = configured_name_search(app.settings)
+    with app.store.session() as session:
+        report = run_detection(session, app.settings, search=search)
+    if fmt == OutputFormat.json:
+        sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False, indent=2, default=str) + "\n")
+        return
+    emit([{"kind": e["kind"], "community": e["community_id"], "related": e["related_community_id"],
+           "occurred_at": e["occurred_at"]} for e in report.events], fmt, title="new events")
+    emit(report.leads, fmt, ["state", "url", "depth", "source_community_id", "reason"], title="new leads")
+    emit(report.candidates, fmt, ["source", "target", "level", "score", "state", "new"], title="migration candidates")
+    emit(report.alerts, fmt, ["id", "kind", "level", "score", "source_community_id", "target_community_id"],
+         title="alerts raised")
+    console.print(f"[dim]{report.pairs_scored} pairs scored in {report.seconds:.2f}s[/dim]")

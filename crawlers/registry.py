@@ -1,0 +1,118 @@
+"""The platform registry: one :class:`PlatformPlugin` per platform package, declaring everything about it.
+
+A plugin says which platform it crawls, which URLs are its own (``recognise``, used by ``watch add``;
+link extraction in :mod:`crawlers.links` classifies the same hosts with the same rules from
+:mod:`model.targets`), its settings section and default crawl interval, its sources, an optional name
+search, an optional CLI command group, and how its statuses map to the shared ones. The scheduler's
+intervals, the runner's source factories, detection's name searches and the contract tests all read
+it from here.
+
+Adding a platform: a package under ``crawlers/`` whose ``__init__`` defines ``PLUGIN``, and one line in
+:data:`BUILTIN_PLUGINS`. A plugin module outside this list (a test's, say) calls :func:`register`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from config.settings import Settings
+from crawlers.base import Source, register_source
+from model.records import CommunityStatus
+from model.targets import WatchTarget
+
+#: ``(platform, query) -> [(handle, title, url)]``: see :class:`detect.leads.NameSearch`.
+NameSearchFn = Callable[[str, str], Sequence[tuple[str, str | None, str]]]
+
+
+@dataclass(frozen=True)
+class PlatformPlugin:
+    platform: str
+    #: Source classes, in the order the runner tries them for a target of this platform.
+    sources: tuple[type[Source], ...]
+    #: The default crawl interval in minutes, read from this platform's settings section.
+    default_interval: Callable[[Settings], int]
+    #: Name of the platform's section in :class:`config.settings.Settings` (None: no own section).
+    settings_section: str | None = None
+    #: A URL or ``@handle`` this platform owns, as a watch target; None when not its own.
+    recognise: Callable[[str], WatchTarget | None] | None = None
+    #: Build a name search for this deployment (raises NotConfigured/MissingSecret when it cannot).
+    name_search: Callable[[Settings], NameSearchFn] | None = None
+    #: Dotted module of this platform's typer command group in the CLI layer (exports ``app``).
+    cli: str | None = None
+    #: The platform's own words for statuses, mapped to the shared :class:`CommunityStatus`.
+    statuses: Mapping[str, CommunityStatus] = field(default_factory=dict)
+    #: Whether communities of this platform can be crawled (else they can only be entered by hand).
+    crawlable: bool = True
+
+    def settings_model(self, settings: Settings) -> Any:
+        return getattr(settings, self.settings_section) if self.settings_section else None
+
+
+#: The built-in platform packages: one line each.
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "crawlers.telegram",
+    "crawlers.reddit",
+    "crawlers.forums.discourse",
+    "crawlers.forums.phpbb",
+    "crawlers.forums.xenforo",
+    "crawlers.forums",  # the "web" platform: a forum whose software is not yet recognised
+)
+
+_PLUGINS: dict[str, PlatformPlugin] = {}
+_loaded = False
+
+
+def register(plugin: PlatformPlugin) -> PlatformPlugin:
+    """Add a plugin (and its sources). A second, different plugin for the same platform is an error."""
+    known = _PLUGINS.get(plugin.platform)
+    if known is not None and known is not plugin:
+        raise ValueError(f"a plugin for platform {plugin.platform!r} is already registered")
+    _PLUGINS[plugin.platform] = plugin
+    for source in plugin.sources:
+        register_source(source)
+    return plugin
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for module in BUILTIN_PLUGINS:
+        register(importlib.import_module(module).PLUGIN)
+    _loaded = True
+
+
+def plugins() -> dict[str, PlatformPlugin]:
+    """Every registered plugin by platform."""
+    _load()
+    return dict(_PLUGINS)
+
+
+def plugin_for(platform: str) -> PlatformPlugin | None:
+    return plugins().get(platform)
+
+
+def crawlable_platforms() -> frozenset[str]:
+    return frozenset(p.platform for p in plugins().values() if p.crawlable)
+
+
+def default_interval(settings: Settings, platform: str) -> int | None:
+    plugin = plugin_for(platform)
+    return plugin.default_interval(settings) if plugin else None
+
+
+def recognise(text: str) -> WatchTarget | None:
+    """The first plugin that owns ``text`` (a URL or ``@handle``), as a watch target."""
+    for plugin in plugins().values():
+        if plugin.recognise is not None:
+            found = plugin.recognise(text)
+            if found is not None:
+                return found
+    return None
+
+
+def name_searches(settings: Settings) -> list[tuple[str, Callable[[Settings], NameSearchFn]]]:
+    return [(p.platform, p.name_search) for p in plugins().values() if p.name_search is not None]

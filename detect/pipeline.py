@@ -1,0 +1,275 @@
+"""The detection pipeline: stages registered in order, each reading and extending one context.
+
+Stages: events → leads → announcements → name search → text signatures → hash lists → pair discovery
+→ signals → scoring → candidates → event alerts. The pipeline never raises an alert itself: it
+returns :class:`~model.vocab.AlertDraft` s in order, and the service hands them to the alert lifecycle
+(:func:`service.detection.run_detection`). ``resurface detect``, the scheduler's detect job and the
+demo all run it through that one function.
+
+Incrementality: a context carries :class:`Changes` — what ingest reported since the last cycle (new
+post ids, changed community ids, new fingerprint ids) — and ``full``. Today every stage rebuilds from
+the whole store (``full`` behaviour) except hash lists and text signatures, which already work from
+watermarks; a stage that learns to narrow its work reads ``ctx.changes`` and ``ctx.full``.
+
+It runs in the caller's transaction and is idempotent: events are deduplicated by key, leads by URL,
+candidates by (source, target), and alerts by the lifecycle's dedup key.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from config.settings import Settings
+from detect import cycle as c
+from detect import events as ev
+from detect.content import content_overlaps
+from detect.hashlists import hash_match_drafts
+from detect.leads import NameSearch, discover_leads, search_similar
+from detect.names import normalise_name
+from detect.overlap import PairOverlap, member_overlaps
+from detect.scoring import ContentEvidence, MemberEvidence, PairEvidence, PairScore, score_pair
+from detect.textsig import signature_missing_posts
+from model.vocab import WATCHED_STATES, AlertDraft, CommunityInfo
+from store import models as m
+
+log = logging.getLogger("resurface.detect")
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What changed since the last cycle, as ingest reports it. ``None`` fields mean "not known"."""
+
+    new_post_ids: frozenset[int] | None = None
+    changed_community_ids: frozenset[int] | None = None
+    new_fingerprint_ids: frozenset[int] | None = None
+
+
+@dataclass
+class Context:
+    """Everything a stage may read or extend. Stages add to the working state in order."""
+
+    session: Session
+    settings: Settings
+    search: NameSearch | None = None
+    changes: Changes = field(default_factory=Changes)
+    full: bool = True
+    report: c.CycleReport = field(default_factory=c.CycleReport)
+    drafts: list[AlertDraft] = field(default_factory=list)
+    now: datetime = field(default_factory=m.utcnow)
+    # working state
+    snapshots: dict[int, list[ev.SnapshotView]] = field(default_factory=dict)
+    event_drafts: list[ev.EventDraft] = field(default_factory=list)
+    communities: dict[int, CommunityInfo] = field(default_factory=dict)
+    handles: dict[tuple[str, str], int] = field(default_factory=dict)
+    names: dict[int, list[str]] = field(default_factory=dict)
+    first_events: list[m.Event] = field(default_factory=list)
+    new_events: list[m.Event] = field(default_factory=list)
+    gone: dict[int, c.SourceEvent] = field(default_factory=dict)
+    surges: dict[int, list[datetime]] = field(default_factory=dict)
+    interest: set[int] = field(default_factory=set)
+    post_times: dict[int, tuple[datetime | None, datetime | None]] = field(default_factory=dict)
+    started: dict[int, datetime] = field(default_factory=dict)
+    links: c._Links = field(default_factory=c._Links)
+    pairs: set[tuple[int, int]] = field(default_factory=set)
+    content: dict[tuple[int, int], ContentEvidence] = field(default_factory=dict)
+    members: dict[tuple[int, int], MemberEvidence] = field(default_factory=dict)
+    scores: list[PairScore] = field(default_factory=list)
+
+    def reload_communities(self) -> None:
+        self.communities = c._communities(self.session)
+        self.handles = c._handle_index(self.communities, self.snapshots)
+        self.names = c._names(self.communities, self.snapshots)
+
+    def compute_started(self) -> None:
+        self.started = {cid: (info.created_at_platform or self.post_times.get(cid, (None, None))[0]
+                              or info.first_seen) for cid, info in self.communities.items()}
+
+    def predecessor(self, a: int, b: int) -> bool:
+        return c._orient(a, b, {a, b}, self.gone, self.started) == (a, b)
+
+
+Stage = Callable[[Context], None]
+#: The stages in the order they run. Add one with :func:`stage`; order is registration order.
+STAGES: list[tuple[str, Stage]] = []
+
+
+def stage(name: str) -> Callable[[Stage], Stage]:
+    def register(fn: Stage) -> Stage:
+        if any(existing == name for existing, _ in STAGES):
+            raise ValueError(f"detection stage {name!r} is registered twice")
+        STAGES.append((name, fn))
+        return fn
+    return register
+
+
+@stage("events")
+def _events(ctx: Context) -> None:
+    ctx.snapshots = ev.load_snapshots(ctx.session)
+    ctx.event_drafts = ev.derive_events(ctx.session, ctx.settings.detect, ctx.snapshots)
+    ctx.reload_communities()
+
+
+@stage("leads")
+def _leads(ctx: Context) -> None:
+    leads = discover_leads(ctx.session, ctx.settings.crawl)
+    if leads.watched:
+        ctx.reload_communities()
+    ctx.report.leads = [{"url": lead.url, "state": lead.state, "kind": lead.kind, "platform": lead.platform,
+                         "handle": lead.handle, "depth": lead.depth, "source_community_id": lead.source_community_id,
+                         "reason": (lead.attrs or {}).get("reason")} for lead in leads.new_leads]
+    ctx.first_events = ev.persist_events(ctx.session, ctx.event_drafts)
+    ctx.gone, ctx.surges = c._event_summary(ctx.session)
+    ctx.interest = ({cid for cid, info in ctx.communities.items() if info.watch_state in WATCHED_STATES}
+                    | set(ctx.gone))
+    ctx.post_times = c._post_times(ctx.session)
+    ctx.compute_started()
+
+
+@stage("announcements")
+def _announcements(ctx: Context) -> None:
+    ctx.links = c._link_announcements(ctx.session, ctx.interest, ctx.handles, ctx.predecessor)
+    ctx.new_events = ctx.first_events + ev.persist_events(ctx.session, ctx.links.events)
+    ctx.report.events = [{"kind": e.kind, "community_id": e.community_id,
+                          "related_community_id": e.related_community_id, "occurred_at": e.occurred_at.isoformat(),
+                          "evidence": e.evidence} for e in ctx.new_events]
+
+
+@stage("name search")
+def _name_search(ctx: Context) -> None:
+    if ctx.search is not None:
+        for event in ctx.first_events:
+            if event.kind in ("shutdown", "rename") and event.community_id in ctx.communities:
+                community = ctx.session.get(m.Community, event.community_id)
+                assert community is not None
+                found = search_similar(ctx.session, community, ctx.search, ctx.settings.crawl,
+                                       ctx.names.get(event.community_id, []))
+                if found:
+                    ctx.communities = c._communities(ctx.session)
+                    ctx.names = c._names(ctx.communities, ctx.snapshots)
+    ctx.compute_started()
+
+
+@stage("text signatures")
+def _text_signatures(ctx: Context) -> None:
+    """Signatures for posts that have none yet (the content signal's text matches read them)."""
+    written = signature_missing_posts(ctx.session, ctx.settings)
+    if written:
+        log.info("text signatures: %d post(s) signed", written)
+
+
+@stage("hash lists")
+def _hash_lists(ctx: Context) -> None:
+    ctx.drafts.extend(hash_match_drafts(ctx.session, ctx.settings))
+
+
+@stage("pair discovery")
+def _pair_discovery(ctx: Context) -> None:
+    interest, communities = ctx.interest, ctx.communities
+    ctx.pairs = set(ctx.links.pairs)
+    use_all = len(interest) * 2 > len(communities)
+    for (s, t), co in content_overlaps(ctx.session, None if use_all else interest).items():
+        if s not in interest:
+            continue
+        ctx.content[(s, t)] = ContentEvidence(co.media_matches, co.text_matches, co.forwards, tuple(co.examples[:10]))
+        ctx.pairs.add((s, t))
+    # Members: every neighbour of a community that shut down or renamed; for live watched ones only
+    # pairs that already have an announcement with successor wording or shared content (members
+    # alone cannot make a live community's neighbour a migration, and the significance of every
+    # pair of a busy platform is the expensive part).
+    gone_ids = sorted(cid for cid in ctx.gone if cid in communities)
+    overlaps = member_overlaps(ctx.session, gone_ids, min_shared=c.MIN_SHARED) if gone_ids else {}
+    extra = set(ctx.content) | {p for p, anns in ctx.links.announcements.items() if any(a.phrases for a in anns)}
+    extra = {p for p in extra if (min(p), max(p)) not in overlaps}
+    overlaps.update(c._pair_overlaps(ctx.session, extra, communities))
+    ctx.pairs |= c._name_pairs([cid for cid in ctx.gone if cid in communities], communities, ctx.names)
+    for cid, origin in ctx.session.execute(select(m.Community.id, m.Community.origin_community_id).where(
+            m.Community.watch_state == "candidate", m.Community.origin_community_id.is_not(None))):
+        if origin is not None:
+            ctx.pairs.add((origin, cid))
+    # A pair seen only through shared members is scored when that evidence alone is substantial (before
+    # the bonus for arrivals after the event): on a busy platform popular accounts put most
+    # communities a few members apart, and most of those pairs are noise.
+    other_evidence = {(min(p), max(p)) for p in ctx.pairs}
+    oriented: list[tuple[tuple[int, int], PairOverlap]] = []
+    for ab, ov in overlaps.items():
+        if ab not in other_evidence and c._members_value(ov) < c.MEMBER_ONLY_FLOOR:
+            continue
+        pair = c._orient(ab[0], ab[1], interest, ctx.gone, ctx.started)
+        if pair is not None:
+            oriented.append((pair, ov))
+    arrivals = c._arrivals_after_event(ctx.session, [p for p, _ in oriented if p[0] in ctx.gone], ctx.gone)
+    for pair, ov in oriented:
+        size_s, size_t = (ov.size_a, ov.size_b) if pair[0] == ov.a else (ov.size_b, ov.size_a)
+        ctx.members[pair] = MemberEvidence(ov.shared, size_s, size_t, ov.overlap_coefficient, ov.jaccard,
+                                           ov.significance, arrivals.get(pair))
+        ctx.pairs.add(pair)
+
+
+@stage("signals and scoring")
+def _scoring(ctx: Context) -> None:
+    keys = {cid: [(n, normalise_name(n)) for n in ns] for cid, ns in ctx.names.items()}
+    for source_id, target_id in ctx.pairs:
+        if source_id not in ctx.communities or target_id not in ctx.communities or source_id == target_id:
+            continue
+        source_event = ctx.gone.get(source_id)
+        evidence = PairEvidence(
+            source_id=source_id, target_id=target_id,
+            announcements=tuple(ctx.links.announcements.get((source_id, target_id), ())),
+            name=c._best_name(keys.get(source_id, []), keys.get(target_id, [])),
+            members=ctx.members.get((source_id, target_id)),
+            content=ctx.content.get((source_id, target_id)),
+            source_event=source_event.kind if source_event else None,
+            source_event_at=source_event.at if source_event else None,
+            source_last_post_at=ctx.post_times.get(source_id, (None, None))[1],
+            target_started_at=ctx.started.get(target_id),
+            target_surges=tuple(ctx.surges.get(target_id, ())),
+        )
+        ctx.scores.append(score_pair(evidence, ctx.settings.detect))
+    ctx.report.pairs_scored = len(ctx.scores)
+
+
+@stage("event alerts")
+def _event_alerts(ctx: Context) -> None:
+    ctx.drafts.extend(c.event_alert_drafts(ctx.new_events, ctx.communities))
+
+
+@stage("candidates")
+def _candidates(ctx: Context) -> None:
+    ctx.drafts.extend(c.candidate_drafts(ctx.session, ctx.scores, ctx.communities, ctx.settings, ctx.now,
+                                         ctx.report))
+
+
+@dataclass
+class PipelineResult:
+    report: c.CycleReport
+    drafts: list[AlertDraft]
+    timings: dict[str, float]
+
+
+def run_pipeline(session: Session, settings: Settings, *, search: NameSearch | None = None,
+                 changes: Changes | None = None, full: bool = True) -> PipelineResult:
+    """Run every registered stage in order over one context. Returns the report and the alert drafts."""
+    started = time.perf_counter()
+    ctx = Context(session=session, settings=settings, search=search, changes=changes or Changes(), full=full)
+    timings: dict[str, float] = {}
+    for name, fn in STAGES:
+        t0 = time.perf_counter()
+        fn(ctx)
+        timings[name] = time.perf_counter() - t0
+    session.flush()
+    ctx.report.seconds = time.perf_counter() - started
+    return PipelineResult(ctx.report, ctx.drafts, timings)
+
+
+def stage_names() -> list[str]:
+    return [name for name, _ in STAGES]
+
+
+__all__: list[str] = ["STAGES", "Changes", "Context", "PipelineResult", "run_pipeline", "stage", "stage_names"]
