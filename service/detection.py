@@ -58,7 +58,7 @@ def configured_name_search(settings: Settings) -> NameSearch | None:
     Hits = Sequence[tuple[str, str | None, str]]
     searches: list[Callable[[str, str], Hits]] = []
     factories: list[tuple[str, Callable[[Settings], Callable[[str, str], Hits]]]] = [
-        (p.platform, p.name_search) for p in plugins().values() if p.name_search is not None]
+        (p.platform.capitalize(), p.name_search) for p in plugins().values() if p.name_search is not None]
     for label, factory in factories:
         try:
             searches.append(factory(settings))
