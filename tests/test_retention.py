@@ -68,11 +68,11 @@ def test_the_purge_job_uses_the_configured_retention(app: App) -> None:
 
     seed(app.store)
     app.settings.privacy.retention_days = 400  # nothing is that old yet
-    scheduler._purge(app)
+    scheduler.TASKS["purge"].body(app)
     with app.store.session() as s:
         assert s.scalar(select(func.count()).select_from(m.Post).where(m.Post.text.is_(None))) == 0
     app.settings.privacy.retention_days = 1
-    assert scheduler._purge(app) == "3 post texts purged"
+    assert scheduler.TASKS["purge"].body(app) == "3 post texts purged"
 
 
 SECRET = "Zanzibarone"
