@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from model.errors import ConfigError
+
 
 def _strict_bool(value: Any) -> Any:
     """true/false only: TOML booleans, or the words "true"/"false" (environment overrides are text).
@@ -188,6 +190,37 @@ class SchedulerSettings(Section):
     purge_interval_hours: int = Field(default=24, ge=1)
 
 
+class WebSettings(Section):
+    host: str = Field(default="127.0.0.1", description="Where `resurface web` listens (loopback by default).")
+    port: int = Field(default=8350, ge=1, le=65535)
+    session_minutes: int = Field(default=480, ge=1, description="A signed-in session ends after this long.")
+    secure_cookies: Flag = Field(default=False, description="Mark cookies Secure (set behind HTTPS).")
+    login_attempts_per_minute: int = Field(default=5, ge=1, description="Failed sign-ins per name and address.")
+    oidc_issuer: str = Field(default="", description="OpenID Connect issuer URL; empty: no single sign-on.")
+    oidc_client_id: str = ""
+    oidc_client_secret_env: str = Field(default="RESURFACE_OIDC_SECRET",
+                                        description="Environment variable holding the client secret.")
+
+
+class ServiceSettings(Section):
+    """How the service runs its work: in its own process (``local``) or on Celery workers (``celery``)."""
+
+    executor: Literal["local", "celery"] = Field(
+        default="local",
+        description="local: `resurface run` crawls and detects itself. celery: it only enqueues due work and "
+        "`resurface worker` processes run it (needs a PostgreSQL store.url).",
+    )
+    broker_url: str = Field(default="redis://127.0.0.1:6379/0", description="Celery broker (Redis or RabbitMQ).")
+    rate_limit_url: str = Field(
+        default="", description="Redis holding the per-host rate limits shared by all workers; empty: broker_url "
+        "when it is a Redis URL.")
+    queue_prefix: str = Field(default="resurface", description="Prefix of the queue and lock names in the broker.")
+    visibility_timeout_seconds: int = Field(
+        default=3600, ge=1, description="Redis broker: a task a dead worker held is redelivered after this long.")
+    restore_interval_seconds: int = Field(
+        default=10, ge=1, description="Redis broker: how often workers look for tasks of dead workers.")
+
+
 class Settings(Section):
     data_dir: str = Field(default="data", description="Relative to the config file's folder.")
     store: StoreSettings = Field(default_factory=StoreSettings)
@@ -200,6 +233,8 @@ class Settings(Section):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     # Where the settings came from; set by the loader, not by the file.
     base_dir: Path = Field(default=Path("."), exclude=True)
@@ -213,6 +248,14 @@ class Settings(Section):
     @property
     def store_url(self) -> str:
         return self.store.url or f"sqlite:///{self.data_path / 'resurface.db'}"
+
+    def check_executor(self) -> None:
+        """``service.executor = "celery"`` needs a store every worker shares: PostgreSQL, never SQLite."""
+        if self.service.executor == "celery" and self.store_url.startswith("sqlite"):
+            raise ConfigError(
+                f"{self.source}: service.executor = \"celery\" needs a PostgreSQL store, but store.url is "
+                f"{self.store.url or '(empty: SQLite in data_dir)'!s}; set store.url = "
+                "\"postgresql+psycopg://user@host/db\" or service.executor = \"local\"")
 
     @property
     def audit_key_path(self) -> Path:
