@@ -29,6 +29,10 @@ page and its checkpoint) and before each source, so the service exits within one
 finished page and its checkpoint saved; the next start resumes from there. Other jobs finish the
 run in progress. Then the lock is released.
 
+With ``service.executor = "celery"`` this process stays the one scheduler but runs nothing itself: a due crawl
+or job is enqueued (:mod:`service.executor`) and ``resurface worker`` processes run it (:mod:`service.tasks`),
+one crawl per community and one run per job at a time by PostgreSQL advisory locks.
+
 The job table (``apscheduler_jobs``) is created by APScheduler itself in the Resurface database on
 first start; it is not part of our Alembic migrations (APScheduler owns its layout).
 """
@@ -63,6 +67,8 @@ from store.status import JOBS_TABLE, WATCHED_STATES, crawl_job_id, crawl_retry_j
 if TYPE_CHECKING:
     from apscheduler.job import Job
     from apscheduler.schedulers.background import BackgroundScheduler
+
+    from service.executor import CeleryExecutor
 
 log = logging.getLogger("resurface.scheduler")
 
@@ -126,6 +132,12 @@ class Service:
         self._in_flight = 0
         self._idle = threading.Condition()
         self.sources = SourcePool(app.settings)  # long-lived: pacing state survives between crawl jobs
+        # service.executor = "celery": this process only enqueues; `resurface worker` processes run the work.
+        self.executor: CeleryExecutor | None = None
+        if app.settings.service.executor == "celery":
+            from service.executor import CeleryExecutor
+
+            self.executor = CeleryExecutor(app.settings)
 
     # -- life cycle --
 
@@ -180,6 +192,8 @@ class Service:
                 self._idle.wait_for(lambda: self._in_flight == 0)
         self._teardown()
         self.sources.close()
+        if self.executor is not None:
+            self.executor.close()
         log.info("scheduler %s stopped cleanly", self.owner)
 
     def _teardown(self) -> None:
@@ -270,6 +284,12 @@ class Service:
     def crawl(self, community_id: int) -> None:
         if self.should_stop():
             return
+        if self.executor is not None:
+            with self.app.store.session() as session:
+                platform = session.scalar(select(m.Community.platform).where(m.Community.id == community_id))
+            if platform is not None:
+                self.executor.crawl(community_id, platform)
+            return
         started = time.perf_counter()
         results = crawl_runner.crawl_once(self.app, [community_id], should_stop=self.should_stop, pool=self.sources)
         for result in results:
@@ -301,6 +321,9 @@ class Service:
 
     def run_task(self, name: str) -> None:
         if self.should_stop():
+            return
+        if self.executor is not None:  # one instance at a time is the workers' advisory lock
+            self.executor.job(name)
             return
         started = time.perf_counter()
         with _TASK_LOCKS[name]:  # the interval run and an after-crawl run never overlap

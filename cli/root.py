@@ -15,7 +15,18 @@ import click
 import typer
 from rich.markup import escape
 
-from cli.support import CliState, FormatOption, OutputFormat, console, emit, err_console, setup_logging, state
+from cli.support import (
+    CliState,
+    FormatOption,
+    OutputFormat,
+    console,
+    emit,
+    emit_one,
+    err_console,
+    progress_iter,
+    setup_logging,
+    state,
+)
 from config.loader import CONFIG_ENV
 from model.errors import ResurfaceError, UsageError
 from store.pseudonym import KEY_ENV, create_key_file
@@ -52,6 +63,9 @@ from cli.service import run_command, status_command  # noqa: E402
 
 app.command("run")(run_command)
 app.command("status")(status_command)
+from cli.worker import worker_command  # noqa: E402
+
+app.command("worker")(worker_command)
 from cli.hashes import app as hashes_app  # noqa: E402
 
 app.add_typer(hashes_app, name="hashes")
@@ -170,7 +184,7 @@ def watch_add(
                                        removed_at=when)
         row = watch_json(community)
     if fmt == OutputFormat.json:
-        emit([row], fmt)
+        emit_one(row, fmt)
     else:
         console.print(f"{'watching' if created else 'already watched'}: #{row['id']} {row['platform']} "
                       f"{row['handle'] or row['title'] or row['url']}")
@@ -193,11 +207,16 @@ def watch_list(
 def watch_remove(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="Id, URL or @handle of a watched community.")],
+    fmt: OutputFormat = FormatOption,
 ) -> None:
     """Stop watching a community (what was observed is kept)."""
     with state(ctx).app.store.session() as session:
         community = remove_watch(session, target)
-        console.print(f"no longer watching #{community.id} {community.handle or community.title or community.url}")
+        row = watch_json(community)
+    if fmt == OutputFormat.json:
+        emit_one(row, fmt)
+    else:
+        console.print(f"no longer watching #{row['id']} {row['handle'] or row['title'] or row['url']}")
 
 
 @app.command()
@@ -208,15 +227,16 @@ def crawl(
     fmt: OutputFormat = FormatOption,
 ) -> None:
     """Crawl every watched community once (the service `resurface run` does this on a schedule)."""
-    from service.crawl import crawl_once
+    from service.crawl import crawl_once, due_communities
     from store.audit import current_actor
     from store.lock import crawl_lock
 
     if not once:
         raise UsageError("crawl runs once; use `resurface run` for the scheduled service")
     app_ = state(ctx).app
-    with crawl_lock(app_.store, f"crawl --once by {current_actor()} (pid {os.getpid()})"):
-        results = crawl_once(app_, only)
+    with (crawl_lock(app_.store, f"crawl --once by {current_actor()} (pid {os.getpid()})"),
+          progress_iter(len(due_communities(app_, only)), "crawling", fmt) as bar):
+        results = crawl_once(app_, only, progress=lambda _result: bar.advance())
     rows = [{"community_id": r.community_id, "source": r.source, "outcome": r.outcome,
              "new_posts": r.stats.posts_new, "posts_seen": r.stats.posts_seen, "error": r.error} for r in results]
     emit(rows, fmt, title="crawl results")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from cli.support import FormatOption, OutputFormat, console, emit, emit_one, state
@@ -20,8 +22,13 @@ def run_command(ctx: typer.Context) -> None:
 
 def status_command(ctx: typer.Context, fmt: OutputFormat = FormatOption) -> None:
     """Per source: last crawl, outcome, next run, error streak; backlogs; open alerts by level."""
+    settings = state(ctx).settings
     with state(ctx).app.store.session() as session:
         report = status_report(session, stale_after=LOCK_STALE_AFTER)
+    if settings.service.executor == "celery":
+        from service.executor import worker_report
+
+        report["workers"] = worker_report(settings).as_dict()
     if fmt == OutputFormat.json:
         emit_one(report, fmt)
         return
@@ -35,3 +42,16 @@ def status_command(ctx: typer.Context, fmt: OutputFormat = FormatOption) -> None
                   f"deliveries pending, {backlog['deliveries_failed']} failed")
     alerts = report["open_alerts"]
     console.print("open alerts: " + (", ".join(f"{n} {level}" for level, n in alerts.items()) or "none"))
+    if "workers" in report:
+        _print_workers(report["workers"])
+
+
+def _print_workers(workers: dict[str, Any]) -> None:
+    """Workers answering a ping, and per queue the waiting tasks and the oldest one's enqueue time."""
+    if workers["error"]:
+        console.print(f"workers: broker {workers['broker']} not answering: {workers['error']}")
+        return
+    console.print(f"workers on {workers['broker']}: " + (", ".join(workers["workers"]) or "none answering"))
+    for queue in workers["queues"]:
+        oldest = f", oldest waiting since {queue['oldest_enqueued_at']}" if queue["oldest_enqueued_at"] else ""
+        console.print(f"queue {queue['name']}: {queue['waiting']} waiting{oldest}")

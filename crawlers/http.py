@@ -49,7 +49,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -164,6 +164,26 @@ class RateLimiter:
         if delay > 0:
             self._sleep(delay)
         return delay
+
+
+@runtime_checkable
+class HostPacer(Protocol):
+    """What a client asks before each request: :class:`RateLimiter` in one process, or a limiter shared by
+    every worker (``service.ratelimit``), plugged in with :func:`use_shared_pacer`."""
+
+    def wait(self, host: str, rate: float) -> float: ...
+
+    def slow_down(self, host: str, seconds: float) -> None:
+        """A 429 or Retry-After from ``host``: no request to it from anyone for ``seconds``."""
+
+
+_SHARED_PACER: HostPacer | None = None
+
+
+def use_shared_pacer(pacer: HostPacer | None) -> None:
+    """Clients created from now on without their own ``rate_limiter`` pace through ``pacer`` (None: per client)."""
+    global _SHARED_PACER
+    _SHARED_PACER = pacer
 
 
 def rate_for(host: str, settings: CrawlSettings) -> float:
@@ -318,7 +338,7 @@ class SafeHttpClient:
         )
         self._clock = clock
         self._sleep = sleep
-        self._limiter = rate_limiter or RateLimiter(clock, sleep)
+        self._limiter: RateLimiter | HostPacer = rate_limiter or _SHARED_PACER or RateLimiter(clock, sleep)
         self.max_retry_wait = max_retry_wait
         self.backoff_initial = backoff_initial
         self.deadline_seconds = (
@@ -464,6 +484,10 @@ class SafeHttpClient:
                 ) as response:
                     status = response.status_code
                     result = self._answer(response, url, cap, watchdog)
+            except RateLimited as exc:
+                if exc.retry_after and isinstance(self._limiter, HostPacer):
+                    self._limiter.slow_down(checked.host, exc.retry_after)  # every worker waits, not only us
+                raise
             except (httpx.TransportError, ResponseTooLarge, BadResponse) as exc:
                 if watchdog.fired:
                     raise self._deadline_error(url, seconds, status) from exc

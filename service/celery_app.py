@@ -1,0 +1,120 @@
+"""The Celery application behind ``service.executor = "celery"``: its configuration and the worker's state.
+
+One scheduler (``resurface run``) enqueues due work; ``resurface worker`` processes run it. Why these settings:
+
+- ``task_acks_late`` and ``task_reject_on_worker_lost``: a task is acknowledged when it has finished, so a
+  worker killed mid-crawl leaves its task to be delivered again (at once when a pool process dies; after
+  ``service.visibility_timeout_seconds`` on Redis when the whole worker dies). The crawl resumes from its last
+  checkpoint; ingest is keyed by post, so nothing is stored twice.
+- ``worker_prefetch_multiplier = 1``: a worker holds one task per process, so a long crawl never sits on
+  tasks that idle workers could run.
+- Queues: ``crawl`` (public web crawls, any number of workers), ``telegram_api`` (the Telethon client: its
+  session file and flood-wait state belong to one worker), ``jobs`` (detection, delivery, indexing, hash lists,
+  purge: one instance each at a time, by a PostgreSQL advisory lock).
+
+The worker's App, source pool and shared rate limiter are built per process, after the pool forks
+(:func:`worker_app`), never inherited across a fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from celery import Celery
+from celery.app.log import TaskFormatter
+from celery.signals import after_setup_logger
+
+from config.settings import Settings
+from crawlers.http import use_shared_pacer
+from service.app import App
+from service.crawl import SourcePool
+
+log = logging.getLogger("resurface.worker")
+
+QUEUES = ("crawl", "telegram_api", "jobs")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(task_name)s %(task_id)s] %(message)s"
+
+celery = Celery("resurface", include=["service.tasks"])
+
+_settings: Settings | None = None
+_state_lock = threading.Lock()
+_state: dict[str, Any] = {}
+
+
+def queue_name(settings: Settings, queue: str) -> str:
+    """The broker's name of one of :data:`QUEUES` (prefixed, so several deployments can share a broker)."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}: the queues are {', '.join(QUEUES)}")
+    return f"{settings.service.queue_prefix}.{queue}"
+
+
+def configure(settings: Settings) -> Celery:
+    """Point the Celery app at this deployment's broker (a config error for a SQLite store)."""
+    global _settings
+    settings.check_executor()
+    service = settings.service
+    celery.conf.update(
+        broker_url=service.broker_url,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=queue_name(settings, "crawl"),
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        broker_connection_retry=True,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # the broker going away: wait for it, however long
+        broker_transport_options={
+            "visibility_timeout": service.visibility_timeout_seconds,
+            "unacked_restore_interval": service.restore_interval_seconds,
+            "unacked_restore_throttle": 1,
+            "global_keyprefix": f"{service.queue_prefix}:",
+        },
+        worker_log_format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        worker_task_log_format=LOG_FORMAT,
+        worker_send_task_events=False,
+        worker_enable_remote_control=True,
+    )
+    _settings = settings
+    return celery
+
+
+def settings() -> Settings:
+    if _settings is None:
+        raise RuntimeError("the Celery app is not configured: start workers with `resurface worker`")
+    return _settings
+
+
+def worker_app() -> App:
+    """This process's App (built after the fork), with the shared rate limiter plugged into the HTTP clients."""
+    with _state_lock:
+        if _state.get("pid") != os.getpid():
+            from service.ratelimit import SharedRateLimiter, rate_limit_url
+
+            current = settings()
+            _state.clear()
+            _state["pid"] = os.getpid()
+            _state["app"] = App(current)
+            limiter = SharedRateLimiter(rate_limit_url(current.service), namespace=current.service.queue_prefix)
+            use_shared_pacer(limiter)
+            _state["pool"] = SourcePool(current)
+        app: App = _state["app"]
+        return app
+
+
+def worker_pool() -> SourcePool:
+    worker_app()
+    pool: SourcePool = _state["pool"]
+    return pool
+
+
+@after_setup_logger.connect
+def _task_ids_in_logs(logger: logging.Logger, *args: Any, **kwargs: Any) -> None:
+    """Every log line a task writes (ours included, not only Celery's) carries the task's name and id."""
+    for handler in logging.getLogger().handlers or logger.handlers:
+        handler.setFormatter(TaskFormatter(LOG_FORMAT))
