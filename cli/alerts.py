@@ -202,7 +202,10 @@ def deliver(ctx: typer.Context, fmt: OutputFormat = FormatOption) -> None:
     row = {"messages_sent": report.messages_sent, "deliveries_sent": report.rows_sent,
            "digests_sent": report.digests_sent, "retrying": report.rows_retrying, "failed": report.rows_failed,
            "waiting_for_rate_limit": report.rows_postponed, "repeats_after_crash": report.repeats}
-    emit([row], fmt, title="delivery")
+    if fmt == OutputFormat.json:
+        emit_one(row, fmt)  # one delivery run: one object
+    else:
+        emit([row], fmt, title="delivery")
     for error in report.errors:
         err_console.print(f"[yellow]delivery problem:[/yellow] {error}", highlight=False)
     if report.rows_failed or report.rows_retrying:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from cli.support import FormatOption, OutputFormat, console, emit, state
+from cli.support import FormatOption, OutputFormat, console, emit, progress_iter, state
 from graph.exports import ExportFormat, FigureOptions, export_graph
 from graph.filters import GraphFilter, parse_edge_types
 from graph.pipeline import BuildOptions
@@ -113,8 +114,6 @@ def export(
                                            "(HTML: 5x this).", min=1)] = 300,
 ) -> None:
     """Export the community graph (pseudonymous: no post text, no member handles). Audited."""
-    from store import audit
-
     if fmt.lower() not in set(ExportFormat):
         raise UsageError(f"--format {fmt!r}: choose one of {', '.join(ExportFormat)}")
     export_format = ExportFormat(fmt.lower())
@@ -124,15 +123,25 @@ def export(
                            exported_at=datetime.now(UTC), filters=caption_filters(flt, build))
     application = state(ctx).app
     check_case(application, case)
-    g = export_graph_of(application.store, flt, build)
+    with progress_iter(2, f"exporting {export_format}") as bar:
+        g = export_graph_of(application.store, flt, build)
+        bar.advance()
+        paths = _audited_export(application, g, export_format, output, figure, flt, members)
+        bar.advance()
+    console.print(f"wrote {', '.join(str(p) for p in paths)}: {g.number_of_nodes()} nodes, "
+                  f"{g.number_of_edges()} edges")
+
+
+def _audited_export(application: App, g: Any, export_format: ExportFormat, output: str, figure: FigureOptions,
+                    flt: GraphFilter, members: bool) -> list[Path]:
+    from store import audit
+
     details: dict[str, Any] = {"format": str(export_format), "path": output, "filters": flt.describe(),
                                "members": members, "nodes": g.number_of_nodes(), "edges": g.number_of_edges()}
     # Audited before anything is written: an export that cannot be audited does not happen.
     with application.store.session() as session:
         audit.record(session, "graph_export", target=output, details=details)
-    paths = export_graph(g, export_format, output, figure)
-    console.print(f"wrote {', '.join(str(p) for p in paths)}: {g.number_of_nodes()} nodes, "
-                  f"{g.number_of_edges()} edges")
+    return export_graph(g, export_format, output, figure)
 
 
 @app.command("stats")

@@ -84,6 +84,10 @@ app.command("demo")(demo_command)
 from cli.retention import purge_command  # noqa: E402
 
 app.command("purge")(purge_command)
+from cli.web import users_app, web_command  # noqa: E402
+
+app.add_typer(users_app, name="users")
+app.command("web")(web_command)
 # --- end of feature command groups ---
 
 log = logging.getLogger("resurface")

@@ -9,13 +9,17 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy import func, select
 
-from cli.support import FormatOption, OutputFormat, console, emit, progress_iter, state
-from model.errors import UsageError
-from search.base import MARK_END, MARK_START, SearchRequest
+from cli.support import FormatOption, OutputFormat, console, emit_one, progress_iter, state
+from config.settings import Settings
+from model.errors import ResurfaceError, UsageError
+from search.base import MARK_END, MARK_START, BackendUnavailable, SearchRequest
 from search.indexer import drain, open_backend, reindex, total_documents
 from search.query import parse_query, with_filters
 from store import audit
+from store import models as m
+from store.db import Store
 
 log = logging.getLogger(__name__)
 MAX_LIMIT = 500
@@ -31,6 +35,25 @@ def _table_snippet(snippet: str) -> str:
         else:
             out.append(escape(part))
     return "".join(out)
+
+
+def _unreachable(settings: Settings, why: str, store: Store | None = None) -> ResurfaceError:
+    """One line for a search backend that cannot be reached: where, why, and what to do."""
+    reasons = re.findall(r"\[Errno -?\d+\] ([^)'\"]+)", why)
+    reason = reasons[-1].strip() if reasons else why.removeprefix("Elasticsearch unavailable: ")[:160]
+    waiting = ""
+    if store is not None:
+        with store.session() as session:
+            queued = session.scalar(select(func.count()).select_from(m.IndexOutbox)) or 0
+        waiting = f"; {queued} documents wait in the outbox (nothing is lost)"
+    where = _redacted(settings.search.es_url or "")
+    return ResurfaceError(f"Elasticsearch at {where} cannot be reached ({reason}){waiting}. Start it or fix "
+                          "search.es_url (or set search.backend = \"embedded\" and run `resurface reindex`)")
+
+
+def _redacted(url: str) -> str:
+    """``url`` without ``user:password@`` (messages must not carry secrets)."""
+    return re.sub(r"(//)[^/@\s]*@", r"\1***@", url)
 
 
 def search_command(
@@ -58,22 +81,25 @@ def search_command(
     backend = open_backend(app.settings)
     try:
         pending = drain(app.store, backend, app.settings.search.batch_size)
+        if pending.unavailable:
+            raise _unreachable(app.settings, pending.unavailable, app.store)
         if pending.indexed or pending.deleted:
             backend.refresh()
-        if pending.unavailable:
-            log.warning("%d documents are waiting to be indexed", pending.remaining)
         details: dict[str, Any] = {"query": query, "platform": platform, "community": community, "since": since,
                                    "until": until, "limit": limit, "page": page, "sort": sort,
                                    "backend": backend.name}
         with app.store.session() as session:
             audit.record(session, "search", target=query, details=details)
-        result = backend.search(SearchRequest(node, limit=limit, offset=(page - 1) * limit, sort=sort))  # type: ignore[arg-type]
+        try:
+            result = backend.search(SearchRequest(node, limit=limit, offset=(page - 1) * limit, sort=sort))  # type: ignore[arg-type]
+        except BackendUnavailable as exc:
+            raise _unreachable(app.settings, str(exc), app.store) from None
     finally:
         backend.close()
     rows = [h.as_json() for h in result.hits]
     if fmt == OutputFormat.json:
-        emit([{"total": result.total, "total_is_lower_bound": result.total_is_lower_bound, "page": page,
-               "limit": limit, "hits": rows}], fmt)
+        emit_one({"total": result.total, "total_is_lower_bound": result.total_is_lower_bound, "page": page,
+                  "limit": limit, "hits": rows}, fmt)
         return
     if not rows:
         console.print(f"[dim]no results ({result.total} total)[/dim]")
@@ -96,13 +122,16 @@ def reindex_command(
     backend = open_backend(app.settings)
     try:
         total = total_documents(app.store)
-        with progress_iter(total, f"reindexing ({backend.name})") as bar:
-            count = reindex(app.store, backend, app.settings.search.batch_size, bar.advance)
+        with progress_iter(total, f"reindexing ({backend.name})", fmt) as bar:
+            try:
+                count = reindex(app.store, backend, app.settings.search.batch_size, bar.advance)
+            except BackendUnavailable as exc:
+                raise _unreachable(app.settings, str(exc)) from None
         with app.store.session() as session:
             audit.record(session, "reindex", details={"backend": backend.name, "documents": count})
     finally:
         backend.close()
     if fmt == OutputFormat.json:
-        emit([{"backend": backend.name, "documents": count}], fmt)
+        emit_one({"backend": backend.name, "documents": count}, fmt)
     else:
         console.print(f"reindexed {count} documents into the {backend.name} index")

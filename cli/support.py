@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -119,29 +119,48 @@ def setup_logging(debug: bool, log_format: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.INFO)
-    for noisy in ("scrapy", "twisted", "urllib3", "httpx", "httpcore", "alembic", "prawcore", "elastic_transport",
+    # the Elasticsearch client logs every retry with a traceback; the command reports the outcome in one line
+    logging.getLogger("elastic_transport").setLevel(logging.DEBUG if debug else logging.CRITICAL)
+    for noisy in ("scrapy", "twisted", "urllib3", "httpx", "httpcore", "alembic", "prawcore",
                   "apscheduler", "telethon", "faiss", "matplotlib", "PIL", "apprise"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
+@dataclass
+class Ticker:
+    """What a command reports as it works: ``advance`` per item; drawn as a bar only on a terminal."""
+
+    description: str
+    total: int | None
+    done: int = 0
+    advances: int = 0
+    _bar: Callable[[int], None] | None = None
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        self.advances += 1
+        if self._bar is not None:
+            self._bar(n)
+
+
+#: Called with every :class:`Ticker` a command opens (tests count its advances; nothing else sets it).
+ticker_hook: Callable[[Ticker], None] | None = None
+
+
 @contextmanager
-def progress_iter(total: int | None, description: str, enabled: bool = True) -> Iterator[Any]:
-    """A rich progress bar on an interactive terminal; a no-op otherwise (logs, CI)."""
+def progress_iter(total: int | None, description: str, fmt: OutputFormat | None = None) -> Iterator[Ticker]:
+    """A rich progress bar on stderr when stderr is an interactive terminal and the output is not JSON;
+    otherwise the same ticker with nothing drawn (pipes, logs, CI, scripts)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    if not enabled or not err_console.is_terminal:
-        class _Null:
-            def advance(self, n: int = 1) -> None:
-                pass
-
-        yield _Null()
+    ticker = Ticker(description, total)
+    if ticker_hook is not None:
+        ticker_hook(ticker)
+    if fmt == OutputFormat.json or not err_console.is_terminal:
+        yield ticker
         return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err_console) as progress:
+                  console=err_console, transient=True) as progress:
         task = progress.add_task(description, total=total)
-
-        class _Bar:
-            def advance(self, n: int = 1) -> None:
-                progress.advance(task, n)
-
-        yield _Bar()
+        ticker._bar = lambda n: progress.advance(task, n)
+        yield ticker

@@ -121,11 +121,11 @@ def test_deliver_sends_the_outbox_once(project: tuple[Path, int], http_server: H
                                        capsys: pytest.CaptureFixture[str]) -> None:
     config, alert_id = project
     code, out, _ = call(capsys, "--config", str(config), "alerts", "deliver", "--format", "json")
-    assert code == 0 and json.loads(out)[0]["messages_sent"] == 1
+    assert code == 0 and json.loads(out)["messages_sent"] == 1
     (request,) = http_server.requests_for("/hook")
     assert POST_TEXT not in request.body.decode()  # the ngo audience
     code, out, _ = call(capsys, "--config", str(config), "alerts", "deliver", "--format", "json")
-    assert code == 0 and json.loads(out)[0]["messages_sent"] == 0
+    assert code == 0 and json.loads(out)["messages_sent"] == 0
     code, out, _ = call(capsys, "--config", str(config), "alerts", "show", str(alert_id), "--format", "json")
     assert json.loads(out)["state"] == "delivered"
 
@@ -146,12 +146,12 @@ def test_deliver_failure_exits_1_and_names_the_url(tmp_path: Path, http_server: 
         app.close()
     code, out, err = call(capsys, "--config", str(config), "alerts", "deliver", "--format", "json")
     assert code == 1
-    assert json.loads(out)[0]["retrying"] == 1
+    assert json.loads(out)["retrying"] == 1
     assert f"json://{http_server.netloc}/down" in err and "1 deliveries will be retried" in " ".join(err.split())
     assert len(http_server.requests_for("/down")) == 3
     # A second run right away finds nothing due (backoff), so it succeeds without sending.
     code, out, _ = call(capsys, "--config", str(config), "alerts", "deliver", "--format", "json")
-    assert code == 0 and json.loads(out)[0]["messages_sent"] == 0
+    assert code == 0 and json.loads(out)["messages_sent"] == 0
     assert len(http_server.requests_for("/down")) == 3
 
 

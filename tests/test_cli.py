@@ -63,7 +63,7 @@ def test_manual_entry_for_an_uncrawlable_platform(project: Path, capsys: pytest.
     code, out, err = call(capsys, "--config", str(project), "watch", "add", "--platform", "facebook", "--name",
                           "Mia Moglie", "--status", "removed", "--removed-at", "2025-08-20", "--format", "json")
     assert code == 0, err
-    row = json.loads(out)[0]
+    row = json.loads(out)
     assert (row["platform"], row["title"], row["status"]) == ("facebook", "Mia Moglie", "removed")
     assert row["removed_at"].startswith("2025-08-20")
 

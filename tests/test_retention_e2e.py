@@ -102,7 +102,7 @@ def test_crawl_purge_crawl_again_leaves_the_purged_text_in_no_file(
     assert json.loads(out)[0]["posts_seen"] == 2
     code, out, err = call(capsys, *cfg, "search", "recente", "--format", "json")  # drains the re-crawl
     assert code == 0, err
-    assert json.loads(out)[0]["total"] == 1
+    assert json.loads(out)["total"] == 1
 
     store = open_store(f"sqlite:///{data / 'resurface.db'}")
     try:

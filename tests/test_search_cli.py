@@ -51,7 +51,7 @@ def test_search_indexes_pending_documents_and_prints_json_hits(project: Path,
     code, out, err = call(capsys, "--config", str(project), "search", "canale", "--platform", "telegram",
                           "--sort", "relevance", "--format", "json")
     assert code == 0, err
-    (page,) = json.loads(out)
+    page = json.loads(out)
     assert page["total"] == 2 and page["page"] == 1
     assert all("<mark>" in h["snippet"].lower() for h in page["hits"])
     assert {h["type"] for h in page["hits"]} == {"post"}
@@ -78,7 +78,7 @@ def test_bad_query_exits_2_with_a_caret_and_no_traceback(project: Path, capsys: 
 def test_reindex_reports_the_count(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = call(capsys, "--config", str(project), "reindex", "--format", "json")
     assert code == 0, err
-    assert json.loads(out) == [{"backend": "embedded", "documents": 9}]
+    assert json.loads(out) == {"backend": "embedded", "documents": 9}
     assert (project.parent / "data" / "search.db").exists()
     assert [e.details for e in audit_entries(project) if e.action == "reindex"] == [
         {"backend": "embedded", "documents": 9}]
@@ -92,7 +92,7 @@ def test_search_against_elasticsearch_settings(project: Path, capsys: pytest.Cap
         code, out, err = call(capsys, "--config", str(project), "search", "canale", "--format", "json")
         assert code == 0, err
         assert len(stub.docs("rs")) == 9  # the outbox was drained into the cluster first
-        (page,) = json.loads(out)
+        page = json.loads(out)
         assert page["total"] == 9  # the stub does not evaluate queries; it answers with what it holds
         (search,) = stub.calls("POST", "/rs/_search")
         assert search.body["query"]["multi_match"]["query"] == "canale"
