@@ -7,17 +7,18 @@ import sys
 
 import typer
 
-from cli.support import FormatOption, OutputFormat, console, emit, state
+from cli.support import FormatOption, OutputFormat, console, emit, progress_iter, state
 
 
 def detect(ctx: typer.Context, fmt: OutputFormat = FormatOption) -> None:
     """Run one detection cycle: events, leads, migration candidates (with level and score), alerts raised."""
+    from detect.pipeline import stage_names
     from service.detection import configured_name_search, run_detection
 
     app = state(ctx).app
     search = configured_name_search(app.settings)
-    with app.store.session() as session:
-        report = run_detection(session, app.settings, search=search)
+    with app.store.session() as session, progress_iter(len(stage_names()), "detecting", fmt) as bar:
+        report = run_detection(session, app.settings, search=search, on_stage=lambda _name: bar.advance())
     if fmt == OutputFormat.json:
         sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False, indent=2, default=str) + "\n")
         return

@@ -25,9 +25,10 @@ log = logging.getLogger("resurface.detect")
 
 
 def run_detection(session: Session, settings: Settings, *, search: NameSearch | None = None,
-                  changes: Changes | None = None, full: bool = True) -> CycleReport:
+                  changes: Changes | None = None, full: bool = True,
+                  on_stage: Callable[[str], None] | None = None) -> CycleReport:
     """One detection cycle in the caller's transaction; raises its alerts. Returns what was found."""
-    result = run_pipeline(session, settings, search=search, changes=changes, full=full)
+    result = run_pipeline(session, settings, search=search, changes=changes, full=full, on_stage=on_stage)
     report = result.report
     raised: list[m.Alert] = []
     for draft in result.drafts:
