@@ -254,8 +254,10 @@ class PipelineResult:
 
 
 def run_pipeline(session: Session, settings: Settings, *, search: NameSearch | None = None,
-                 changes: Changes | None = None, full: bool = True) -> PipelineResult:
-    """Run every registered stage in order over one context. Returns the report and the alert drafts."""
+                 changes: Changes | None = None, full: bool = True,
+                 on_stage: Callable[[str], None] | None = None) -> PipelineResult:
+    """Run every registered stage in order over one context. Returns the report and the alert drafts.
+    ``on_stage`` is told each stage's name once it is done (the CLI's progress bar)."""
     started = time.perf_counter()
     ctx = Context(session=session, settings=settings, search=search, changes=changes or Changes(), full=full)
     timings: dict[str, float] = {}
@@ -263,6 +265,8 @@ def run_pipeline(session: Session, settings: Settings, *, search: NameSearch | N
         t0 = time.perf_counter()
         fn(ctx)
         timings[name] = time.perf_counter() - t0
+        if on_stage is not None:
+            on_stage(name)
     session.flush()
     ctx.report.seconds = time.perf_counter() - started
     return PipelineResult(ctx.report, ctx.drafts, timings)
