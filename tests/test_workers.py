@@ -1,0 +1,288 @@
+"""``service.executor = "celery"``: one scheduler, several ``resurface worker`` processes, the machine's real
+Redis (127.0.0.1:6379) and PostgreSQL (``RESURFACE_TEST_PG_URL``), and a loopback world of Discourse forums
+(:mod:`tests.support.workers`). Workers are real subprocesses; nothing waits on a sleep: every wait polls
+observable state (rows in the store, requests seen by the world) against a deadline.
+
+The kill/restart test stops only a redis-server the test started itself on a free port; the shared one on
+6379 is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+
+from config.settings import ServiceSettings, Settings
+from model.errors import ConfigError
+from model.targets import parse_target
+from service.executor import CeleryExecutor, crawl_queue, worker_report
+from service.locks import CRAWL_LOCKS, advisory_lock
+from service.ratelimit import SharedRateLimiter, limit_item
+from store import models as m
+from store.db import Store, open_store
+from store.watchlist import add_watch
+from tests.conftest import PG_ENV, TEST_KEY
+from tests.support.workers import (
+    POSTS_PER_TOPIC,
+    TOPICS_PER_FORUM,
+    ForumWorld,
+    PrivateRedis,
+    kill_group,
+    processes,
+    start_scheduler,
+    start_worker,
+    topic_ids,
+    write_config,
+)
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+KEY = TEST_KEY.decode()
+POSTS_PER_FORUM = TOPICS_PER_FORUM * POSTS_PER_TOPIC
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}: the worker tests must run in CI (.ci/run starts Redis and PostgreSQL)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            if not sock.recv(64).startswith(b"+PONG"):
+                _missing("the Redis on 127.0.0.1:6379 does not answer PING")
+    except OSError as exc:
+        _missing(f"no Redis on 127.0.0.1:6379: {exc}")
+    return REDIS_URL
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A migrated schema of its own in the real PostgreSQL, named in the URL every process uses."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        _missing(f"the worker tests need {PG_ENV}")
+    assert base is not None
+    schema = f"w_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:
+        admin.dispose()
+        _missing(f"PostgreSQL at {base} unreachable: {exc}")
+    url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    open_store(url).close()  # migrate once, before several processes open it
+    try:
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def world() -> Iterator[ForumWorld]:
+    forums = ForumWorld().start()
+    yield forums
+    forums.stop()
+
+
+def watch_forums(store: Store, world: ForumWorld, count: int) -> dict[int, int]:
+    """Watch forums f0..f<count-1>; their community ids by forum number."""
+    ids = {}
+    with store.session() as session:
+        for n in range(count):
+            row, _ = add_watch(session, parse_target(world.url(n), "discourse"))
+            session.flush()
+            ids[n] = row.id
+    return ids
+
+
+def finished_ok(store: Store) -> dict[int, int]:
+    """Crawl runs that ended "ok", per community."""
+    with store.session() as session:
+        rows = session.execute(select(m.CrawlRun.community_id, func.count()).where(m.CrawlRun.outcome == "ok")
+                               .group_by(m.CrawlRun.community_id)).all()
+    return {cid: n for cid, n in rows}
+
+
+def posts_per_community(store: Store) -> dict[int, int]:
+    with store.session() as session:
+        rows = session.execute(select(m.Post.community_id, func.count()).group_by(m.Post.community_id)).all()
+    return {cid: n for cid, n in rows}
+
+
+def distinct_posts(store: Store) -> tuple[int, int]:
+    with store.session() as session:
+        total = session.scalar(select(func.count()).select_from(m.Post))
+        distinct = session.scalar(select(func.count()).select_from(
+            select(m.Post.community_id, m.Post.native_post_id).distinct().subquery()))
+    return int(total or 0), int(distinct or 0)
+
+
+# --- configuration ------------------------------------------------------------------------------------
+
+
+def test_celery_with_a_sqlite_store_is_a_config_error_naming_the_keys(tmp_path: Path) -> None:
+    settings = Settings(data_dir=str(tmp_path), service=ServiceSettings(executor="celery"))
+    with pytest.raises(ConfigError) as caught:
+        CeleryExecutor(settings)
+    message = str(caught.value)
+    assert 'service.executor = "celery"' in message and "store.url" in message and "PostgreSQL" in message
+    Settings(data_dir=str(tmp_path)).check_executor()  # the default, local, is fine on SQLite
+
+
+def test_the_telethon_client_has_its_own_queue_and_everything_else_shares_crawl() -> None:
+    settings = Settings(service=ServiceSettings(executor="celery", queue_prefix="p"))
+    assert crawl_queue(settings, "reddit") == crawl_queue(settings, "telegram") == "p.crawl"
+    settings.telegram.use_api = True
+    assert crawl_queue(settings, "telegram") == "p.telegram_api"
+    assert crawl_queue(settings, "discourse") == "p.crawl"
+
+
+# --- locks and the shared limiter -------------------------------------------------------------------------
+
+
+def test_a_community_crawl_lock_is_held_by_one_session_at_a_time(pg_url: str) -> None:
+    first, second = open_store(pg_url, migrate=False), open_store(pg_url, migrate=False)
+    try:
+        with advisory_lock(first, CRAWL_LOCKS, 7) as ours:
+            assert ours
+            with advisory_lock(second, CRAWL_LOCKS, 7) as theirs, advisory_lock(second, CRAWL_LOCKS, 8) as other:
+                assert (theirs, other) == (False, True)
+        with advisory_lock(second, CRAWL_LOCKS, 7) as after:
+            assert after  # released when the first crawl ended
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_429_seen_by_one_worker_pauses_the_host_for_every_worker(redis_url: str) -> None:
+    namespace = f"t{uuid.uuid4().hex[:8]}"
+    slept: list[float] = []
+    one = SharedRateLimiter(redis_url, namespace=namespace, sleep=slept.append)
+    other = SharedRateLimiter(redis_url, namespace=namespace, sleep=lambda s: None)
+    try:
+        assert one.wait("slow.example", 1000.0) == 0.0
+        other.slow_down("slow.example", 30.0)
+        # the pause is honoured before the first try: the injected sleep returns at once, so the limiter asks
+        # Redis again and sleeps again; stop it after the first sleep by lifting the pause
+        slept.clear()
+        one._sleep = lambda s: (slept.append(s), other._redis.delete(other._pause_key("slow.example")))
+        assert one.wait("slow.example", 1000.0) > 25.0
+        assert slept and slept[0] > 25.0
+        assert one.wait("fast.example", 1000.0) == 0.0  # other hosts are not slowed
+    finally:
+        one.close()
+        other.close()
+
+
+def test_slow_rates_become_one_request_per_whole_seconds() -> None:
+    assert (limit_item(40.0).amount, limit_item(40.0).get_expiry()) == (40, 1)
+    assert (limit_item(0.25).amount, limit_item(0.25).get_expiry()) == (1, 4)
+
+
+# --- the whole service across processes --------------------------------------------------------------------
+
+
+def test_scheduler_and_three_workers_crawl_200_forums_once_within_the_shared_rate(
+        tmp_path: Path, pg_url: str, redis_url: str, world: ForumWorld) -> None:
+    forums, rate = 200, 40
+    store = open_store(pg_url, migrate=False)
+    try:
+        ids = watch_forums(store, world, forums)
+        config = write_config(tmp_path / "resurface.toml", store_url=pg_url, broker_url=redis_url,
+                              prefix=f"t{uuid.uuid4().hex[:8]}", rate=rate)
+        with processes() as procs:
+            procs += [start_worker(config, KEY, tmp_path / f"worker{i}.log", name=f"w{i}") for i in range(3)]
+            procs.append(start_scheduler(config, KEY, tmp_path / "scheduler.log"))
+            world.wait_for(lambda: len(finished_ok(store)) == forums, 180,
+                           f"{forums} crawls (logs in {tmp_path})")
+            report = worker_report(store_settings(config))
+        assert finished_ok(store) == dict.fromkeys(ids.values(), 1)  # once per interval, each by one worker
+        assert posts_per_community(store) == dict.fromkeys(ids.values(), POSTS_PER_FORUM)
+        total, distinct = distinct_posts(store)
+        assert total == distinct == forums * POSTS_PER_FORUM
+        seen = world.paths()
+        assert all(seen[f"/f{n}/about.json"] == 1 for n in range(forums)), "a forum was crawled twice"
+        # The moving window is kept in Redis; a request reaches the server a moment after its worker took its
+        # slot, so arrivals can bunch by that moment: 10% tolerance over the configured 40 a second.
+        assert world.max_in_window(1.0) <= rate * 1.1
+        assert len(report.workers) == 3 and report.error is None
+    finally:
+        store.close()
+
+
+def store_settings(config: Path) -> Settings:
+    from config.loader import load_settings
+
+    return load_settings(config)
+
+
+def test_a_worker_killed_mid_crawl_is_redelivered_and_the_forum_finishes_once(
+        tmp_path: Path, pg_url: str, redis_url: str, world: ForumWorld) -> None:
+    store = open_store(pg_url, migrate=False)
+    try:
+        ids = watch_forums(store, world, 1)
+        config = write_config(tmp_path / "resurface.toml", store_url=pg_url, broker_url=redis_url,
+                              prefix=f"t{uuid.uuid4().hex[:8]}", rate=1000, visibility_timeout=2)
+        first_topic, second_topic = (f"/f0/t/{t}.json" for t in topic_ids(0))
+        release = world.hold(second_topic)
+        executor = CeleryExecutor(store_settings(config))
+        executor.crawl(ids[0], "discourse")
+        executor.close()
+        with processes() as procs:
+            victim = start_worker(config, KEY, tmp_path / "victim.log", name="victim")
+            procs.append(victim)
+            world.wait_for(lambda: world.count(second_topic) == 1, 60, "the crawl to reach its second topic")
+            # the first topic and its checkpoint are committed; the crawl is in the middle of the second
+            assert posts_per_community(store) == {ids[0]: POSTS_PER_TOPIC}
+            kill_group(victim)
+            victim.wait(10)
+            release.set()
+            procs.append(start_worker(config, KEY, tmp_path / "rescuer.log", name="rescuer"))
+            world.wait_for(lambda: finished_ok(store).get(ids[0]) == 1, 90, f"the redelivered crawl ({tmp_path})")
+        assert posts_per_community(store) == {ids[0]: POSTS_PER_FORUM}
+        assert distinct_posts(store) == (POSTS_PER_FORUM, POSTS_PER_FORUM)
+        # resumed from the checkpoint: the first topic was not fetched again, the second twice
+        assert (world.count(first_topic), world.count(second_topic)) == (1, 2)
+    finally:
+        store.close()
+
+
+def test_the_broker_going_away_and_coming_back_loses_no_work(
+        tmp_path: Path, pg_url: str, redis_url: str, world: ForumWorld) -> None:
+    forums = 20
+    broker = PrivateRedis(tmp_path).start()
+    store = open_store(pg_url, migrate=False)
+    try:
+        ids = watch_forums(store, world, forums)
+        config = write_config(tmp_path / "resurface.toml", store_url=pg_url, broker_url=broker.url,
+                              prefix=f"t{uuid.uuid4().hex[:8]}", rate=1000, visibility_timeout=30)
+        held = f"/f5/t/{topic_ids(5)[0]}.json"
+        release = world.hold(held)
+        executor = CeleryExecutor(store_settings(config))
+        for n in range(forums):
+            executor.crawl(ids[n], "discourse")
+        executor.close()
+        with processes() as procs:
+            procs.append(start_worker(config, KEY, tmp_path / "worker.log", name="w"))
+            world.wait_for(lambda: world.count(held) == 1, 60, "the worker to reach forum 5")
+            broker.kill()  # gone, with 14 crawls still queued and one in flight
+            broker.start()  # back on the same port, from its append-only file
+            release.set()
+            world.wait_for(lambda: len(finished_ok(store)) == forums, 120, f"all {forums} crawls ({tmp_path})")
+        assert posts_per_community(store) == dict.fromkeys(ids.values(), POSTS_PER_FORUM)
+        assert distinct_posts(store) == (forums * POSTS_PER_FORUM, forums * POSTS_PER_FORUM)
+    finally:
+        store.close()
+        broker.kill()
