@@ -1,0 +1,1 @@
+"""The workspace: a server-rendered web application over the same store and settings as the CLI."""
