@@ -30,7 +30,7 @@ from cli.support import (
 from config.loader import CONFIG_ENV
 from model.errors import ResurfaceError, UsageError
 from store.pseudonym import KEY_ENV, create_key_file
-from store.watchlist import add_watch, list_watched, parse_target, remove_watch, watch_json
+from store.watchlist import add_watch, list_watched, remove_watch, watch_json
 
 app = typer.Typer(
     name="resurface",
@@ -162,8 +162,8 @@ def watch_add(
     fmt: OutputFormat = FormatOption,
 ) -> None:
     """Watch a community: a Telegram channel, a subreddit, a forum, or one entered by hand."""
-    from model.records import CommunityKind, CommunityStatus
-    from store.watchlist import WatchTarget
+    from cli.watchtargets import watch_target
+    from model.records import CommunityStatus
 
     if status is not None and status not in set(CommunityStatus):
         raise UsageError(f"--status must be one of {', '.join(CommunityStatus)}, not {status!r}")
@@ -173,16 +173,11 @@ def watch_add(
             when = datetime.fromisoformat(removed_at).replace(tzinfo=UTC)
         except ValueError:
             raise UsageError(f"--removed-at {removed_at!r} is not a date (YYYY-MM-DD)") from None
-    if target:
-        parsed = parse_target(target, platform)
-        if parsed.platform == "web" and platform is None:  # recognise the forum software now, if reachable
-            from crawlers.forums.detect import recognised_watch_target
+    parsed = watch_target(state(ctx).settings, target, platform, name)
+    if target and parsed.platform == "web" and platform is None:  # recognise the forum software now, if reachable
+        from crawlers.forums.detect import recognised_watch_target
 
-            parsed = recognised_watch_target(state(ctx).settings, target, parsed)
-    elif platform and name:
-        parsed = WatchTarget(platform.lower(), None, None, CommunityKind.UNKNOWN, native_id=f"manual:{name}")
-    else:
-        raise UsageError("give a URL or @handle, or --platform and --name for a community entered by hand")
+        parsed = recognised_watch_target(state(ctx).settings, target, parsed)
     with state(ctx).app.store.session() as session:
         community, created = add_watch(session, parsed, labels=label, case=case, title=name, status=status,
                                        removed_at=when)

@@ -6,6 +6,7 @@ What a user types is parsed into a :class:`model.targets.WatchTarget` before it 
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -42,11 +43,35 @@ def add_watch(session: Session, target: WatchTarget, *, labels: list[str] | None
         community.status = status
     community.removed_at = removed_at or community.removed_at
     community.crawl_interval_minutes = interval_minutes or community.crawl_interval_minutes
-    if target.platform not in CRAWLABLE and target.platform != Platform.WEB:
+    if (target.platform not in CRAWLABLE and target.platform != Platform.WEB) or not (target.url or target.handle):
+        # entered by hand (an uncrawlable platform, or only a name): the crawler skips it
         community.attrs = {**(community.attrs or {}), "manual": True}
     session.add(community)
     session.flush()
     return community, created
+
+
+#: Hosts of platforms Resurface has no crawler for: their URLs are manual entries, never ``web`` forums.
+MANUAL_HOSTS: dict[str, str] = {
+    "facebook.com": Platform.FACEBOOK, "fb.com": Platform.FACEBOOK, "fb.me": Platform.FACEBOOK,
+    "fb.watch": Platform.FACEBOOK, "discord.gg": Platform.DISCORD, "discord.com": Platform.DISCORD,
+    "discordapp.com": Platform.DISCORD, "chat.whatsapp.com": Platform.WHATSAPP, "whatsapp.com": Platform.WHATSAPP,
+    "wa.me": Platform.WHATSAPP, "signal.group": Platform.SIGNAL, "signal.me": Platform.SIGNAL,
+}
+
+
+def manual_platform_of_url(url: str) -> str | None:
+    """The uncrawlable platform whose host (or a subdomain of it, e.g. m.facebook.com) serves ``url``."""
+    try:
+        host = (urlsplit(url if "://" in url else f"https://{url}").hostname or "").rstrip(".").lower()
+    except ValueError:
+        return None
+    labels = host.split(".")
+    for i in range(len(labels) - 1):
+        platform = MANUAL_HOSTS.get(".".join(labels[i:]))
+        if platform is not None:
+            return platform
+    return None
 
 
 def list_watched(session: Session, *, include_leads: bool = False) -> list[m.Community]:
