@@ -15,7 +15,7 @@ from alerts.render import for_audience
 from model.errors import UsageError
 from store import accounts
 from store.leads import get_lead, lead_doc, list_leads
-from web.app import Workspace, view
+from web.app import RowId, Workspace, view
 from web.security import Viewer, viewer_of
 
 bearer = HTTPBearer(auto_error=False, description="A token from `resurface users token NAME`.")
@@ -57,7 +57,7 @@ def register(api: FastAPI, ws: Workspace) -> None:
         return docs
 
     @api.get("/api/alerts/{alert_id}", tags=["alerts"], summary="One alert (resurface alerts show)")
-    def alert(alert_id: int, viewer: Viewer = Depends(api_viewer)) -> dict[str, Any]:
+    def alert(alert_id: RowId, viewer: Viewer = Depends(api_viewer)) -> dict[str, Any]:
         with ws.session() as session:
             doc = for_audience(alert_json(get_alert(session, alert_id), session), viewer.detail)
             view(ws, session, viewer, "alert.show", f"alert:{alert_id}", {"via": "api"})
@@ -72,7 +72,7 @@ def register(api: FastAPI, ws: Workspace) -> None:
         return docs
 
     @api.get("/api/leads/{lead_id}", tags=["leads"], summary="One lead (resurface leads show)")
-    def lead(lead_id: int, viewer: Viewer = Depends(api_full)) -> dict[str, Any]:
+    def lead(lead_id: RowId, viewer: Viewer = Depends(api_full)) -> dict[str, Any]:
         with ws.session() as session:
             doc = lead_doc(session, get_lead(session, lead_id), with_excerpt=True)
             view(ws, session, viewer, "lead.show", f"lead:{lead_id}", {"via": "api"})

@@ -8,15 +8,15 @@ deliveries (:func:`alerts.render.for_audience`); pages and fields beyond it answ
 from __future__ import annotations
 
 import logging
+import pathlib
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -29,7 +29,9 @@ from store import models as m
 from web.security import LOGIN_CSRF_COOKIE, SESSION_COOKIE, LoginLimiter, Viewer, same_token, viewer_of
 
 log = logging.getLogger(__name__)
-HERE = Path(__file__).parent
+HERE = pathlib.Path(__file__).parent
+#: A row id in a URL: stored ids are positive and fit in SQLite's and PostgreSQL's 64-bit integers.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Clock = Callable[[], datetime]
 
 
@@ -212,6 +214,6 @@ def bundle_bytes(session: Session, alert_id: int, exported_by: str) -> tuple[byt
     from alerts.bundle import export_bundle
 
     with tempfile.TemporaryDirectory(prefix="resurface-bundle-") as folder:
-        out = Path(folder) / f"alert-{alert_id}.zip"
+        out = pathlib.Path(folder) / f"alert-{alert_id}.zip"
         info = export_bundle(session, alert_id, out, exported_by=exported_by)
         return out.read_bytes(), info.sha256, info

@@ -19,7 +19,7 @@ from model.errors import UsageError
 from model.vocab import ALERT_KINDS, ALERT_STATES, LEVELS
 from store import models as m
 from store.leads import LEAD_STATES, get_lead, lead_doc, list_leads
-from web.app import Workspace, bundle_bytes, checked_viewer, page_viewer, require_full, view
+from web.app import RowId, Workspace, bundle_bytes, checked_viewer, page_viewer, require_full, view
 from web.security import Viewer
 
 ACTIONS = {"ack": acknowledge, "confirm": confirm, "dismiss": dismiss}
@@ -85,7 +85,7 @@ def register(api: FastAPI, ws: Workspace) -> None:
                          states=ALERT_STATES, kinds=ALERT_KINDS, levels=LEVELS)
 
     @api.get("/alerts/{alert_id}", response_class=HTMLResponse, include_in_schema=False)
-    def alert_page(request: Request, alert_id: int, viewer: Viewer = Depends(page_viewer)) -> Response:
+    def alert_page(request: Request, alert_id: RowId, viewer: Viewer = Depends(page_viewer)) -> Response:
         with ws.session() as session:
             alert = get_alert(session, alert_id)
             doc = alert_json(alert, session)
@@ -99,7 +99,7 @@ def register(api: FastAPI, ws: Workspace) -> None:
                          posts=posts if viewer.full else [], history=history, note=note)
 
     @api.post("/alerts/{alert_id}/{action}", include_in_schema=False)
-    def alert_action(alert_id: int, action: str, note: str = Form(""),
+    def alert_action(alert_id: RowId, action: str, note: str = Form(""),
                      viewer: Viewer = Depends(checked_viewer)) -> Response:
         if action not in ACTIONS:
             raise HTTPException(status_code=404, detail=f"no action {action!r}")
@@ -113,7 +113,7 @@ def register(api: FastAPI, ws: Workspace) -> None:
         return RedirectResponse(f"/alerts/{alert_id}", status_code=303)
 
     @api.get("/alerts/{alert_id}/bundle.zip", include_in_schema=False)
-    def alert_bundle(alert_id: int, viewer: Viewer = Depends(require_full)) -> Response:
+    def alert_bundle(alert_id: RowId, viewer: Viewer = Depends(require_full)) -> Response:
         with ws.session() as session:
             data, sha, info = bundle_bytes(session, alert_id, viewer.actor)
             view(ws, session, viewer, "alert.export", f"alert:{alert_id}",
@@ -131,14 +131,14 @@ def register(api: FastAPI, ws: Workspace) -> None:
         return ws.render(request, viewer, "leads.html", leads=docs, state=state, states=LEAD_STATES)
 
     @api.get("/leads/{lead_id}", response_class=HTMLResponse, include_in_schema=False)
-    def lead_page(request: Request, lead_id: int, viewer: Viewer = Depends(require_full)) -> Response:
+    def lead_page(request: Request, lead_id: RowId, viewer: Viewer = Depends(require_full)) -> Response:
         with ws.session() as session:
             doc = lead_doc(session, get_lead(session, lead_id), with_excerpt=True)
             view(ws, session, viewer, "lead.show", f"lead:{lead_id}", {"via": "web"})
         return ws.render(request, viewer, "lead.html", lead=doc)
 
     @api.post("/leads/{lead_id}/review", include_in_schema=False)
-    def lead_review(lead_id: int, note: str = Form(""), watch: str = Form(""), case: str = Form(""),
+    def lead_review(lead_id: RowId, note: str = Form(""), watch: str = Form(""), case: str = Form(""),
                     viewer: Viewer = Depends(checked_viewer)) -> Response:
         if not viewer.full:
             raise HTTPException(status_code=403, detail="leads are for investigators and analysts")
@@ -207,7 +207,7 @@ def register(api: FastAPI, ws: Workspace) -> None:
 
     # ------------------------------------------------------------------ communities
     @api.get("/communities/{community_id}", response_class=HTMLResponse, include_in_schema=False)
-    def community_page(request: Request, community_id: int, viewer: Viewer = Depends(page_viewer)) -> Response:
+    def community_page(request: Request, community_id: RowId, viewer: Viewer = Depends(page_viewer)) -> Response:
         from web.community import community_view
 
         with ws.session() as session:
@@ -245,7 +245,7 @@ def register(api: FastAPI, ws: Workspace) -> None:
         return RedirectResponse("/watchlist", status_code=303)
 
     @api.post("/watchlist/{community_id}/remove", include_in_schema=False)
-    def watchlist_remove(community_id: int, viewer: Viewer = Depends(checked_viewer)) -> Response:
+    def watchlist_remove(community_id: RowId, viewer: Viewer = Depends(checked_viewer)) -> Response:
         if not viewer.full:
             raise HTTPException(status_code=403, detail="the watchlist is changed by investigators and analysts")
         from store import audit
