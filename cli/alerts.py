@@ -17,6 +17,7 @@ from sqlalchemy import case as case_when
 from sqlalchemy import or_, select
 
 from alerts.lifecycle import acknowledge, alert_json, confirm, dismiss, get_alert
+from cli.alertview import evidence_posts, matched_phrases, note_history, score_text, show_text
 from cli.support import FormatOption, OutputFormat, console, emit, emit_one, err_console, state
 from model.errors import ResurfaceError, UsageError
 from model.vocab import ALERT_KINDS as KINDS
@@ -38,11 +39,6 @@ def _label(ref: dict[str, Any] | None) -> str:
 #: ``--state open``: everything that still needs a person.
 OPEN_STATES: tuple[str, ...] = ("new", "delivered", "acknowledged")
 LEVEL_STYLE = {"strong": "bold red", "likely": "yellow", "possible": "cyan"}
-
-
-def score_text(score: float | None) -> str:
-    """The one way a score is shown to people: two decimals."""
-    return "" if score is None else f"{float(score):.2f}"
 
 
 def _row(doc: dict[str, Any], note: str | None) -> dict[str, Any]:
@@ -144,16 +140,22 @@ def list_alerts(
 @app.command("show")
 def show(ctx: typer.Context, alert_id: Annotated[int, typer.Argument(help="Alert id.")],
          fmt: OutputFormat = FormatOption) -> None:
-    """Show one alert with all its evidence."""
+    """Show one alert with all its evidence: matched phrases, excerpts of the posts, notes left on it."""
     with state(ctx).app.store.session() as session:
-        doc = alert_json(get_alert(session, alert_id), session)
+        alert = get_alert(session, alert_id)
+        doc = alert_json(alert, session)
+        phrases, posts, notes = matched_phrases(doc), evidence_posts(session, doc), note_history(session, alert_id)
+        note = alert.note
         audit.record(session, "alert.show", f"alert:{alert_id}")
     if fmt == OutputFormat.json:
-        emit_one(doc, fmt)
+        emit_one({**doc, "note": note, "matched_phrases": phrases, "posts": posts, "notes": notes}, fmt)
         return
     from alerts.render import render_alert
 
-    console.print(render_alert(doc, "investigator", f"view:{alert_id}").text, highlight=False, markup=False)
+    text = render_alert(doc, "investigator", f"view:{alert_id}").text.rstrip("\n")
+    # soft wrap: commands and URLs in the text stay whole lines a person can copy
+    console.print(text + "\n\n" + show_text(doc, phrases, posts, notes), highlight=False, markup=False,
+                  soft_wrap=True)
 
 
 def _act(ctx: typer.Context, alert_id: int, note: str | None, action: str, fmt: OutputFormat) -> None:

@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from cli.alertview import score_text
 from cli.support import FormatOption, OutputFormat, console, emit, progress_iter, state
 
 
@@ -25,7 +26,9 @@ def detect(ctx: typer.Context, fmt: OutputFormat = FormatOption) -> None:
     emit([{"kind": e["kind"], "community": e["community_id"], "related": e["related_community_id"],
            "occurred_at": e["occurred_at"]} for e in report.events], fmt, title="new events")
     emit(report.leads, fmt, ["state", "url", "depth", "source_community_id", "reason"], title="new leads")
-    emit(report.candidates, fmt, ["source", "target", "level", "score", "state", "new"], title="migration candidates")
-    emit(report.alerts, fmt, ["id", "kind", "level", "score", "source_community_id", "target_community_id"],
+    emit([{**c, "score": score_text(c.get("score"))} for c in report.candidates], fmt,
+         ["source", "target", "level", "score", "state", "new"], title="migration candidates")
+    emit([{**a, "score": score_text(a.get("score"))} for a in report.alerts], fmt,
+         ["id", "kind", "level", "score", "source_community_id", "target_community_id"],
          title="alerts raised")
     console.print(f"[dim]{report.pairs_scored} pairs scored in {report.seconds:.2f}s[/dim]")
