@@ -49,6 +49,8 @@ def demo(
                                                    "An earlier demo's folder is cleared first. "
                                                    "Default: a temporary folder, removed at the end.")] = None,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the temporary folder (store, exports).")] = False,
+    serve: Annotated[bool, typer.Option("--serve", help="Then leave the workspace running on the demo store "
+                                        "(a demo login is printed; Ctrl-C stops it).")] = False,
 ) -> None:
     """Run the offline demo: fictional Telegram groups, a forum and a subreddit on local servers; a group
     is shut down and migrates to a reserve group. Crawls, detects, delivers alerts to a local webhook
@@ -82,6 +84,10 @@ def demo(
             _say(f"Query this demo's store: resurface --config {result.config} alerts list "
                  "(also: leads list, search, graph export, audit verify)")
         _say(f"Done in {result.seconds:.1f}s.")
+        if serve and result.config is not None:
+            from cli.web import serve_demo
+
+            serve_demo(result.config, _say)
     finally:
         if temporary and not keep:
             shutil.rmtree(data_dir, ignore_errors=True)

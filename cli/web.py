@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -102,3 +103,29 @@ def serve(app_: object, host: str | None = None, port: int | None = None) -> Non
     where_host, where_port = host or settings.host, port or settings.port
     console.print(f"workspace on http://{where_host}:{where_port}/ (Ctrl-C stops it)", highlight=False)
     uvicorn.run(create_app(app_), host=where_host, port=where_port, log_level="warning")
+
+
+def serve_demo(config: object, say: Callable[[str], None]) -> None:
+    """``resurface demo --serve``: demo logins (an investigator and an NGO case worker, fresh random passwords)
+    on the demo's store, printed, then the workspace until Ctrl-C."""
+    import secrets
+    from pathlib import Path
+
+    from config.loader import load_settings
+    from service.app import App
+    from store.accounts import create_user
+
+    assert isinstance(config, Path)
+    app_ = App(load_settings(config))
+    logins = {"demo": ("investigator", secrets.token_urlsafe(9)), "demo-ngo": ("ngo", secrets.token_urlsafe(9))}
+    try:
+        with app_.store.session() as session:
+            for name, (role, password) in logins.items():
+                create_user(session, name, role, password)
+                audit.record(session, "user.add", f"user:{name}", {"role": role, "demo": True})
+        say("")
+        for name, (role, password) in logins.items():
+            say(f"Demo login ({role}): {name} / {password}")
+        serve(app_)
+    finally:
+        app_.close()
