@@ -28,7 +28,7 @@ from detect import events as ev
 from detect.language import successor_phrases
 from detect.leads import COMMUNITY_LINKS
 from detect.names import key_similarity, normalise_name
-from detect.overlap import PairOverlap, members_per_platform, pair_metrics
+from detect.overlap import PairOverlap, members_per_platform, pair_metrics, reported_members_per_platform
 from detect.scoring import (
     Announcement,
     MemberEvidence,
@@ -122,6 +122,19 @@ def _post_times(session: Session) -> dict[int, tuple[datetime | None, datetime |
 class SourceEvent:
     kind: str
     at: datetime
+
+
+def surge_details(session: Session) -> dict[int, list[dict[str, Any]]]:
+    """Per community: the evidence of its member-count surges (from, to, factor, observed_at)."""
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    stmt = (select(m.Event.community_id, m.Event.occurred_at, m.Event.evidence)
+            .where(m.Event.kind == "surge").order_by(m.Event.occurred_at))
+    for cid, at, evidence in session.execute(stmt):
+        detail = {k: v for k, v in (evidence or {}).items()
+                  if k in ("measure", "from", "to", "factor", "joins", "day", "observed_at")}
+        detail.setdefault("observed_at", (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat())
+        out[cid].append(detail)
+    return out
 
 
 def _event_summary(session: Session) -> tuple[dict[int, SourceEvent], dict[int, list[datetime]]]:
@@ -292,9 +305,11 @@ def _pair_overlaps(session: Session, pairs: set[tuple[int, int]],
     if not chosen:
         return {}
     per_platform = members_per_platform(session)
+    reported = reported_members_per_platform(session)
 
     def universe(a: int, b: int) -> int:
-        return sum(per_platform.get(p, 0) for p in {communities[a].platform, communities[b].platform})
+        return sum(max(per_platform.get(p, 0), reported.get(p, 0))
+                   for p in {communities[a].platform, communities[b].platform})
 
     shared_arr = np.asarray([c[2] for c in chosen])
     size_a = np.asarray([len(members[c[0]]) for c in chosen])

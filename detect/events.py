@@ -31,6 +31,9 @@ READABLE = frozenset({CommunityStatus.ACTIVE, CommunityStatus.RENAMED, Community
 #: A surge needs at least this many new members (or joins per day), whatever the ratio.
 MIN_SURGE_MEMBERS = 20
 MIN_SURGE_JOINS = 10
+#: With no usual rate to compare with (fewer than three readings), growth by this factor between two
+#: readings is a surge (issue 15, class 9: a successor growing 40 → 480 after its source vanished).
+NO_BASELINE_GROWTH = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,15 +167,21 @@ def member_count_surges(snapshots: Sequence[SnapshotView], factor: float) -> lis
         days = max((cur.observed_at - prev.last_observed_at).total_seconds() / 86400, 1 / 24)
         delta = cur.member_count - prev.member_count
         rate = delta / days
+        surge = False
         if len(rates) >= 2:
             baseline = max(statistics.median(rates), 1.0, 0.001 * prev.member_count)
-            if rate > factor * baseline and delta >= MIN_SURGE_MEMBERS:
-                out.append(EventDraft(
-                    "surge", f"surge:{cur.community_id}:members:{cur.id}", cur.community_id, cur.observed_at,
-                    {"measure": "member_count", "from": prev.member_count, "to": cur.member_count,
-                     "per_day": round(rate, 2), "usual_per_day": round(baseline, 2),
-                     "factor": round(rate / baseline, 2),
-                     "observed_at": cur.observed_at.isoformat(), "source_url": cur.source_url}))
+            surge = rate > factor * baseline and delta >= MIN_SURGE_MEMBERS
+        else:
+            baseline = max(prev.member_count / max(days, 1.0), 1.0)
+            surge = (prev.member_count > 0 and cur.member_count >= NO_BASELINE_GROWTH * prev.member_count
+                     and delta >= MIN_SURGE_MEMBERS)
+        if surge:
+            out.append(EventDraft(
+                "surge", f"surge:{cur.community_id}:members:{cur.id}", cur.community_id, cur.observed_at,
+                {"measure": "member_count", "from": prev.member_count, "to": cur.member_count,
+                 "per_day": round(rate, 2), "usual_per_day": round(baseline, 2),
+                 "factor": round(rate / baseline, 2),
+                 "observed_at": cur.observed_at.isoformat(), "source_url": cur.source_url}))
         rates.append(rate)
     return out
 

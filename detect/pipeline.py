@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -73,6 +74,7 @@ class Context:
     new_events: list[m.Event] = field(default_factory=list)
     gone: dict[int, c.SourceEvent] = field(default_factory=dict)
     surges: dict[int, list[datetime]] = field(default_factory=dict)
+    surge_details: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     interest: set[int] = field(default_factory=set)
     post_times: dict[int, tuple[datetime | None, datetime | None]] = field(default_factory=dict)
     started: dict[int, datetime] = field(default_factory=dict)
@@ -126,6 +128,7 @@ def _leads(ctx: Context) -> None:
                          "reason": (lead.attrs or {}).get("reason")} for lead in leads.new_leads]
     ctx.first_events = ev.persist_events(ctx.session, ctx.event_drafts)
     ctx.gone, ctx.surges = c._event_summary(ctx.session)
+    ctx.surge_details = c.surge_details(ctx.session)
     ctx.interest = ({cid for cid, info in ctx.communities.items() if info.watch_state in WATCHED_STATES}
                     | set(ctx.gone))
     ctx.post_times = c._post_times(ctx.session)
@@ -230,6 +233,7 @@ def _scoring(ctx: Context) -> None:
             source_last_post_at=ctx.post_times.get(source_id, (None, None))[1],
             target_started_at=ctx.started.get(target_id),
             target_surges=tuple(ctx.surges.get(target_id, ())),
+            target_surge_details=tuple(ctx.surge_details.get(target_id, ())),
         )
         ctx.scores.append(score_pair(evidence, ctx.settings.detect))
     ctx.report.pairs_scored = len(ctx.scores)

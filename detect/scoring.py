@@ -23,7 +23,11 @@ Why each curve looks the way it does:
   announcement, the members, the content; not name or timing, which coincidence produces) make
   the pair "strong" whatever the weights of the absent signals.
 - *timing*: B created, or surging, within ``timing_window_days`` after A's shutdown or rename (a
-  reserve group made shortly *before* the shutdown counts a little less).
+  reserve group made shortly *before* the shutdown counts a little less, unless it also surged after
+  the end: created before, grown after is the typical reserve group and scores 0.9).
+- Single decisive kinds of evidence, after A shut down or renamed: content this strong with forwards
+  from A (or several reposts), or members this strong, reach "likely" on their own (each floor is
+  justified by a class of issue 15 next to its constant).
 """
 
 from __future__ import annotations
@@ -47,6 +51,18 @@ CHANCE_SIGNIFICANCE = 2.0  # -log10 p below this: could be chance
 DECISIVE_ANNOUNCEMENT = 0.9
 #: Two independent kinds of evidence this strong, after A shut down or renamed, make a pair "strong".
 CORROBORATING = 0.8
+#: After A shut down or renamed, content this strong (issue 15 classes 1 and 2: six or nine re-encoded
+#: reposts plus four forwards from A score 0.998) with at least one forward from A or
+#: ``DECISIVE_CONTENT_ITEMS`` reposts is never below "likely": an unrelated channel reposting one popular
+#: picture scores 0.39 and stays out.
+DECISIVE_CONTENT = 0.9
+DECISIVE_CONTENT_ITEMS = 4
+#: After A shut down, members this strong (the members signal at full count and significance) are never
+#: below "likely" when at least ``DECISIVE_SOURCE_SHARE`` of A's known members are in B: most of A moved
+#: (issue 15 class 6, 16 of 18 members; class 7, 14 of 16). A large source losing 40 of its 100 members
+#: to a busy community is corroborating evidence, not a migration on its own.
+DECISIVE_MEMBERS = 0.9
+DECISIVE_SOURCE_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +107,8 @@ class PairEvidence:
     source_last_post_at: datetime | None = None
     target_started_at: datetime | None = None
     target_surges: tuple[datetime, ...] = ()
+    #: the surge events of B (their evidence: from, to, factor, observed_at), for the surge signal
+    target_surge_details: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +227,45 @@ def timing_signal(ev: PairEvidence, window_days: int) -> Signal:
             best = value
             detail = {"source_event": ev.source_event, "source_event_at": _iso(ev.source_event_at), what: _iso(at),
                       "days_after": round(delta, 2), "window_days": window_days}
+    started, end = ev.target_started_at, ev.source_event_at
+    surged_after = [at for at in ev.target_surges if 0 <= (at - end).total_seconds() / 86400 <= window_days]
+    if started is not None and surged_after and -window_days <= (started - end).total_seconds() / 86400 < 0:
+        # a reserve group made before the end that grew after it: the typical case (issue 15, class 7)
+        value = 0.9
+        if value > best:
+            best = value
+            detail = {"source_event": ev.source_event, "source_event_at": _iso(end),
+                      "target_started": _iso(started), "target_surge": _iso(surged_after[0]),
+                      "days_after": round((surged_after[0] - end).total_seconds() / 86400, 2),
+                      "started_days_before": round((end - started).total_seconds() / 86400, 2),
+                      "window_days": window_days}
     return Signal("timing", best, [detail] if detail else [])
+
+
+def surge_signal(ev: PairEvidence, window_days: int) -> Signal | None:
+    """B's member count surging after A's end, with the counts (issue 15, class 9): news in itself for
+    an investigator, attached to the migration. It carries no weight in the score (timing already counts
+    the surge); None when B did not surge within ``window_days`` after A's end. A's end is its last post
+    when that is earlier than the shutdown we observed (a crawl may read B's new count seconds before it
+    reads A's gone page), or when no shutdown is confirmed yet (the migration alert is often raised from
+    the announcement before the second "does not exist" answer confirms the end)."""
+    ends = [at for at in (ev.source_event_at, ev.source_last_post_at) if at is not None]
+    if not ends:
+        return None
+    end = min(ends)
+    items = []
+    for detail in ev.target_surge_details:
+        at = detail.get("observed_at") or detail.get("at")
+        try:
+            when = datetime.fromisoformat(str(at))
+        except ValueError:
+            continue
+        delta = (when - end).total_seconds() / 86400
+        if 0 <= delta <= window_days:
+            items.append({**detail, "days_after": round(delta, 2)})
+    if not items:
+        return None
+    return Signal("surge", 1.0, items)
 
 
 def _corroboration_floor(ev: PairEvidence, signals: tuple[Signal, ...], levels: dict[str, float]) -> float:
@@ -219,6 +275,15 @@ def _corroboration_floor(ev: PairEvidence, signals: tuple[Signal, ...], levels: 
     by_name = {s.name: s.score for s in signals}
     if by_name["announcement"] >= DECISIVE_ANNOUNCEMENT:
         floor = max(floor, levels.get("likely", 0.0))
+    if ev.source_event is not None:
+        c = ev.content
+        if (c is not None and by_name["content"] >= DECISIVE_CONTENT
+                and (c.forwards > 0 or c.media_matches + c.text_matches >= DECISIVE_CONTENT_ITEMS)):
+            floor = max(floor, levels.get("likely", 0.0))
+        mem = ev.members
+        if (mem is not None and by_name["members"] >= DECISIVE_MEMBERS and mem.size_a > 0
+                and mem.shared / mem.size_a >= DECISIVE_SOURCE_SHARE):
+            floor = max(floor, levels.get("likely", 0.0))
     independent = sum(1 for name in ("announcement", "members", "content") if by_name[name] >= CORROBORATING)
     if ev.source_event is not None and independent >= 2:
         floor = max(floor, levels.get("strong", 0.0))
@@ -227,10 +292,13 @@ def _corroboration_floor(ev: PairEvidence, signals: tuple[Signal, ...], levels: 
 
 def score_pair(ev: PairEvidence, settings: DetectSettings) -> PairScore:
     window = settings.timing_window_days
-    signals = (announcement_signal(ev, window), name_signal(ev), members_signal(ev), content_signal(ev),
-               timing_signal(ev, window))
+    signals: tuple[Signal, ...] = (announcement_signal(ev, window), name_signal(ev), members_signal(ev),
+                                   content_signal(ev), timing_signal(ev, window))
     weights = settings.weights
     total = sum(max(weights.get(s, 0.0), 0.0) for s in SIGNALS) or 1.0
     score = sum(max(weights.get(s.name, 0.0), 0.0) * s.score for s in signals) / total
     score = max(score, _corroboration_floor(ev, signals, settings.levels))
+    surge = surge_signal(ev, window)
+    if surge is not None:
+        signals = (*signals, surge)
     return PairScore(ev.source_id, ev.target_id, score, level_for(score, settings.levels), signals)

@@ -76,8 +76,6 @@ def gone_source(world: World, label: Label) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 15 class 1: a successor found only by content "
-                   "(6 re-encoded reposts, 4 forwards of the gone channel, another name) never becomes a candidate")
 def test_c1_silent_successor_found_by_reposts_and_forwards(tmp_path: Path) -> None:
     world = world_of("c1")
     label = label_of(world, "c1")
@@ -89,8 +87,6 @@ def test_c1_silent_successor_found_by_reposts_and_forwards(tmp_path: Path) -> No
     assert content["score"] > 0 and content["evidence"], "the reposts and forwards are the evidence"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 15 class 2: the directory's listed successor "
-                   "is only a lead; the fan-out discount and no announcement keep it below likely")
 def test_c2_directory_successor_is_the_one_reposting(tmp_path: Path) -> None:
     world = world_of("c2")
     label = label_of(world, "c2")
@@ -147,8 +143,6 @@ def test_c5_banned_subreddit_moves_to_its_forum(tmp_path: Path) -> None:
     assert signal(alert, "members")["score"] > 0, "the usernames checking in are the evidence"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 15 class 6: 16 of 18 members shared scores "
-                   "significance 0 (population = members we know), so the pair stays below likely")
 def test_c6_small_community_sixteen_of_eighteen_members(tmp_path: Path) -> None:
     world = world_of("c6")
     label = label_of(world, "c6")
@@ -159,8 +153,6 @@ def test_c6_small_community_sixteen_of_eighteen_members(tmp_path: Path) -> None:
     assert evidence and evidence[0]["shared_members"] == 16
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 15 class 7: a successor started days before "
-                   "the end and surging after it scores timing 0 and stays possible")
 def test_c7_successor_created_before_the_shutdown(tmp_path: Path) -> None:
     world = world_of("c7")
     label = label_of(world, "c7")
@@ -196,8 +188,6 @@ def test_c8_source_back_after_a_private_answer_is_marked_recovered(tmp_path: Pat
     assert all(is_recovered(a) for a in hits), f"{rule.source} is public again: {hits}"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 15 class 9: a successor growing 40 → 480 "
-                   "members after its source vanished raises no surge, and the migration does not mention it")
 def test_c9_successor_surge_is_news(tmp_path: Path) -> None:
     world = world_of("c9")
     label = label_of(world, "c9", "surge")
