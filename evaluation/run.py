@@ -336,6 +336,11 @@ def _name(ref: dict[str, Any] | None) -> str:
     return f"{ref.get('platform')}:{ref.get('handle') or ref.get('title') or ref.get('url')}"
 
 
+def _order(cls: str) -> tuple[int, str]:
+    """c1, c2, …, c10, then base and decoy."""
+    return (int(cls[1:]), "") if cls[:1] == "c" and cls[1:].isdigit() else (1000, cls)
+
+
 def summarise(worlds: list[World], results: list[WorldResult]) -> dict[str, Any]:
     """Totals over the worlds that ran (JSON-ready)."""
     per_level = {lvl: Counts() for lvl in LEVELS}
@@ -368,7 +373,8 @@ def summarise(worlds: list[World], results: list[WorldResult]) -> dict[str, Any]
         "worlds": len(results), "failed": sum(r.error is not None for r in results),
         "seconds": round(sum(r.seconds for r in results), 1),
         "per_level": {lvl: table(c) for lvl, c in per_level.items()},
-        "per_class": {cls: {lvl: table(c) for lvl, c in levels.items()} for cls, levels in sorted(per_class.items())},
+        "per_class": {cls: {lvl: table(c) for lvl, c in per_class[cls].items()}
+                      for cls in sorted(per_class, key=_order)},
         "strong_alerts_on_live_communities": strong_on_live,
         "worlds_detail": details,
     }
