@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo lint bench clean browser mutation mutation-if-changed fonts
+.PHONY: install test demo demo-serve screenshots lint bench clean browser mutation mutation-if-changed fonts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ test: $(STAMP) browser fonts
 
 demo: $(STAMP) fonts
 	$(BIN)/resurface demo --dir demo-output
+
+# The demo, then the workspace on its store (a demo login is printed; Ctrl-C stops it).
+demo-serve: $(STAMP) fonts
+	$(BIN)/resurface demo --dir demo-output --serve
+
+# Screenshots of the workspace's pages for the docs (docs/screenshots/*.png), in headless Chromium.
+screenshots: $(STAMP) browser
+	$(BIN)/python docs/screenshots/take.py
 
 # Mutation testing of the victim-safety modules (pseudonyms, NGO redaction, retention, the address
 # guard, media handling), each against the tests that exercise it; report in docs/privacy.md.
