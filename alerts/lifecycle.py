@@ -47,9 +47,29 @@ def build_payload(session: Session, draft: AlertDraft, created_at: datetime) -> 
     target = session.get(m.Community, draft.target_community_id) if draft.target_community_id else None
     signals = [{"name": str(s.get("name", "")), "score": float(s.get("score", 0.0)),
                 "evidence": list(s.get("evidence", []))} for s in draft.signals]
+    source_ref = community_ref(source)
+    if draft.kind == "rebrand" and source_ref is not None:
+        source_ref = _as_it_was(source_ref, signals)
     return {"kind": draft.kind, "level": draft.level, "score": round(float(draft.score), 4),
-            "source": community_ref(source), "target": community_ref(target), "signals": signals,
+            "source": source_ref, "target": community_ref(target), "signals": signals,
             "created_at": created_at.isoformat()}
+
+
+def _as_it_was(ref: dict[str, Any], signals: list[dict[str, Any]]) -> dict[str, Any]:
+    """A rebrand's source as it was before a handle change: its old handle and link, so that the alert
+    reads "old → new" (the target is the channel as it is now, under its new handle)."""
+    renames = [e for s in signals if s["name"] == "rename" for e in s["evidence"] if isinstance(e, dict)]
+    out = dict(ref)
+    for e in renames:
+        old, new = e.get("old"), e.get("new")
+        if not isinstance(old, str) or not old:
+            continue
+        if e.get("field") == "handle" and isinstance(new, str) and (ref.get("handle") or "").lower() == new.lower():
+            out["handle"] = old
+            url = str(ref.get("url") or "")
+            if url.rstrip("/").lower().endswith("/" + new.lower()):
+                out["url"] = url.rstrip("/")[: -len(new)] + old
+    return out
 
 
 def alert_json(alert: m.Alert, session: Session | None = None) -> dict[str, Any]:

@@ -383,6 +383,10 @@ def event_alert_drafts(new_events: Sequence[m.Event], communities: dict[int, Com
                                      dedup_key=event.dedup_key))
     for cid, items in renames.items():
         target = next((e.related_community_id for e in items if e.related_community_id), None)
+        if target is None and any((e.evidence or {}).get("field") == "handle" for e in items):
+            # a handle change of the same channel (same stable id): the target is the channel under its
+            # new handle, and the alert's source names the old one (issue 15, class 4)
+            target = cid
         evidence = [{**e.evidence, "kind": e.kind, "occurred_at": e.occurred_at.isoformat()} for e in items]
         drafts.append(AlertDraft(kind="rebrand", level="strong", score=1.0, source_community_id=cid,
                                  target_community_id=target,

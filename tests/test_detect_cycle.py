@@ -120,10 +120,15 @@ def test_rename_of_the_same_channel_id_is_a_rebrand_not_a_migration(any_store: S
     assert {e["kind"] for e in report.events} == {"rename"}
     assert report.candidates == []
     (rebrand,) = alerts(any_store)
-    assert (rebrand.kind, rebrand.level, rebrand.target_community_id) == ("rebrand", "strong", None)
+    # one rebrand old → new (issue 15, class 4): the source names the old handle and its link, the
+    # target is the same channel under its new handle
+    assert (rebrand.kind, rebrand.level) == ("rebrand", "strong")
+    assert rebrand.target_community_id == rebrand.source_community_id
     changes = {(ev["field"], ev["old"], ev["new"]) for ev in rebrand.payload["signals"][0]["evidence"]}
     assert changes == {("title", "Il Cortile Segreto", "𝕀𝕝 ℂ𝕠𝕣𝕥𝕚𝕝𝕖 2.0"), ("handle", "cortile_segreto", "c0rtile_2")}
-    assert rebrand.payload["source"]["handle"] == "c0rtile_2"
+    assert rebrand.payload["source"]["handle"] == "cortile_segreto"
+    assert rebrand.payload["source"]["url"].endswith("/cortile_segreto")
+    assert rebrand.payload["target"]["handle"] == "c0rtile_2"
 
 
 def test_one_failed_fetch_raises_no_shutdown(any_store: Store, settings: Settings) -> None:

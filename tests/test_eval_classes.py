@@ -116,8 +116,6 @@ def test_c3_private_invite_is_a_migration_naming_the_invite(tmp_path: Path) -> N
     assert "human" in text, "marked as needing a person"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 15 class 4: a handle change gives a rebrand "
-                   "whose source is already the new handle (and no old → new)")
 def test_c4_handle_change_is_one_rebrand_old_to_new_and_no_shutdown(tmp_path: Path) -> None:
     world = world_of("c4")
     label = label_of(world, "c4")
