@@ -56,6 +56,8 @@ def configure(settings: Settings) -> Celery:
     global _settings
     settings.check_executor()
     service = settings.service
+    if _settings is not None:  # configured before (tests, benchmarks): drop connections made for the old broker
+        _forget_connections()
     celery.conf.update(
         broker_url=service.broker_url,
         task_acks_late=True,
@@ -82,6 +84,15 @@ def configure(settings: Settings) -> Celery:
     )
     _settings = settings
     return celery
+
+
+def _forget_connections() -> None:
+    """Celery keeps a connection pool and a producer pool built from the first configuration it saw."""
+    celery.close()
+    celery._pool = None
+    amqp = celery.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
 
 
 def settings() -> Settings:

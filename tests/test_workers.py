@@ -149,6 +149,42 @@ def test_the_telethon_client_has_its_own_queue_and_everything_else_shares_crawl(
     assert crawl_queue(settings, "discourse") == "p.crawl"
 
 
+def test_status_shows_the_waiting_tasks_on_the_broker_configured_last(tmp_path: Path, redis_url: str) -> None:
+    """A process that configures Celery twice (tests, the benchmark) sends to the second broker, and status
+    reads each queue's length and its oldest task's enqueue time there."""
+    private = PrivateRedis(tmp_path).start()
+    try:
+        def settings_for(broker: str, prefix: str) -> Settings:
+            return Settings(store={"url": "postgresql+psycopg://nobody@127.0.0.1/none"},
+                            service=ServiceSettings(executor="celery", broker_url=broker, queue_prefix=prefix))
+
+        shared = settings_for(redis_url, f"t{uuid.uuid4().hex[:8]}")
+        first = CeleryExecutor(shared)
+        first.crawl(1, "discourse")
+        first.close()
+        mine = settings_for(private.url, "mine")
+        second = CeleryExecutor(mine)
+        second.crawl(2, "discourse")
+        second.crawl(3, "discourse")
+        second.job("detect")
+        second.close()
+        report = worker_report(mine, timeout=0.2)
+        assert report.error is None and report.workers == []
+        queues = {q.name: q for q in report.queues}
+        assert {name: q.waiting for name, q in queues.items()} == {
+            "mine.crawl": 2, "mine.telegram_api": 0, "mine.jobs": 1}
+        assert queues["mine.crawl"].oldest_enqueued_at is not None
+        assert [q.waiting for q in worker_report(shared, timeout=0.2).queues] == [1, 0, 0]
+    finally:
+        private.kill()
+        import redis
+
+        client = redis.Redis.from_url(redis_url)
+        for key in client.scan_iter(f"{shared.service.queue_prefix}*"):
+            client.delete(key)
+        client.close()
+
+
 # --- locks and the shared limiter -------------------------------------------------------------------------
 
 
