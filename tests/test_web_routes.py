@@ -296,3 +296,26 @@ def test_the_graph_page_embeds_the_existing_viewer(client: httpx.Client, world: 
     assert '<iframe title="community graph"' in client.get("/graph").text
     viewer = client.get("/graph/view.html")
     assert viewer.status_code == 200 and "Cortile Due" in viewer.text
+
+
+def test_the_watchlist_shows_each_sources_last_outcome_and_error_streak_like_status(client: httpx.Client,
+                                                                                    app: App, world: WebWorld) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from store.status import source_statuses
+
+    t0 = datetime(2026, 11, 30, tzinfo=UTC)
+    with app.store.session() as s:
+        s.get(m.Community, world.source_id).watch_state = "seed"  # type: ignore[union-attr]
+        for i, outcome in enumerate(("ok", "failed", "failed")):
+            s.add(m.CrawlRun(community_id=world.source_id, source="telegram-web", started_at=t0 + timedelta(hours=i),
+                             finished_at=t0 + timedelta(hours=i, minutes=1), outcome=outcome,
+                             error="HTTP 502 from t.me" if outcome == "failed" else None))
+    with app.store.session() as s:  # what `resurface status` says about it
+        expected = next(st for st in source_statuses(s) if st.community_id == world.source_id)
+    assert expected.error_streak == 2
+    login(client, "ines")
+    page = client.get("/watchlist").text
+    row = re.search(rf"<tr><td>{world.source_id}</td>.*?</tr>", page, flags=re.S)
+    assert row, page
+    assert "<td>failed</td>" in row.group(0) and "<td>2</td>" in row.group(0)

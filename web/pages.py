@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import timedelta
 from typing import Any
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from alerts.lifecycle import acknowledge, alert_json, confirm, dismiss, get_alert
 from alerts.queue import AlertFilter, counts_by_state, known_cases, query_alerts
@@ -22,6 +23,8 @@ from store.leads import LEAD_STATES, get_lead, lead_doc, list_leads
 from web.app import RowId, Workspace, bundle_bytes, checked_viewer, page_viewer, require_full, view
 from web.security import Viewer
 
+#: Watched communities per page of /watchlist.
+WATCH_PAGE = 100
 ACTIONS = {"ack": acknowledge, "confirm": confirm, "dismiss": dismiss}
 #: Evidence keys that carry post text (shown to investigators as "the announcement post").
 TEXT_KEYS = ("text", "excerpt", "post_excerpt", "announcement", "snippet")
@@ -217,16 +220,23 @@ def register(api: FastAPI, ws: Workspace) -> None:
 
     # ------------------------------------------------------------------ watchlist and status
     @api.get("/watchlist", response_class=HTMLResponse, include_in_schema=False)
-    def watchlist_page(request: Request, viewer: Viewer = Depends(page_viewer)) -> Response:
-        from store.status import status_report
-        from store.watchlist import list_watched, watch_json
+    def watchlist_page(request: Request, page: int = Query(1, ge=1), viewer: Viewer = Depends(page_viewer)
+                       ) -> Response:
+        from store.status import backlog, service_state
+        from store.watchlist import watch_json
+        from web.sources import page_statuses
 
         with ws.session() as session:
-            report = status_report(session, now=ws.clock())
-            watched = [watch_json(c) for c in list_watched(session)]
-            view(ws, session, viewer, "web.watchlist", None, {"count": len(watched)})
-        by_id = {s["community_id"]: s for s in report["sources"]}
-        return ws.render(request, viewer, "watchlist.html", watched=watched, status=by_id, report=report)
+            report = {"service": service_state(session, ws.clock(), timedelta(minutes=3)),
+                      "backlog": backlog(session).__dict__}
+            seeds = select(m.Community).where(m.Community.watch_state == "seed")
+            total = session.scalar(select(func.count()).select_from(seeds.subquery())) or 0
+            rows = session.scalars(seeds.order_by(m.Community.id).offset((page - 1) * WATCH_PAGE).limit(WATCH_PAGE))
+            watched = [watch_json(c) for c in rows]
+            view(ws, session, viewer, "web.watchlist", None, {"page": page, "ids": [w["id"] for w in watched]})
+            by_id = page_statuses(session, [int(str(w["id"])) for w in watched])
+        return ws.render(request, viewer, "watchlist.html", watched=watched, status=by_id, report=report,
+                         page=page, total=total, per_page=WATCH_PAGE)
 
     @api.post("/watchlist", include_in_schema=False)
     def watchlist_add(target: str = Form(...), label: str = Form(""), case: str = Form(""),
