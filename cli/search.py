@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import func, select
 
-from cli.support import FormatOption, OutputFormat, console, emit_one, progress_iter, state
+from cli.support import FormatOption, OutputFormat, console, emit_one, err_console, progress_iter, state
 from config.settings import Settings
 from model.errors import ResurfaceError, UsageError
 from search.base import MARK_END, MARK_START, BackendUnavailable, SearchRequest
@@ -35,6 +35,30 @@ def _table_snippet(snippet: str) -> str:
         else:
             out.append(escape(part))
     return "".join(out)
+
+
+_QUOTED = re.compile(r'"(?:\\.|[^"\\])*"')
+_LOWER_OPERATOR = re.compile(r"(?<![\w:\\])(and|or)(?![\w:])")
+
+
+def query_hints(query: str) -> list[str]:
+    """Hints for a query that probably does not mean what it says: lowercase ``and``/``or`` outside quotes
+    are searched as words (only AND and OR are operators), so "nuovo and canale" needs the word "and"."""
+    unquoted = _QUOTED.sub(" ", query)
+    found = list(dict.fromkeys(_LOWER_OPERATOR.findall(unquoted)))
+    return [f'"{word}" is searched as a word, not an operator: did you mean {word.upper()}? '
+            f'(operators are upper case; quote it, "{word}", to search the word and hide this hint)'
+            for word in found]
+
+
+def _community_names(store: Store, ids: set[int]) -> dict[int, str]:
+    """A name for each community: its handle, else its title (forums have no handle), else ``#id``."""
+    if not ids:
+        return {}
+    with store.session() as session:
+        rows = session.execute(select(m.Community.id, m.Community.handle, m.Community.title)
+                               .where(m.Community.id.in_(ids))).all()
+    return {r.id: r.handle or r.title or f"#{r.id}" for r in rows}
 
 
 def _unreachable(settings: Settings, why: str, store: Store | None = None) -> ResurfaceError:
@@ -77,6 +101,7 @@ def search_command(
     if page < 1:
         raise UsageError("--page starts at 1")
     node = with_filters(parse_query(query), platform=platform, community=community, since=since, until=until)
+    hints = query_hints(query)
     app = state(ctx).app
     backend = open_backend(app.settings)
     try:
@@ -96,11 +121,14 @@ def search_command(
             raise _unreachable(app.settings, str(exc), app.store) from None
     finally:
         backend.close()
-    rows = [h.as_json() for h in result.hits]
+    names = _community_names(app.store, {h.community_id for h in result.hits})
+    rows = [{**h.as_json(), "community_name": names.get(h.community_id)} for h in result.hits]
     if fmt == OutputFormat.json:
         emit_one({"total": result.total, "total_is_lower_bound": result.total_is_lower_bound, "page": page,
-                  "limit": limit, "hits": rows}, fmt)
+                  "limit": limit, "hints": hints, "hits": rows}, fmt)
         return
+    for hint in hints:
+        err_console.print(f"[yellow]hint:[/yellow] {escape(hint)}", highlight=False, soft_wrap=True)
     if not rows:
         console.print(f"[dim]no results ({result.total} total)[/dim]")
         return
@@ -108,7 +136,8 @@ def search_command(
     for col in ("date", "platform", "community", "type", "snippet", "url"):
         table.add_column(col, overflow="fold")
     for hit in result.hits:
-        table.add_row(hit.date.strftime("%Y-%m-%d %H:%M"), hit.platform, escape(hit.community or str(hit.community_id)),
+        name = hit.community or names.get(hit.community_id) or f"#{hit.community_id}"
+        table.add_row(hit.date.strftime("%Y-%m-%d %H:%M"), hit.platform, escape(name),
                       hit.doc_type, _table_snippet(hit.snippet or hit.title or ""), escape(hit.url or ""))
     console.print(table)
 

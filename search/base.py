@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from model.errors import ResurfaceError
+from model.names import fold_words, normalise_name
 from search.query import Node
 
 DocType = Literal["post", "community"]
@@ -80,6 +81,17 @@ class Doc:
     def sort_key(self) -> int:
         return sort_key(self.doc_type, self.doc_id)
 
+    @property
+    def title_key(self) -> str:
+        """The title's words folded as detection folds names (look-alikes, accents, leetspeak)."""
+        return fold_words(self.title)
+
+    @property
+    def community_keys(self) -> tuple[str, ...]:
+        """The community's title and handle as detection's name keys (``community:`` matches these)."""
+        keys = (normalise_name(self.community_title), normalise_name(self.community))
+        return tuple(dict.fromkeys(k for k in keys if k))
+
     def source(self) -> dict[str, Any]:
         """The JSON body stored in Elasticsearch (and the shape of ``--format json`` hits)."""
         return {
@@ -89,6 +101,7 @@ class Doc:
             "title": self.title, "url": self.url, "author": self.author, "links": list(self.links),
             "domains": list(self.domains), "has_media": self.has_media, "sha256": list(self.sha256),
             "pdq": list(self.pdq), "status": self.status, "kind": self.kind,
+            "title_key": self.title_key, "community_keys": list(self.community_keys),
         }
 
 

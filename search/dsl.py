@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from model.names import fold_words, normalise_name
 from search.query import And, DateRange, MatchAll, MatchNone, Node, Not, Or, Term
 
-TEXT_FIELDS = {"text": ["text", "title^2"], "title": ["title"]}
+TEXT_FIELDS = {"text": ["text", "title^2", "title_key"], "title": ["title"]}
 KEYWORD_FIELDS = {"platform": "platform", "author": "author", "status": "status", "domain": "domains",
                   "link": "links", "sha256": "sha256", "pdq": "pdq", "type": "doc_type"}
 MAX_EXPANSIONS = 200
@@ -33,19 +34,31 @@ def to_dsl(node: Node) -> dict[str, Any]:
     return _term(node)
 
 
+def _phrase(value: str, fields: list[str], prefix: bool) -> dict[str, Any]:
+    clause: dict[str, Any] = {"query": value, "type": "phrase_prefix" if prefix else "phrase", "fields": fields}
+    if prefix:
+        clause["max_expansions"] = MAX_EXPANSIONS
+    return {"multi_match": clause}
+
+
 def _term(term: Term) -> dict[str, Any]:
     if term.field in TEXT_FIELDS:
-        kind = "phrase_prefix" if term.mode == "prefix" else "phrase"
-        clause: dict[str, Any] = {"query": term.value, "type": kind, "fields": TEXT_FIELDS[term.field]}
-        if kind == "phrase_prefix":
-            clause["max_expansions"] = MAX_EXPANSIONS
-        return {"multi_match": clause}
+        prefix = term.mode == "prefix"
+        if term.field != "title":
+            return _phrase(term.value, TEXT_FIELDS[term.field], prefix)
+        # title: the words as typed, or folded as detection folds names ("segreto" finds "𝕊𝕖𝕘𝕣𝕖𝕥𝕠")
+        folded = fold_words(term.value) or term.value
+        return {"bool": {"should": [_phrase(term.value, ["title"], prefix), _phrase(folded, ["title_key"], prefix)],
+                         "minimum_should_match": 1}}
     if term.field == "community":
         if term.mode == "wildcard":
             return _keyword("community", term)
         should: list[dict[str, Any]] = [{"term": {"community": term.value}}]
         if term.value.isdigit():
             should.append({"term": {"community_id": int(term.value)}})
+        key = normalise_name(term.value)
+        if key:
+            should.append({"term": {"community_keys": key}})
         return {"bool": {"should": should, "minimum_should_match": 1}}
     if term.field == "community_id":
         return {"term": {"community_id": int(term.value)}}

@@ -51,7 +51,7 @@ from search.fts import Compiled, compile_query
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: fts.title_key and community_key terms (names folded as detection does)
 SNIPPET_TOKENS = 24
 PLAIN_SNIPPET_CHARS = 200
 #: Totals are counted exactly up to here; beyond it a page says "at least TOTAL_CAP".
@@ -71,7 +71,7 @@ TABLES_SQL = [
         has_media INTEGER NOT NULL, url TEXT, status TEXT)""",
     """CREATE TABLE IF NOT EXISTS doc_terms (field TEXT NOT NULL, value TEXT NOT NULL, rowid INTEGER NOT NULL,
         PRIMARY KEY (field, value, rowid)) WITHOUT ROWID""",
-    """CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(text, title,
+    """CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(text, title, title_key,
         tokenize = 'unicode61 remove_diacritics 2')""",
 ]
 #: Secondary indexes: a rebuild creates them after the bulk load (one sort instead of 1M B-tree inserts).
@@ -115,7 +115,8 @@ def _doc_rows(doc: Doc, rowid: int) -> tuple[tuple[Any, ...], tuple[Any, ...], l
     terms = [(f, v.lower(), rowid) for f, values in (("link", doc.links), ("domain", doc.domains),
                                                      ("sha256", doc.sha256), ("pdq", doc.pdq))
              for v in dict.fromkeys(values)]
-    return row, (rowid, doc.text or "", doc.title or ""), terms
+    terms.extend(("community_key", key, rowid) for key in doc.community_keys)
+    return row, (rowid, doc.text or "", doc.title or "", doc.title_key), terms
 
 
 def _insert_rows(conn: sqlite3.Connection, docs: Sequence[Doc], rowids: Sequence[int]) -> None:
@@ -126,7 +127,7 @@ def _insert_rows(conn: sqlite3.Connection, docs: Sequence[Doc], rowids: Sequence
         texts.append(text)
         terms.extend(doc_terms)
     conn.executemany("INSERT INTO docs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-    conn.executemany("INSERT INTO fts (rowid, text, title) VALUES (?,?,?)", texts)
+    conn.executemany("INSERT INTO fts (rowid, text, title, title_key) VALUES (?,?,?,?)", texts)
     conn.executemany("INSERT OR IGNORE INTO doc_terms (field, value, rowid) VALUES (?,?,?)", terms)
 
 

@@ -3,7 +3,8 @@
 Injection safety: every user value reaches FTS5 as a double-quoted string (inner quotes doubled),
 so FTS5 operators, column filters (``{text}:x``), ``NEAR(``, ``^`` and ``*`` typed by the user are
 only ever searched for as text; all SQL values are bound parameters. The only FTS5 syntax we emit
-is our own: ``AND``/``OR``/``NOT``, parentheses, the ``title :`` column filter and a trailing ``*``.
+is our own: ``AND``/``OR``/``NOT``, parentheses, the ``title :``, ``title_key :`` column
+filters and a trailing ``*``. ``title_key`` holds the title folded as detection folds names.
 
 FTS5's NOT is binary (``a NOT b``), so a text subtree is compiled to one MATCH expression only when
 it can be (see :func:`fts_expr`); anything else becomes SQL with ``rowid IN (… MATCH …)``
@@ -21,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from model.names import fold_words, normalise_name
 from search.query import FIELDS, And, DateRange, MatchAll, MatchNone, Node, Not, Or, Term
 
 SINGLE_COLUMNS = {"platform": "platform", "author": "author", "status": "status", "type": "doc_type",
@@ -37,8 +39,12 @@ def fts_expr(node: Node) -> str | None:
     if isinstance(node, Term):
         if FIELDS[node.field] != "text":
             return None
-        expr = quote(node.value) + (" *" if node.mode == "prefix" else "")
-        return f"title : {expr}" if node.field == "title" else expr
+        star = " *" if node.mode == "prefix" else ""
+        if node.field == "title":
+            # the words as typed, or folded as detection folds names ("segreto" finds "𝕊𝕖𝕘𝕣𝕖𝕥𝕠")
+            folded = fold_words(node.value) or node.value
+            return f"((title : {quote(node.value)}{star}) OR (title_key : {quote(folded)}{star}))"
+        return quote(node.value) + star  # every column: text, title and the folded title
     if isinstance(node, Or):
         parts = [fts_expr(i) for i in node.items]
         if any(p is None for p in parts):
@@ -144,6 +150,11 @@ def _term(term: Term, params: list[Any], probe: bool = False) -> str:
             return f"EXISTS (SELECT 1 FROM doc_terms t WHERE t.rowid = d.rowid AND t.field = ? AND t.value {op} ?)"
         return f"d.rowid IN (SELECT rowid FROM doc_terms WHERE field = ? AND value {op} ?)"
     if term.field == "community":
+        key = normalise_name(term.value) if term.mode != "wildcard" and not term.value.isdigit() else ""
+        if key:  # the handle as typed, or the community's title or handle by detection's name key
+            params.extend([value, key])
+            return ("(d.community = ? OR d.rowid IN (SELECT rowid FROM doc_terms WHERE field = 'community_key' "
+                    "AND value = ?))")
         if term.mode == "wildcard" or not term.value.isdigit():
             params.append(value)
             return f"d.community {op} ?"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-MAPPING_VERSION = 1
+MAPPING_VERSION = 2  # 2: title_key, community_keys (names folded as detection folds them)
 
 KEYWORD_LC = {"type": "keyword", "normalizer": "lowercase_keyword"}
 
@@ -57,6 +57,10 @@ def mappings() -> dict[str, Any]:
             "pdq": KEYWORD_LC,
             "status": KEYWORD_LC,
             "kind": {"type": "keyword"},
+            # the title's words and the community's name keys, folded like detection's names
+            # (model.names): look-alike letters, accents, leetspeak; `title:` and `community:` match them too
+            "title_key": {"type": "text", "analyzer": "multilingual"},
+            "community_keys": KEYWORD_LC,
         },
     }
 

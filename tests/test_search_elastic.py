@@ -137,7 +137,7 @@ def test_search_sends_the_translated_dsl_and_reads_hits(stub: EsStub) -> None:
     (call,) = stub.calls("POST", "/rs/_search")
     body = call.body
     assert body["query"] == {"bool": {"must": [
-        {"multi_match": {"query": "nuovo canale", "type": "phrase", "fields": ["text", "title^2"]}},
+        {"multi_match": {"query": "nuovo canale", "type": "phrase", "fields": ["text", "title^2", "title_key"]}},
         {"term": {"platform": "telegram"}},
         {"range": {"date": {"gte": "2026-03-01T00:00:00+00:00"}}},
         {"bool": {"must_not": [{"wildcard": {"domains": {"value": "*.ru", "case_insensitive": True}}}]}},

@@ -43,9 +43,9 @@ def test_date_values_name_whole_periods_and_ranges_are_half_open() -> None:
 
 def test_translations_quote_user_text() -> None:
     compiled = compile_query(parse_query(r'"say \"hi\"" OR title:c*'))
-    assert compiled.match == '(("say ""hi""") OR (title : "c" *))'
+    assert compiled.match == '(("say ""hi""") OR (((title : "c" *) OR (title_key : "c" *))))'
     assert to_dsl(parse_query("NOT x")) == {"bool": {"must_not": [
-        {"multi_match": {"query": "x", "type": "phrase", "fields": ["text", "title^2"]}}]}}
+        {"multi_match": {"query": "x", "type": "phrase", "fields": ["text", "title^2", "title_key"]}}]}}
     assert glob_pattern(r"a*b?\*[x]") == "a*b?[*][[]x]"
 
 
