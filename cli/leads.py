@@ -6,7 +6,7 @@ Every listing, view and review is written to the audit log.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -16,42 +16,13 @@ from cli.support import FormatOption, OutputFormat, console, emit, emit_one, sta
 from model.errors import UsageError
 from store import audit
 from store import models as m
+from store.leads import LEAD_STATES
+from store.leads import get_lead as _get
+from store.leads import lead_doc as _lead_doc
 from store.watchlist import add_watch, parse_target
 
 app = typer.Typer(help="Leads: communities reached through links or name searches; private invites wait here.",
                   no_args_is_help=True)
-
-#: Lead states. ``reviewed``: a person has looked at it and decided nothing more is needed.
-LEAD_STATES: tuple[str, ...] = ("needs_human", "new", "watching", "ignored", "reviewed")
-
-
-def _lead_doc(session: Any, lead: m.Lead, *, with_excerpt: bool) -> dict[str, Any]:
-    source = session.get(m.Community, lead.source_community_id) if lead.source_community_id else None
-    post = session.get(m.Post, lead.source_post_id) if lead.source_post_id else None
-    attrs = dict(lead.attrs or {})
-    doc: dict[str, Any] = {
-        "id": lead.id, "url": lead.url, "kind": lead.kind, "platform": lead.platform, "handle": lead.handle,
-        "private": bool(lead.is_private), "state": lead.state, "depth": lead.depth,
-        "found_at": lead.found_at.isoformat(),
-        "found_in": None if source is None else {"platform": source.platform, "handle": source.handle,
-                                                 "title": source.title, "url": source.url},
-        "found_in_post": None if post is None else post.url,
-        # what the invite page or link preview shows publicly, when a crawler read it
-        "public": {k: v for k, v in attrs.items() if k in ("title", "description", "member_count", "preview",
-                                                            "page_kind", "checked_at")},
-        "review": attrs.get("review"),
-    }
-    if with_excerpt and post is not None and post.text:
-        doc["post_excerpt"] = post.text[:280]
-    return doc
-
-
-def _get(session: Any, lead_id: int) -> m.Lead:
-    lead = session.get(m.Lead, lead_id)
-    if lead is None:
-        raise UsageError(f"no lead #{lead_id}")
-    return lead
-
 
 @app.command("list")
 def list_leads(
