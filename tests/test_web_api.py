@@ -129,3 +129,29 @@ def test_users_add_reads_the_password_from_stdin_and_refuses_a_bad_role(tmp_path
     assert again.returncode == 2 and "exists already" in again.stderr
     short = run("users", "add", "ana", stdin="short\n")
     assert short.returncode == 2 and "at least 10" in short.stderr
+
+
+def test_demo_serve_prints_logins_that_sign_in_and_serves_the_demo_store(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    import cli.web
+    from config.loader import load_settings
+
+    monkeypatch.setenv("RESURFACE_PSEUDONYM_KEY", "demo-serve-test-key-0123456789abcdef")
+    config = tmp_path / "resurface.toml"
+    config.write_text('data_dir = "data"\n', encoding="utf-8")
+    served: list[App] = []
+    monkeypatch.setattr(cli.web, "serve", lambda app_, host=None, port=None: served.append(app_))
+    said: list[str] = []
+    cli.web.serve_demo(config, said.append)
+    assert len(served) == 1 and served[0].settings.data_path == load_settings(config).data_path
+    logins = dict(re.findall(r"Demo login \(\w+\): (\S+) / (\S+)", "\n".join(said)))
+    assert set(logins) == {"demo", "demo-ngo"}
+    app = App(load_settings(config))
+    try:
+        with app.store.session() as s:
+            user = accounts.authenticate(s, "demo-ngo", logins["demo-ngo"])
+            assert user is not None and user.role == "ngo"
+    finally:
+        app.close()
