@@ -108,13 +108,16 @@ def audiences_for(settings: Settings, level: str) -> list[tuple[str, AudienceSet
     return [(name, aud) for name, aud in settings.alerts.audiences.items() if rank >= level_rank(aud.min_level)]
 
 
-def enqueue_deliveries(session: Session, alert: m.Alert, settings: Settings, now: datetime) -> list[m.Delivery]:
+def enqueue_deliveries(session: Session, alert: m.Alert, settings: Settings, now: datetime,
+                       reason: str | None = None) -> list[m.Delivery]:
     """One outbox row per audience whose ``min_level`` the alert meets. Digest audiences wait for the
-    end of their window (``next_attempt_at``) and share a ``digest_key``, so they go out as one message."""
+    end of their window (``next_attempt_at``) and share a ``digest_key``, so they go out as one message.
+    ``reason`` ("recovered") makes a further delivery of an alert at the same level."""
     rows = []
     for name, aud in audiences_for(settings, alert.level):
         row = m.Delivery(alert_id=alert.id, audience=name, level=alert.level, state="pending",
-                         idempotency_key=f"{alert.id}:{name}:{alert.level}", next_attempt_at=now, created_at=now,
+                         idempotency_key=f"{alert.id}:{name}:{reason or alert.level}", next_attempt_at=now,
+                         created_at=now,
                          attempts=0, attrs={})
         if aud.digest != "off":
             start, end = digest_window(aud.digest, now)
@@ -144,6 +147,8 @@ def raise_alert(session: Session, draft: AlertDraft, settings: Settings, *, now:
     now = now or m.utcnow()
     key = draft.key
     existing = session.scalar(select(m.Alert).where(m.Alert.dedup_key == key))
+    if is_recovery(draft):
+        return _mark_recovered(session, existing, draft, settings, now) if existing is not None else None
     if existing is None:
         alert = m.Alert(kind=draft.kind, dedup_key=key, level=draft.level, score=float(draft.score),
                         source_community_id=draft.source_community_id,
@@ -179,6 +184,34 @@ def raise_alert(session: Session, draft: AlertDraft, settings: Settings, *, now:
     enqueue_deliveries(session, existing, settings, now)
     log.info("alert #%s escalated to %s (score %.2f)", existing.id, existing.level, existing.score)
     return existing
+
+
+def is_recovery(draft: AlertDraft) -> bool:
+    """A draft saying that the community of a shutdown alert is back (detection's "recovered" signal)."""
+    return draft.kind == "shutdown" and any(s.get("name") == "recovered" for s in draft.signals)
+
+
+def is_recovered_alert(alert: m.Alert) -> bool:
+    return any(s.get("name") == "recovered" for s in (alert.payload or {}).get("signals", []))
+
+
+def _mark_recovered(session: Session, alert: m.Alert, draft: AlertDraft, settings: Settings, now: datetime
+                    ) -> m.Alert | None:
+    """Mark a shutdown alert recovered: its payload gains the "recovered" signal (``"recovered": true``
+    with when the community read normally again) and every audience that had it is told, once."""
+    if is_recovered_alert(alert):
+        return None
+    payload = dict(alert.payload or {})
+    recovered = [{"name": "recovered", "score": 0.0, "evidence": list(s.get("evidence", []))}
+                 for s in draft.signals if s.get("name") == "recovered"]
+    payload["signals"] = [*payload.get("signals", []), *recovered]
+    payload["recovered_at"] = now.isoformat()
+    alert.payload = payload
+    alert.updated_at = now
+    session.flush()
+    enqueue_deliveries(session, alert, settings, now, reason="recovered")
+    log.info("alert #%s: %s is back, marked recovered", alert.id, alert.kind)
+    return alert
 
 
 # ---------------------------------------------------------------- analyst actions

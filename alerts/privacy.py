@@ -51,10 +51,10 @@ NGO_FIELDS: Mapping[str, FieldClass] = {
               "forwards_from_source", "post_links_to_communities", "community_links_to_communities",
               "days_after", "window_days", "distance", "pdq_distance", "pdq_quality", "definitive",
               "failed_observations", "confirmations_needed", "from", "to", "per_day", "usual_per_day", "factor",
-              "joins", "count", "evidence_count"),
+              "joins", "count", "evidence_count", "recovered"),
     **_fields(Shape.TIME, "at", "created_at", "occurred_at", "observed_at", "previous_observed_at",
               "first_failed_at", "last_failed_at", "removed_at", "source_event_at", "target_started",
-              "target_surge", "first_seen", "last_seen", "since", "until", "date", "day"),
+              "target_surge", "first_seen", "last_seen", "since", "until", "date", "day", "recovered_at"),
     **_fields(Shape.GROUP, "match", "counts"),
 }
 

@@ -145,6 +145,9 @@ def _event_summary(session: Session) -> tuple[dict[int, SourceEvent], dict[int, 
     for cid, kind, at in session.execute(stmt):
         if kind == "surge":
             surges[cid].append(at)
+        elif kind == "recovered":  # back after its shutdown: not gone any more
+            if cid in latest and latest[cid].kind == "shutdown":
+                del latest[cid]
         elif kind in ("shutdown", "rename", "handle_reuse"):
             latest[cid] = SourceEvent("shutdown" if kind == "shutdown" else "rename", at)
     return latest, surges
@@ -381,6 +384,15 @@ def event_alert_drafts(new_events: Sequence[m.Event], communities: dict[int, Com
                                                "evidence": [{**event.evidence,
                                                              "occurred_at": event.occurred_at.isoformat()}]}],
                                      dedup_key=event.dedup_key))
+        elif event.kind == "recovered" and event.evidence.get("shutdown_key"):
+            # the shutdown alert of a community that came back is marked recovered (issue 15, class 8):
+            # the lifecycle adds this signal to the alert under the shutdown's key and tells its audiences
+            drafts.append(AlertDraft(kind="shutdown", level="possible", score=0.0,
+                                     source_community_id=event.community_id, target_community_id=None,
+                                     signals=[{"name": "recovered", "score": 0.0,
+                                               "evidence": [{k: v for k, v in event.evidence.items()
+                                                             if k != "shutdown_key"}]}],
+                                     dedup_key=str(event.evidence["shutdown_key"])))
     for cid, items in renames.items():
         target = next((e.related_community_id for e in items if e.related_community_id), None)
         if target is None and any((e.evidence or {}).get("field") == "handle" for e in items):

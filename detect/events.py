@@ -146,6 +146,21 @@ def shutdown_event(community_id: int, snapshots: Sequence[SnapshotView], confirm
                        "last_failed_at": tail[-1].last_observed_at.isoformat(), "source_url": anchor.source_url})
 
 
+def recovery_event(shutdown_key: str, community_id: int, last_failed_at: datetime,
+                   snapshots: Sequence[SnapshotView]) -> EventDraft | None:
+    """A community read normally again after its shutdown: the first readable snapshot observed after
+    the shutdown's last failed observation (issue 15, class 8: a subreddit private for one answer, then
+    public again). Its alert is then marked recovered (``alerts.lifecycle``)."""
+    back = [s for s in sorted(snapshots, key=lambda s: (s.observed_at, s.id))
+            if _readable(s) and _utc(s.observed_at) > _utc(last_failed_at)]
+    if not back:
+        return None
+    snap = back[0]
+    return EventDraft("recovered", f"recovered:{shutdown_key}", community_id, snap.observed_at,
+                      {"recovered": True, "recovered_at": snap.observed_at.isoformat(), "status": snap.status,
+                       "shutdown_key": shutdown_key, "source_url": snap.source_url})
+
+
 def manual_shutdown_event(community_id: int, status: str, removed_at: datetime | None,
                           first_seen: datetime) -> EventDraft | None:
     """A community entered by hand as removed (e.g. a Facebook group taken down)."""
@@ -284,6 +299,25 @@ def _service_renames(session: Session, snapshots: dict[int, list[SnapshotView]])
     return out
 
 
+def _recoveries(session: Session, snapshots: dict[int, list[SnapshotView]]) -> list[EventDraft]:
+    """Stored shutdowns (seen through snapshots) of communities that read normally again since."""
+    out = []
+    stmt = select(m.Event.community_id, m.Event.dedup_key, m.Event.occurred_at, m.Event.evidence).where(
+        m.Event.kind == "shutdown")
+    for cid, key, occurred, evidence in session.execute(stmt):
+        if cid not in snapshots or str(key).endswith(":manual"):
+            continue
+        last = (evidence or {}).get("last_failed_at")
+        try:
+            last_failed = datetime.fromisoformat(last) if isinstance(last, str) else _utc(occurred)
+        except ValueError:
+            last_failed = _utc(occurred)
+        draft = recovery_event(key, cid, last_failed, snapshots[cid])
+        if draft is not None:
+            out.append(draft)
+    return out
+
+
 def derive_events(session: Session, settings: DetectSettings,
                   snapshots: dict[int, list[SnapshotView]] | None = None) -> list[EventDraft]:
     """Every event the stored observations support (persisted or not; see :func:`persist_events`)."""
@@ -297,6 +331,7 @@ def derive_events(session: Session, settings: DetectSettings,
             drafts.append(shutdown)
         drafts.extend(member_count_surges(snaps, settings.surge_factor))
     drafts.extend(_service_renames(session, snapshots))
+    drafts.extend(_recoveries(session, snapshots))
     for cid, joins in _daily_joins(session).items():
         drafts.extend(join_surges(cid, joins, settings.surge_factor, settings.timing_window_days))
     rows = session.execute(select(m.Community.id, m.Community.platform, m.Community.status, m.Community.removed_at,

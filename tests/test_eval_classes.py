@@ -175,8 +175,6 @@ def test_c8_one_bare_answer_is_never_a_shutdown(tmp_path: Path) -> None:
             assert not hits, f"{rule.source} answered one bare status and then normally: {hits}"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 15 class 8: the shutdown alert of a subreddit "
-                   "that answered 'private' once and then came back stays open, not marked recovered")
 def test_c8_source_back_after_a_private_answer_is_marked_recovered(tmp_path: Path) -> None:
     world = world_of("c8")
     (rule,) = [r for r in world.forbidden if r.unless_recovered]

@@ -1,0 +1,153 @@
+"""Issue 15 at unit level: each class's rule in detection, without a served world (the end-to-end tests
+through the CLI are in tests/test_eval_classes.py).
+
+- class 8: a shutdown alert whose community reads normally again is marked recovered, once, and every
+  audience is told (a further delivery); NGOs see the flag and when.
+- classes 1/2: decisive content (forwards from A, or several reposts) after A's end reaches likely; one
+  popular picture does not.
+- class 6: most of a small gone community's members in B reach likely, and the population of the
+  hypergeometric test is the platforms' own member counts, not the members we happen to know.
+- class 7: created before the end and surging after it scores on timing.
+- class 9: growth ×5 or more with no earlier readings is a surge, attached to the migration with its counts.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from alerts.render import redact_for_ngo
+from config.settings import AudienceSettings, DetectSettings, Settings
+from detect.events import SnapshotView, member_count_surges
+from detect.scoring import ContentEvidence, MemberEvidence, PairEvidence, score_pair
+from model import records as r
+from store import models as m
+from store.db import Store
+from tests.detect_scenarios.builder import Chan, World, detect, load
+from tests.factories import T0
+
+END = T0 + timedelta(days=10)
+
+
+def evidence(**kw: object) -> PairEvidence:
+    base: dict[str, object] = {"source_id": 1, "target_id": 2, "source_event": "shutdown", "source_event_at": END,
+                               "source_last_post_at": END - timedelta(hours=5)}
+    base.update(kw)
+    return PairEvidence(**base)  # type: ignore[arg-type]
+
+
+# --- class 8: recovered ------------------------------------------------------------------------------
+
+
+def _with_audiences(settings: Settings) -> Settings:
+    settings.alerts.audiences = {
+        "ngo": AudienceSettings(urls=["json://127.0.0.1:9/ngo"], detail="ngo", min_level="likely"),
+        "inv": AudienceSettings(urls=["json://127.0.0.1:9/inv"], detail="investigator", min_level="possible"),
+    }
+    return settings
+
+
+def test_a_shutdown_whose_community_comes_back_is_marked_recovered_once(sqlite_store: Store,
+                                                                       settings: Settings) -> None:
+    settings = _with_audiences(settings)
+    chan = Chan("9001", "giardino_chiuso", "Il Giardino Chiuso")
+    world = World(seeds=[chan])
+    world.add(chan.snap(END - timedelta(days=1), members=500))
+    world.add(chan.down(END, status=r.CommunityStatus.BANNED))
+    load(sqlite_store, world)
+    detect(sqlite_store, settings)
+    with sqlite_store.session() as s:
+        (alert,) = s.scalars(select(m.Alert))
+        assert (alert.kind, alert.level) == ("shutdown", "strong")
+        assert not any(sig["name"] == "recovered" for sig in alert.payload["signals"])
+        before = {d.idempotency_key for d in s.scalars(select(m.Delivery))}
+    assert before == {f"{alert.id}:ngo:strong", f"{alert.id}:inv:strong"}
+
+    back = World()
+    back.add(chan.snap(END + timedelta(hours=2), members=505))
+    load(sqlite_store, back)
+    detect(sqlite_store, settings)
+    detect(sqlite_store, settings)  # a second cycle tells nobody twice
+    with sqlite_store.session() as s:
+        (alert,) = s.scalars(select(m.Alert))
+        doc = dict(alert.payload, id=alert.id, state=alert.state)
+        keys = sorted(d.idempotency_key for d in s.scalars(select(m.Delivery)))
+    recovered = [sig for sig in doc["signals"] if sig["name"] == "recovered"]
+    assert len(recovered) == 1
+    (item,) = recovered[0]["evidence"]
+    assert item["recovered"] is True and item["status"] == "active"
+    assert item["recovered_at"].startswith((END + timedelta(hours=2)).date().isoformat())
+    assert keys == sorted([*before, f"{alert.id}:ngo:recovered", f"{alert.id}:inv:recovered"])
+    # what an NGO receives keeps the flag and the time (allow-listed in alerts/privacy.py)
+    ngo = redact_for_ngo(doc)
+    (ngo_recovered,) = [sig for sig in ngo["signals"] if sig["name"] == "recovered"]
+    assert ngo_recovered["evidence"][0]["recovered"] is True
+    assert ngo_recovered["evidence"][0]["recovered_at"] == item["recovered_at"]
+
+
+def test_a_community_still_gone_is_not_recovered(sqlite_store: Store, settings: Settings) -> None:
+    chan = Chan("9002", "porta_chiusa", "La Porta Chiusa")
+    world = World(seeds=[chan])
+    world.add(chan.snap(END - timedelta(days=1)))
+    world.add(chan.down(END, status=r.CommunityStatus.BANNED))
+    world.add(chan.down(END + timedelta(hours=2), status=r.CommunityStatus.BANNED))
+    load(sqlite_store, world)
+    detect(sqlite_store, settings)
+    with sqlite_store.session() as s:
+        (alert,) = s.scalars(select(m.Alert))
+        assert not any(sig["name"] == "recovered" for sig in alert.payload["signals"])
+        assert not list(s.scalars(select(m.Event).where(m.Event.kind == "recovered")))
+
+
+# --- classes 1, 2, 6, 7: scoring --------------------------------------------------------------------
+
+
+def test_reposts_and_forwards_of_a_gone_channel_are_likely_on_their_own() -> None:
+    silent = evidence(content=ContentEvidence(media_matches=6, text_matches=0, forwards=4))
+    assert score_pair(silent, DetectSettings()).level == "likely"
+    popular = evidence(content=ContentEvidence(media_matches=1, text_matches=0, forwards=0))
+    assert score_pair(popular, DetectSettings()).level is None
+    live = evidence(content=ContentEvidence(6, 0, 4), source_event=None, source_event_at=None)
+    assert score_pair(live, DetectSettings()).level != "likely"  # a sister channel of a live one
+
+
+def test_most_of_a_small_gone_group_moving_is_likely() -> None:
+    moved = MemberEvidence(shared=16, size_a=18, size_b=18, overlap_coefficient=16 / 18, jaccard=16 / 20,
+                           significance=6.0)
+    assert score_pair(evidence(members=moved), DetectSettings()).level == "likely"
+    by_chance = MemberEvidence(shared=16, size_a=18, size_b=18, overlap_coefficient=16 / 18, jaccard=16 / 20,
+                               significance=0.0)
+    assert score_pair(evidence(members=by_chance), DetectSettings()).level is None
+
+
+def test_reserve_group_made_before_the_end_and_grown_after_scores_on_timing() -> None:
+    # ten days after the end, a surge alone would score 0.64 and the early start alone 0.6
+    ev = evidence(target_started_at=END - timedelta(days=4), target_surges=(END + timedelta(days=10),))
+    timing = score_pair(ev, DetectSettings()).signal("timing")
+    assert timing is not None and timing.score == 0.9
+    assert timing.evidence[0]["started_days_before"] == 4.0 and timing.evidence[0]["days_after"] == 10.0
+
+
+# --- class 9: surges ---------------------------------------------------------------------------------
+
+
+def _snap(i: int, at_hours: float, members: int) -> SnapshotView:
+    at = END + timedelta(hours=at_hours)
+    return SnapshotView(i, 7, at, at, 1, "777", "riserva", "Riserva", "active", members)
+
+
+def test_tenfold_growth_with_no_earlier_readings_is_a_surge() -> None:
+    (surge,) = member_count_surges([_snap(1, -20, 40), _snap(2, 5, 480)], factor=3.0)
+    assert (surge.evidence["from"], surge.evidence["to"]) == (40, 480)
+    assert member_count_surges([_snap(1, -20, 40), _snap(2, 5, 90)], factor=3.0) == []
+
+
+def test_the_successor_surge_is_attached_to_the_migration_with_its_counts() -> None:
+    detail = {"measure": "member_count", "from": 40, "to": 480, "observed_at": (END + timedelta(hours=3)).isoformat()}
+    score = score_pair(evidence(members=MemberEvidence(16, 18, 18, 16 / 18, 0.8, 6.0),
+                                target_surge_details=(detail,)), DetectSettings())
+    surge = score.signal("surge")
+    assert surge is not None and (surge.evidence[0]["from"], surge.evidence[0]["to"]) == (40, 480)
+    before = {**detail, "observed_at": (END - timedelta(days=3)).isoformat()}  # grew long before A's end
+    assert score_pair(evidence(target_surge_details=(before,)), DetectSettings()).signal("surge") is None
