@@ -16,7 +16,7 @@ from config.settings import Settings
 from model.errors import ResurfaceError, UsageError
 from search.base import MARK_END, MARK_START, BackendUnavailable, SearchRequest
 from search.indexer import drain, open_backend, reindex, total_documents
-from search.query import parse_query, with_filters
+from search.query import parse_query, query_hints, with_filters
 from store import audit
 from store import models as m
 from store.db import Store
@@ -35,20 +35,6 @@ def _table_snippet(snippet: str) -> str:
         else:
             out.append(escape(part))
     return "".join(out)
-
-
-_QUOTED = re.compile(r'"(?:\\.|[^"\\])*"')
-_LOWER_OPERATOR = re.compile(r"(?<![\w:\\])(and|or)(?![\w:])")
-
-
-def query_hints(query: str) -> list[str]:
-    """Hints for a query that probably does not mean what it says: lowercase ``and``/``or`` outside quotes
-    are searched as words (only AND and OR are operators), so "nuovo and canale" needs the word "and"."""
-    unquoted = _QUOTED.sub(" ", query)
-    found = list(dict.fromkeys(_LOWER_OPERATOR.findall(unquoted)))
-    return [f'"{word}" is searched as a word, not an operator: did you mean {word.upper()}? '
-            f'(operators are upper case; quote it, "{word}", to search the word and hide this hint)'
-            for word in found]
 
 
 def _community_names(store: Store, ids: set[int]) -> dict[int, str]:

@@ -415,3 +415,17 @@ def with_filters(node: Node, *, platform: str | None = None, community: str | No
                 raise UsageError(f"{option}: {exc}") from None
             extra.append(DateRange(start, None) if option == "--since" else DateRange(None, end))
     return simplify(And((node, *extra))) if extra else node
+
+
+_QUOTED = re.compile(r'"(?:\\.|[^"\\])*"')
+_LOWER_OPERATOR = re.compile(r"(?<![\w:\\])(and|or)(?![\w:])")
+
+
+def query_hints(query: str) -> list[str]:
+    """Hints for a query that probably does not mean what it says: lowercase ``and``/``or`` outside quotes
+    are searched as words (only AND and OR are operators), so "nuovo and canale" needs the word "and"."""
+    unquoted = _QUOTED.sub(" ", query)
+    found = list(dict.fromkeys(_LOWER_OPERATOR.findall(unquoted)))
+    return [f'"{word}" is searched as a word, not an operator: did you mean {word.upper()}? '
+            f'(operators are upper case; quote it, "{word}", to search the word and hide this hint)'
+            for word in found]

@@ -129,3 +129,16 @@ def test_elasticsearch_indexes_and_queries_the_folded_names(project: Path,
         assert '{"term": {"community_keys": "il cortile segreto"}}' in body
     finally:
         stub.stop()
+
+
+@pytest.mark.parametrize(("query", "words"), [
+    ("nuovo and canale", ["and"]), ("a or b and c", ["or", "and"]), ("(x and y) OR z", ["and"]),
+    ("nuovo AND canale", []), ('"rock and roll"', []), ('text:"a \\" and b"', []), ("android OR orca", []),
+    ("title:and", []),
+])
+def test_query_hints_name_each_lowercase_operator_outside_quotes(query: str, words: list[str]) -> None:
+    from search.query import query_hints
+
+    hints = query_hints(query)
+    assert [h.split('"')[1] for h in hints] == words
+    assert all(f"did you mean {w.upper()}?" in h for w, h in zip(words, hints, strict=True))
