@@ -23,6 +23,7 @@ import os
 import threading
 from typing import Any
 
+import redis
 from celery import Celery
 from celery.app.log import TaskFormatter
 from celery.signals import after_setup_logger
@@ -49,6 +50,21 @@ def queue_name(settings: Settings, queue: str) -> str:
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}: the queues are {', '.join(QUEUES)}")
     return f"{settings.service.queue_prefix}.{queue}"
+
+
+def crawl_queue(settings: Settings, platform: str) -> str:
+    """The Telethon session lives with one worker queue; every other crawl goes to ``crawl``."""
+    if platform == "telegram" and settings.telegram.use_api:
+        return queue_name(settings, "telegram_api")
+    return queue_name(settings, "crawl")
+
+
+def job_queue(settings: Settings, name: str) -> str:
+    """Detection searches Telegram by name through the Telethon client when the API is on: it runs where the
+    session is. Every other job goes to ``jobs``."""
+    if name == "detect" and settings.telegram.use_api:
+        return queue_name(settings, "telegram_api")
+    return queue_name(settings, "jobs")
 
 
 def configure(settings: Settings) -> Celery:
@@ -111,11 +127,33 @@ def worker_app() -> App:
             _state.clear()
             _state["pid"] = os.getpid()
             _state["app"] = App(current)
-            limiter = SharedRateLimiter(rate_limit_url(current.service), namespace=current.service.queue_prefix)
+            url = rate_limit_url(current.service)
+            limiter = SharedRateLimiter(url, namespace=current.service.queue_prefix)
+            _state["redis"] = redis.Redis.from_url(url)
+            _state["limiter"] = limiter
             use_shared_pacer(limiter)
             _state["pool"] = SourcePool(current)
         app: App = _state["app"]
         return app
+
+
+def forget_worker_state() -> None:
+    """Close this process's App, pool and clients and unplug the shared limiter (tests, in-process runs)."""
+    with _state_lock:
+        if "app" in _state:
+            _state["pool"].close()
+            _state["app"].close()
+            _state["redis"].close()
+            _state["limiter"].close()
+            use_shared_pacer(None)
+        _state.clear()
+
+
+def shared_redis() -> redis.Redis:
+    """This process's client of the rate-limit Redis (also used to deduplicate after-crawl detection)."""
+    worker_app()
+    client: redis.Redis = _state["redis"]
+    return client
 
 
 def worker_pool() -> SourcePool:

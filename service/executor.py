@@ -14,16 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from config.settings import Settings
-from service.celery_app import QUEUES, configure, queue_name
+from service.celery_app import QUEUES, configure, crawl_queue, job_queue, queue_name
 
 log = logging.getLogger("resurface.scheduler")
-
-
-def crawl_queue(settings: Settings, platform: str) -> str:
-    """The Telethon session lives with one worker queue; every other crawl goes to ``crawl``."""
-    if platform == "telegram" and settings.telegram.use_api:
-        return queue_name(settings, "telegram_api")
-    return queue_name(settings, "crawl")
 
 
 class CeleryExecutor:
@@ -48,7 +41,7 @@ class CeleryExecutor:
     def job(self, name: str) -> str:
         from service.tasks import JOB_TASK
 
-        task_id = self._send(JOB_TASK, [name], queue_name(self.settings, "jobs"))
+        task_id = self._send(JOB_TASK, [name], job_queue(self.settings, name))
         log.info("%s queued as task %s", name, task_id)
         return task_id
 

@@ -12,7 +12,7 @@ import logging
 import time
 
 from service import jobs
-from service.celery_app import celery, queue_name, settings, worker_app, worker_pool
+from service.celery_app import celery, job_queue, settings, shared_redis, worker_app, worker_pool
 from service.crawl import crawl_once
 from service.locks import CRAWL_LOCKS, JOB_LOCKS, advisory_lock, job_key
 
@@ -48,25 +48,16 @@ def crawl_task(community_id: int) -> str:
 
 def _detect_soon() -> None:
     """One detection run a minute after a burst of crawls (a key in the broker's Redis says one is queued)."""
-    from service.celery_app import _state
-
-    pacer = _state.get("pacer_redis")
     current = settings()
     try:
-        if pacer is None:
-            import redis
-
-            from service.ratelimit import rate_limit_url
-
-            pacer = _state["pacer_redis"] = redis.Redis.from_url(rate_limit_url(current.service))
-        fresh = pacer.set(f"{current.service.queue_prefix}:detect-soon", b"1", nx=True,
-                          ex=DETECT_AFTER_CRAWL_SECONDS)
+        fresh = shared_redis().set(f"{current.service.queue_prefix}:detect-soon", b"1", nx=True,
+                                   ex=DETECT_AFTER_CRAWL_SECONDS)
     except Exception as exc:  # the periodic detect job still runs; a missed after-crawl run is no loss
         log.warning("could not queue detection after this crawl: %s: %s", type(exc).__name__, exc)
         return
     if fresh:
         job_task.apply_async(args=["detect"], countdown=DETECT_AFTER_CRAWL_SECONDS,
-                             queue=queue_name(current, "jobs"))
+                             queue=job_queue(current, "detect"))
 
 
 @celery.task(name=JOB_TASK)

@@ -21,7 +21,8 @@ from sqlalchemy import create_engine, func, select, text
 from config.settings import ServiceSettings, Settings
 from model.errors import ConfigError
 from model.targets import parse_target
-from service.executor import CeleryExecutor, crawl_queue, worker_report
+from service.celery_app import crawl_queue, job_queue
+from service.executor import CeleryExecutor, worker_report
 from service.locks import CRAWL_LOCKS, advisory_lock
 from service.ratelimit import SharedRateLimiter, limit_item
 from store import models as m
@@ -141,12 +142,16 @@ def test_celery_with_a_sqlite_store_is_a_config_error_naming_the_keys(tmp_path: 
     Settings(data_dir=str(tmp_path)).check_executor()  # the default, local, is fine on SQLite
 
 
-def test_the_telethon_client_has_its_own_queue_and_everything_else_shares_crawl() -> None:
+def test_the_telethon_client_has_its_own_queue_for_crawls_and_detection() -> None:
     settings = Settings(service=ServiceSettings(executor="celery", queue_prefix="p"))
     assert crawl_queue(settings, "reddit") == crawl_queue(settings, "telegram") == "p.crawl"
     settings.telegram.use_api = True
     assert crawl_queue(settings, "telegram") == "p.telegram_api"
     assert crawl_queue(settings, "discourse") == "p.crawl"
+    assert job_queue(settings, "detect") == "p.telegram_api"  # its name search uses the Telethon session
+    assert job_queue(settings, "deliver") == "p.jobs"
+    settings.telegram.use_api = False
+    assert job_queue(settings, "detect") == "p.jobs"
 
 
 def test_status_shows_the_waiting_tasks_on_the_broker_configured_last(tmp_path: Path, redis_url: str) -> None:
@@ -200,6 +205,29 @@ def test_a_community_crawl_lock_is_held_by_one_session_at_a_time(pg_url: str) ->
     finally:
         first.close()
         second.close()
+
+
+def test_a_second_delivery_of_a_running_crawl_ends_at_once_without_fetching(
+        tmp_path: Path, pg_url: str, redis_url: str, world: ForumWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    from service import celery_app
+    from service.tasks import crawl_task
+
+    monkeypatch.setenv("RESURFACE_PSEUDONYM_KEY", KEY)
+    store = open_store(pg_url, migrate=False)
+    config = write_config(tmp_path / "resurface.toml", store_url=pg_url, broker_url=redis_url,
+                          prefix=f"t{uuid.uuid4().hex[:8]}", rate=1000)
+    try:
+        ids = watch_forums(store, world, 1)
+        celery_app.configure(store_settings(config))
+        with advisory_lock(store, CRAWL_LOCKS, ids[0]) as ours:  # another worker is crawling forum 0
+            assert ours
+            assert crawl_task.run(ids[0]) == "busy"
+        assert world.paths() == {} and finished_ok(store) == {}
+        assert crawl_task.run(ids[0]) == "ok"  # once the lock is free, the same task crawls
+        assert posts_per_community(store) == {ids[0]: POSTS_PER_FORUM}
+    finally:
+        celery_app.forget_worker_state()  # this process's HTTP clients pace themselves again
+        store.close()
 
 
 def test_a_429_seen_by_one_worker_pauses_the_host_for_every_worker(redis_url: str) -> None:
