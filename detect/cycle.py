@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 from rapidfuzz import fuzz, process
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from detect import events as ev
 from detect.language import successor_phrases
-from detect.leads import COMMUNITY_LINKS
+from detect.leads import COMMUNITY_LINKS, invite_handle
 from detect.names import key_similarity, normalise_name
 from detect.overlap import PairOverlap, members_per_platform, pair_metrics, reported_members_per_platform
 from detect.scoring import (
@@ -124,6 +124,33 @@ class SourceEvent:
     at: datetime
 
 
+def invite_details(session: Session, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """What the public page of each private Telegram invite among ``ids`` shows (title, description,
+    member count), read without joining; communities that are not invites are left out."""
+    wanted = sorted(set(ids))
+    out: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(wanted), 500):
+        stmt = (select(m.Community.id, m.Community.url, m.Community.title, m.Community.description,
+                       m.Community.member_count, m.Community.attrs, m.Community.last_seen)
+                .where(m.Community.id.in_(wanted[start:start + 500])))
+        for cid, url, title, description, members, attrs, seen in session.execute(stmt):
+            if not (attrs or {}).get("private_invite"):
+                continue
+            out[int(cid)] = {"invite_url": url, "invite_title": title, "invite_description": description,
+                             "invite_members": members, "needs_human": True,
+                             "reason": "private invite: a person decides whether to act; never joined",
+                             "page_read": False, "observed_at": seen.isoformat() if seen else None}
+    if out:  # what the public page showed the last time it was read (ingest keeps it in the snapshots)
+        stmt2 = (select(m.Snapshot.community_id, m.Snapshot.title, m.Snapshot.description, m.Snapshot.member_count,
+                        m.Snapshot.last_observed_at, m.Snapshot.source_url)
+                 .where(m.Snapshot.community_id.in_(list(out)), m.Snapshot.title.is_not(None))
+                 .order_by(m.Snapshot.observed_at, m.Snapshot.id))
+        for cid, title, description, members, seen, source_url in session.execute(stmt2):
+            out[int(cid)].update({"invite_title": title, "invite_description": description, "invite_members": members,
+                                  "page_read": True, "observed_at": seen.isoformat(), "source_url": source_url})
+    return out
+
+
 def surge_details(session: Session) -> dict[int, list[dict[str, Any]]]:
     """Per community: the evidence of its member-count surges (from, to, factor, observed_at)."""
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -168,14 +195,17 @@ def _link_announcements(session: Session, interest: set[int], handles: dict[tupl
     """Links between communities as announcements. A post in A linking to B supports A → B; a post in B
     linking back to A with successor wording ("backup of @A") supports A → B too, but only when A is
     the predecessor (it shut down or renamed, or is the older one)."""
-    stmt = (select(m.Link.community_id, m.Link.post_id, m.Link.target_platform, m.Link.target_handle, m.Post.url,
-                   m.Post.created_at, m.Post.text)
+    stmt = (select(m.Link.community_id, m.Link.post_id, m.Link.target_platform, m.Link.target_handle,
+                   m.Link.invite_code, m.Post.url, m.Post.created_at, m.Post.text)
             .join(m.Post, m.Post.id == m.Link.post_id)
-            .where(m.Link.kind.in_([str(k) for k in COMMUNITY_LINKS]), m.Link.target_handle.is_not(None)))
+            .where(m.Link.kind.in_([str(k) for k in COMMUNITY_LINKS]),
+                   or_(m.Link.target_handle.is_not(None), m.Link.invite_code.is_not(None))))
     rows: list[tuple[int, int, int, str, datetime | None, str | None]] = []
     post_targets: dict[int, set[int]] = defaultdict(set)
     community_targets: dict[int, set[int]] = defaultdict(set)
-    for cid, post_id, platform, handle, url, created, text in session.execute(stmt):
+    for cid, post_id, platform, handle, code, url, created, text in session.execute(stmt):
+        if not handle and code:  # a private invite, stored as the community "+CODE" (detect.leads)
+            handle = invite_handle(code)
         target = handles.get((platform, handle.lower())) if platform and handle else None
         if target is None or target == cid or post_id is None:
             continue

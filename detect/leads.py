@@ -4,7 +4,10 @@ Every link to a community found in a watched community becomes a lead with its p
 the community, when). Public leads are watched automatically (``watch_state="lead"``) within
 ``crawl.lead_depth``, ``crawl.lead_platforms`` and ``crawl.lead_min_members``, inheriting the case and
 labels of the community that led to them. Private invites are recorded for a human
-(``state="needs_human"``) and never joined or crawled.
+(``state="needs_human"``) and never joined. A Telegram invite's *public page* (``t.me/+CODE``: the
+group's title, description and member count, shown to anyone without joining) is read, though: the invite
+becomes a community ``+CODE`` watched as a candidate (``attrs.private_invite``), so that a migration alert
+can name what is public about it (issue 15, class 3); the lead stays with a human.
 
 When a community shuts down or renames, platforms that allow it are searched for similarly named
 communities (:class:`NameSearch`, implemented by the crawlers); close matches become candidates
@@ -189,6 +192,10 @@ def discover_leads(session: Session, crawl: CrawlSettings) -> LeadResult:
             known_urls.add(decision.url)
             community_id = known[0] if known is not None else None
             community = None
+            if (decision.state == "needs_human" and link.kind == LinkKind.TELEGRAM_INVITE and link.invite_code
+                    and link.target_platform == Platform.TELEGRAM):
+                community = _invite_community(session, link, source, decision.depth)
+                community_id = community.id  # None until the flush below when it is new
             if decision.state == "watching":
                 assert link.target_platform and link.target_handle
                 if community_id is not None:
@@ -215,6 +222,27 @@ def discover_leads(session: Session, crawl: CrawlSettings) -> LeadResult:
     result.watched = [c.id for c in watched]
     session.flush()
     return result
+
+
+def invite_handle(code: str) -> str:
+    """The handle under which a Telegram invite's public page is stored: ``+CODE`` (case kept)."""
+    return "+" + code.lstrip("+")
+
+
+def _invite_community(session: Session, link: LinkView, source: m.Community, depth: int) -> m.Community:
+    """The community standing for a private Telegram invite: its public page is read (never joined)."""
+    assert link.invite_code
+    handle = invite_handle(link.invite_code)
+    community = session.scalars(select(m.Community).where(m.Community.platform == Platform.TELEGRAM,
+                                                          m.Community.handle == handle).limit(1)).first()
+    if community is None:
+        community = m.Community(platform=Platform.TELEGRAM, handle=handle, url=f"https://t.me/{handle}", title=None,
+                                status="active", first_seen=link.found_at, last_seen=link.found_at, labels=[],
+                                attrs={"private_invite": True, "invite_code": link.invite_code},
+                                watch_state="seen")
+        session.add(community)
+    _mark_watched(community, state="candidate", source=source, origin_post_id=link.post_id, depth=depth)
+    return community
 
 
 def search_similar(session: Session, community: m.Community, search: NameSearch, crawl: CrawlSettings,

@@ -218,6 +218,7 @@ def _pair_discovery(ctx: Context) -> None:
 @stage("signals and scoring")
 def _scoring(ctx: Context) -> None:
     keys = {cid: [(n, normalise_name(n)) for n in ns] for cid, ns in ctx.names.items()}
+    invites = c.invite_details(ctx.session, {t for _, t in ctx.pairs})
     for source_id, target_id in ctx.pairs:
         if source_id not in ctx.communities or target_id not in ctx.communities or source_id == target_id:
             continue
@@ -234,6 +235,7 @@ def _scoring(ctx: Context) -> None:
             target_started_at=ctx.started.get(target_id),
             target_surges=tuple(ctx.surges.get(target_id, ())),
             target_surge_details=tuple(ctx.surge_details.get(target_id, ())),
+            target_invite=invites.get(target_id),
         )
         ctx.scores.append(score_pair(evidence, ctx.settings.detect))
     ctx.report.pairs_scored = len(ctx.scores)

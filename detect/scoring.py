@@ -109,6 +109,8 @@ class PairEvidence:
     target_surges: tuple[datetime, ...] = ()
     #: the surge events of B (their evidence: from, to, factor, observed_at), for the surge signal
     target_surge_details: tuple[dict[str, Any], ...] = ()
+    #: B is a private invite: what its public page shows (title, description, members), never joined
+    target_invite: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,4 +303,7 @@ def score_pair(ev: PairEvidence, settings: DetectSettings) -> PairScore:
     surge = surge_signal(ev, window)
     if surge is not None:
         signals = (*signals, surge)
+    if ev.target_invite is not None:
+        # no weight: the announcement carries the pair; this names the invite for the person who decides
+        signals = (*signals, Signal("private_invite", 1.0, [dict(ev.target_invite)]))
     return PairScore(ev.source_id, ev.target_id, score, level_for(score, settings.levels), signals)

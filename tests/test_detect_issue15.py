@@ -151,3 +151,40 @@ def test_the_successor_surge_is_attached_to_the_migration_with_its_counts() -> N
     assert surge is not None and (surge.evidence[0]["from"], surge.evidence[0]["to"]) == (40, 480)
     before = {**detail, "observed_at": (END - timedelta(days=3)).isoformat()}  # grew long before A's end
     assert score_pair(evidence(target_surge_details=(before,)), DetectSettings()).signal("surge") is None
+
+
+# --- class 3: a private invite as the successor -----------------------------------------------------
+
+
+def test_a_private_invite_is_read_from_its_public_page_and_named_in_the_migration(sqlite_store: Store,
+                                                                                   settings: Settings) -> None:
+    chan = Chan("9003", "rifugio_segreto", "Il Rifugio Segreto")
+    world = World(seeds=[chan])
+    world.add(chan.snap(END - timedelta(days=1), members=300))
+    world.add(chan.post(END - timedelta(hours=1), "Entrate nel gruppo di riserva 👉 https://t.me/+QwErTy123456",
+                        user="u1"))
+    load(sqlite_store, world)
+    detect(sqlite_store, settings)
+    with sqlite_store.session() as s:
+        lead = s.scalars(select(m.Lead)).one()
+        invite = s.scalars(select(m.Community).where(m.Community.handle == "+QwErTy123456")).one()
+        # a person decides about the invite; only its public page is read (watched as a candidate, never joined)
+        assert lead.state == "needs_human" and lead.community_id == invite.id
+        assert invite.watch_state == "candidate" and invite.attrs["private_invite"] is True
+        assert invite.url == "https://t.me/+QwErTy123456"  # the code's case is kept
+    # the crawler reads the invite page (title, member count) the way telegram_web yields it
+    page = World()
+    page.add(r.CommunitySnapshot(platform=r.Platform.TELEGRAM, native_id=None, handle="+qwerty123456",
+                                 url="https://t.me/+qwerty123456", fetched_at=END, title="Il Rifugio ♻️",
+                                 description="solo amici", status=r.CommunityStatus.ACTIVE, member_count=412,
+                                 source_url="https://t.me/+QwErTy123456"))
+    load(sqlite_store, page)
+    detect(sqlite_store, settings)
+    with sqlite_store.session() as s:
+        (alert,) = s.scalars(select(m.Alert).where(m.Alert.kind == "migration"))
+        assert alert.payload["target"]["url"] == "https://t.me/+QwErTy123456"
+        (named,) = [sig for sig in alert.payload["signals"] if sig["name"] == "private_invite"]
+    (item,) = named["evidence"]
+    assert (item["invite_title"], item["invite_description"], item["invite_members"]) == ("Il Rifugio ♻️",
+                                                                                         "solo amici", 412)
+    assert item["needs_human"] is True and "never joined" in item["reason"]

@@ -99,8 +99,6 @@ def test_c2_directory_successor_is_the_one_reposting(tmp_path: Path) -> None:
         assert not alerts_of(result, "migration", label.source, other), f"{other} is only listed"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 15 class 3: a private invite as the successor "
-                   "is only a lead in a list, with no migration alert naming it and what its public page shows")
 def test_c3_private_invite_is_a_migration_naming_the_invite(tmp_path: Path) -> None:
     world = world_of("c3")
     label = label_of(world, "c3")
