@@ -291,11 +291,12 @@ def test_the_watchlist_adds_and_removes_and_shows_status(client: httpx.Client, a
     assert ("web:ines", "watch.remove", f"community:{cid}") in actions(app)
 
 
-def test_the_graph_page_embeds_the_existing_viewer(client: httpx.Client, world: WebWorld) -> None:
+def test_the_graph_page_embeds_the_existing_viewer(client: httpx.Client, world: WebWorld, app: App) -> None:
     login(client, "ines")
     assert '<iframe title="community graph"' in client.get("/graph").text
     viewer = client.get("/graph/view.html")
     assert viewer.status_code == 200 and "Cortile Due" in viewer.text
+    assert ("web:ines", "graph.export", None) in actions(app)
 
 
 def test_the_watchlist_shows_each_sources_last_outcome_and_error_streak_like_status(client: httpx.Client,
@@ -319,3 +320,10 @@ def test_the_watchlist_shows_each_sources_last_outcome_and_error_streak_like_sta
     row = re.search(rf"<tr><td>{world.source_id}</td>.*?</tr>", page, flags=re.S)
     assert row, page
     assert "<td>failed</td>" in row.group(0) and "<td>2</td>" in row.group(0)
+
+
+def test_the_graph_viewer_shows_a_community_added_after_it_was_first_drawn(client: httpx.Client) -> None:
+    csrf = login(client, "ines")
+    assert "nuovo_rifugio_z" not in client.get("/graph/view.html").text
+    client.post("/watchlist", data={"csrf": csrf, "target": "@nuovo_rifugio_z"})
+    assert "nuovo_rifugio_z" in client.get("/graph/view.html").text  # the kept page was not served stale

@@ -51,6 +51,9 @@ class Workspace:
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.limiter = LoginLimiter(app.settings.web.login_attempts_per_minute, clock)
         self.lifetime = timedelta(minutes=app.settings.web.session_minutes)
+        from web.graphview import GraphPages
+
+        self.graph_pages = GraphPages()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

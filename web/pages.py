@@ -278,9 +278,10 @@ def register(api: FastAPI, ws: Workspace) -> None:
     @api.get("/graph/view.html", response_class=HTMLResponse, include_in_schema=False)
     def graph_viewer(case: str = "", since: str = "", around: str = "", viewer: Viewer = Depends(page_viewer)
                      ) -> Response:
-        from web.graphview import graph_html
-
-        body = graph_html(ws.app, case=_opt(case), since=_opt(since), around=_opt(around), clock=ws.clock)
+        body = ws.graph_pages.get(ws.app, case=_opt(case), since=_opt(since), around=_opt(around), clock=ws.clock)
+        with ws.session() as session:
+            view(ws, session, viewer, "graph.export", None, {"via": "web", "format": "html", "case": case,
+                                                            "since": since, "around": around})
         return HTMLResponse(body)
 
 
