@@ -35,6 +35,8 @@ def users_add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Sign-in name.")],
     role: Annotated[str, typer.Option(help="investigator, analyst, ngo or admin.")] = "investigator",
+    oidc_subject: Annotated[str | None, typer.Option(
+        "--oidc-subject", help="Sign in only through single sign-on as this subject (no password).")] = None,
     fmt: OutputFormat = FormatOption,
 ) -> None:
     """Add a workspace user (password prompted twice, or read from standard input when it is not a terminal)."""
@@ -42,9 +44,9 @@ def users_add(
 
     if role not in ROLES:  # before asking for a password
         raise UsageError(f"--role must be one of {', '.join(ROLES)}, not {role!r}")
-    password = read_password()
+    password = None if oidc_subject else read_password()
     with state(ctx).app.store.session() as session:
-        user = create_user(session, name, role, password)
+        user = create_user(session, name, role, password, oidc_subject)
         audit.record(session, "user.add", f"user:{user.name}", {"role": role})
         row = {"id": user.id, "name": user.name, "role": user.role}
     if fmt == OutputFormat.json:

@@ -36,7 +36,8 @@ def check_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def create_user(session: Session, name: str, role: str, password: str | None) -> m.WebUser:
+def create_user(session: Session, name: str, role: str, password: str | None,
+                oidc_subject: str | None = None) -> m.WebUser:
     """A new user; ``password`` None makes an account that can sign in only by single sign-on or
     after an invitation sets its password."""
     name = name.strip()
@@ -48,8 +49,10 @@ def create_user(session: Session, name: str, role: str, password: str | None) ->
         raise UsageError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
     if session.scalar(select(m.WebUser.id).where(m.WebUser.name == name)) is not None:
         raise UsageError(f"user {name!r} exists already")
+    if oidc_subject and session.scalar(select(m.WebUser.id).where(m.WebUser.oidc_subject == oidc_subject)):
+        raise UsageError(f"the single sign-on subject {oidc_subject!r} is linked to another user already")
     user = m.WebUser(name=name, role=role, password_hash=hash_password(password) if password else None,
-                     disabled=False, saved_searches=[])
+                     oidc_subject=oidc_subject or None, disabled=False, saved_searches=[])
     session.add(user)
     session.flush()
     return user

@@ -107,8 +107,9 @@ def create_app(app: App, *, clock: Clock = m.utcnow) -> FastAPI:
 
     _login_routes(api, ws)
     from web import api as json_api
-    from web import pages
+    from web import oidc, pages
 
+    oidc.register(api, ws)
     pages.register(api, ws)
     json_api.register(api, ws)
     return api
