@@ -354,6 +354,45 @@ def _pair_overlaps(session: Session, pairs: set[tuple[int, int]],
             for i, (a, b, shared) in enumerate(chosen)}
 
 
+def _handle_overlaps(session: Session, pairs: set[tuple[int, int]]) -> dict[tuple[int, int], PairOverlap]:
+    """Shared members of directed pairs on different platforms, matched by handle pseudonym (the same
+    handle gives the same keyed pseudonym on every platform). Sizes are the members with a handle; the
+    universe is the two platforms' (reported or seen) populations, as for :func:`member_overlaps`."""
+    if not pairs:
+        return {}
+    ids = sorted({c for p in pairs for c in p})
+    handles: dict[int, set[str]] = defaultdict(set)
+    platform_of: dict[int, str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for cid, platform in session.execute(select(m.Community.id, m.Community.platform)
+                                             .where(m.Community.id.in_(chunk))):
+            platform_of[int(cid)] = str(platform)
+        for cid, hp in session.execute(select(m.Membership.community_id, m.Member.handle_pseudonym)
+                                       .join(m.Member, m.Member.id == m.Membership.member_id)
+                                       .where(m.Membership.community_id.in_(chunk),
+                                              m.Member.handle_pseudonym.is_not(None))):
+            handles[int(cid)].add(str(hp))
+    chosen = [(a, b, len(handles[a] & handles[b])) for a, b in sorted(pairs)]
+    chosen = [(a, b, n) for a, b, n in chosen if n >= MIN_SHARED]
+    if not chosen:
+        return {}
+    per_platform = members_per_platform(session)
+    reported = reported_members_per_platform(session)
+
+    def universe(a: int, b: int) -> int:
+        return sum(max(per_platform.get(p, 0), reported.get(p, 0))
+                   for p in {platform_of.get(a, ""), platform_of.get(b, "")})
+
+    size_a = np.asarray([len(handles[a]) for a, _, _ in chosen])
+    size_b = np.asarray([len(handles[b]) for _, b, _ in chosen])
+    overlap, jaccard, significance = pair_metrics(np.asarray([n for _, _, n in chosen]), size_a, size_b,
+                                                  np.asarray([universe(a, b) for a, b, _ in chosen]))
+    return {(a, b): PairOverlap(a, b, n, int(size_a[i]), int(size_b[i]), float(overlap[i]), float(jaccard[i]),
+                                float(significance[i]))
+            for i, (a, b, n) in enumerate(chosen)}
+
+
 # --- persistence ---------------------------------------------------------------------------------
 
 

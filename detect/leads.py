@@ -26,9 +26,12 @@ from sqlalchemy.orm import Session
 
 from config.settings import CrawlSettings
 from detect.names import best_name_match
+from model.errors import UsageError
 from model.records import CRAWLABLE, LinkKind, Platform
+from model.targets import parse_target
 from model.vocab import WATCHED_STATES, community_url
 from store import models as m
+from store.watchlist import manual_platform_of_url
 
 #: Link kinds that point at a community (not at an arbitrary web page).
 COMMUNITY_LINKS = frozenset({
@@ -222,6 +225,60 @@ def discover_leads(session: Session, crawl: CrawlSettings) -> LeadResult:
     result.watched = [c.id for c in watched]
     session.flush()
     return result
+
+
+#: At most this many distinct sites linked from one gone community are followed (a source that links
+#: to dozens of sites is a link list, and every followed site costs a crawl).
+MAX_SITES_PER_SOURCE = 5
+
+
+def follow_site_links(session: Session, gone: Sequence[int], crawl: CrawlSettings) -> list[int]:
+    """Web sites linked from posts of watched communities that shut down become candidates (platform
+    ``web``; the crawler recognises a forum's software and relabels it): a banned subreddit's link to
+    "our forum" is where its members may have gone (issue 15, class 5). Links are hostile input: only
+    URLs that :func:`model.targets.parse_target` reads as a ``web`` site are kept (never an uncrawlable
+    platform's host), the crawler's address guard still applies, and at most
+    ``MAX_SITES_PER_SOURCE`` sites per source are followed, within ``crawl.lead_depth``. Returns the
+    ids of communities newly made candidates."""
+    if not gone or crawl.lead_depth < 1:
+        return []
+    sources = {c.id: c for c in session.scalars(select(m.Community).where(
+        m.Community.id.in_(list(gone)), m.Community.watch_state.in_(WATCHED_STATES)))}
+    if not sources:
+        return []
+    found: list[int] = []
+    per_source: dict[int, set[str]] = {}
+    stmt = (select(m.Link.community_id, m.Link.post_id, m.Link.url, m.Link.found_at)
+            .where(m.Link.community_id.in_(list(sources)), m.Link.kind == str(LinkKind.WEB)).order_by(m.Link.id))
+    for cid, post_id, url, found_at in session.execute(stmt):
+        source = sources[cid]
+        if (source.depth or 0) + 1 > crawl.lead_depth:
+            continue
+        try:
+            target = parse_target(url)
+        except UsageError:
+            continue
+        if target.platform != Platform.WEB or not target.url or manual_platform_of_url(target.url):
+            continue
+        sites = per_source.setdefault(cid, set())
+        if target.url in sites or len(sites) >= MAX_SITES_PER_SOURCE:
+            continue
+        sites.add(target.url)
+        community = session.scalars(select(m.Community).where(
+            m.Community.url.in_([target.url, target.url + "/"])).order_by(m.Community.id).limit(1)).first()
+        if community is None:
+            community = m.Community(platform=Platform.WEB, url=target.url, kind=target.kind, status="active",
+                                    first_seen=found_at, last_seen=found_at, labels=[],
+                                    attrs={"linked_from_gone_source": True}, watch_state="seen")
+            session.add(community)
+            session.flush()
+        if community.id == source.id:
+            continue
+        if _mark_watched(community, state="candidate", source=source, origin_post_id=post_id,
+                         depth=(source.depth or 0) + 1):
+            found.append(community.id)
+    session.flush()
+    return found
 
 
 def invite_handle(code: str) -> str:

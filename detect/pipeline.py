@@ -32,7 +32,7 @@ from detect import cycle as c
 from detect import events as ev
 from detect.content import content_overlaps
 from detect.hashlists import hash_match_drafts
-from detect.leads import NameSearch, discover_leads, search_similar
+from detect.leads import NameSearch, discover_leads, follow_site_links, search_similar
 from detect.names import normalise_name
 from detect.overlap import PairOverlap, member_overlaps
 from detect.scoring import ContentEvidence, MemberEvidence, PairEvidence, PairScore, score_pair
@@ -129,6 +129,8 @@ def _leads(ctx: Context) -> None:
     ctx.first_events = ev.persist_events(ctx.session, ctx.event_drafts)
     ctx.gone, ctx.surges = c._event_summary(ctx.session)
     ctx.surge_details = c.surge_details(ctx.session)
+    if follow_site_links(ctx.session, sorted(ctx.gone), ctx.settings.crawl):
+        ctx.reload_communities()
     ctx.interest = ({cid for cid, info in ctx.communities.items() if info.watch_state in WATCHED_STATES}
                     | set(ctx.gone))
     ctx.post_times = c._post_times(ctx.session)
@@ -196,6 +198,15 @@ def _pair_discovery(ctx: Context) -> None:
             m.Community.watch_state == "candidate", m.Community.origin_community_id.is_not(None))):
         if origin is not None:
             ctx.pairs.add((origin, cid))
+    # Across platforms, member pseudonyms differ by design; the same handle (a platform-independent
+    # pseudonym) on both sides is the shared member (issue 15, class 5: a banned subreddit's usernames
+    # checking in on its forum).
+    cross = {p for p in ctx.pairs if p[0] in communities and p[1] in communities
+             and communities[p[0]].platform != communities[p[1]].platform}
+    for cross_pair, ov in c._handle_overlaps(ctx.session, cross).items():
+        if cross_pair not in ctx.members:
+            ctx.members[cross_pair] = MemberEvidence(ov.shared, ov.size_a, ov.size_b, ov.overlap_coefficient,
+                                                     ov.jaccard, ov.significance, None)
     # A pair seen only through shared members is scored when that evidence alone is substantial (before
     # the bonus for arrivals after the event): on a busy platform popular accounts put most
     # communities a few members apart, and most of those pairs are noise.

@@ -425,6 +425,16 @@ def forum_route(running: RunningWorld, key: str) -> Route:
             return Reply.json({"about": {"title": current.title, "description": current.description,
                                          "version": "3.1.0", "stats": {"topic_count": len(current.topics),
                                                                        "user_count": current.users}}})
+        if path in ("/", ""):
+            # The home page, for a forum reached by a plain link (crawled as ``web`` until its software is
+            # recognised). The corpus holds no Discourse HTML page; this keeps only what every Discourse
+            # home page carries and crawlers/forums/detect.py reads: the generator meta with its version.
+            return Reply.page(f"""<!DOCTYPE html>
+<html lang="en" class="desktop-view not-mobile-device">
+<head><meta charset="utf-8"><title>{html.escape(current.title)}</title>
+<meta name="description" content="{html.escape(current.description)}">
+<meta name="generator" content="Discourse 3.1.0 - https://github.com/discourse/discourse version 0e8d8e0">
+</head><body><noscript><div id="main-outlet"><h1>{html.escape(current.title)}</h1></div></noscript></body></html>""")
         if path in ("/latest.json", "/latest"):
             topics = [{"id": t.id, "title": t.title, "fancy_title": html.escape(t.title), "slug": f"topic-{t.id}",
                        "posts_count": len(t.posts), "highest_post_number": len(t.posts),

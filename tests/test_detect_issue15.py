@@ -188,3 +188,47 @@ def test_a_private_invite_is_read_from_its_public_page_and_named_in_the_migratio
     assert (item["invite_title"], item["invite_description"], item["invite_members"]) == ("Il Rifugio ♻️",
                                                                                          "solo amici", 412)
     assert item["needs_human"] is True and "never joined" in item["reason"]
+
+
+# --- class 5: a cross-platform successor ------------------------------------------------------------
+
+
+def test_a_gone_communitys_link_to_its_forum_and_shared_usernames_make_a_migration(sqlite_store: Store,
+                                                                                   settings: Settings) -> None:
+    # a Telegram group here (the builder watches Telegram seeds); the CLI test runs the subreddit itself
+    sub = Chan("9004", "cortile_vecchio", "Cortile Vecchio")
+    people = [f"u_person{i}" for i in range(14)]
+    world = World(seeds=[sub])
+    world.add(sub.snap(END - timedelta(days=3), members=4000))
+    world.add(sub.post(END - timedelta(days=2), "Just in case, our forum: https://forum.cortile.example/",
+                       user=people[0]))
+    world.add(r.Membership(sub.ref, r.RawMember(r.Platform.TELEGRAM, f"id{i}", person), END - timedelta(days=5))
+              for i, person in enumerate(people))
+    world.add(sub.down(END, status=r.CommunityStatus.DELETED))
+    load(sqlite_store, world)
+    detect(sqlite_store, settings)
+    with sqlite_store.session() as s:
+        site = s.scalars(select(m.Community).where(m.Community.platform == r.Platform.WEB)).one()
+        # the link in the gone subreddit makes its site a candidate (crawled as "web" until recognised)
+        assert (site.url, site.watch_state) == ("https://forum.cortile.example", "candidate")
+        assert site.origin_community_id == s.scalar(select(m.Community.id).where(m.Community.handle == sub.handle))
+    # the crawler recognises Discourse and 11 of the 14 usernames check in there (other ids: another platform)
+    forum_ref = r.CommunityRef(r.Platform.DISCOURSE, "https://forum.cortile.example", None,
+                               "https://forum.cortile.example", "Cortile Forum")
+    forum = World()
+    with sqlite_store.session() as s:
+        s.get(m.Community, site.id).platform = r.Platform.DISCOURSE  # what the crawl runner's relabelling does
+        s.get(m.Community, site.id).native_id = "https://forum.cortile.example"
+    forum.add(r.CommunitySnapshot(platform=r.Platform.DISCOURSE, native_id="https://forum.cortile.example",
+                                  handle=None, url="https://forum.cortile.example", fetched_at=END + timedelta(hours=3),
+                                  title="Cortile Forum", status=r.CommunityStatus.ACTIVE, member_count=60,
+                                  kind=r.CommunityKind.FORUM))
+    forum.add(r.Membership(forum_ref, r.RawMember(r.Platform.DISCOURSE, str(500 + i), person), END + timedelta(hours=2))
+              for i, person in enumerate(people[:11]))
+    load(sqlite_store, forum)
+    detect(sqlite_store, settings)
+    with sqlite_store.session() as s:
+        (alert,) = s.scalars(select(m.Alert).where(m.Alert.kind == "migration"))
+    assert alert.level in ("likely", "strong") and alert.target_community_id == site.id
+    (members,) = [sig for sig in alert.payload["signals"] if sig["name"] == "members"]
+    assert members["evidence"][0]["shared_members"] == 11

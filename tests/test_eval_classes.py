@@ -127,8 +127,6 @@ def test_c4_handle_change_is_one_rebrand_old_to_new_and_no_shutdown(tmp_path: Pa
     assert alert_matches_label(rebrands[0], label), f"expected one rebrand {old} → {new}: {rebrands[0]}"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 15 class 5: the banned subreddit's own forum, "
-                   "linked from a post and checked into by the same usernames, is never a candidate")
 def test_c5_banned_subreddit_moves_to_its_forum(tmp_path: Path) -> None:
     world = world_of("c5")
     label = label_of(world, "c5")
