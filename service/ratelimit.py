@@ -1,40 +1,49 @@
 """Per-host rate limits shared by every worker, kept in Redis (the broker's, or ``service.rate_limit_url``).
 
-Four workers on four machines send a host no more than its ``crawl.rate_limits`` rate *in total*: each request
-first takes a hit in a moving window (the ``limits`` library, Redis storage, one window per host) and waits for
-the window to allow it. A 429 or Retry-After seen by any worker sets a pause for that host that every worker
-honours before its next request (:meth:`SharedRateLimiter.slow_down`).
+Four workers on four machines send a host no more than its ``crawl.rate_limits`` rate *in total*. Each request
+reserves the host's next free slot in Redis (one atomic script: the slot is the later of now and the host's next
+free time, which then moves on by ``1 / rate``), and its worker sleeps until then: the same spacing the
+single-process :class:`crawlers.http.RateLimiter` keeps, shared. Time is Redis's own clock, so workers on
+machines whose clocks differ still agree. Spacing, rather than a window that admits ``rate`` requests at once,
+keeps the requests even within each second, so what the host sees stays at the rate even when a loaded worker
+is a little late sending one.
 
-Rates below one a second become one request per ``ceil(1 / rate)`` seconds (the window's unit is whole seconds).
+A 429 or Retry-After seen by any worker sets a pause for that host that every worker honours before its next
+request (:meth:`SharedRateLimiter.slow_down`).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 
 import redis
-from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.storage import RedisStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from config.settings import ServiceSettings
 from crawlers.errors import TransientError
 
 log = logging.getLogger("resurface.ratelimit")
 
-MIN_SLEEP = 0.005
 OUTAGE_SECONDS = 120.0
 OUTAGE_RETRY_SECONDS = 0.5
 
+# KEYS[1]: the host's next free time (microseconds, Redis clock); ARGV[1]: spacing in microseconds.
+# Returns the microseconds to wait for the reserved slot.
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local free = tonumber(redis.call('GET', KEYS[1]) or '0')
+local slot = math.max(now, free)
+local nxt = slot + tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX', math.floor((nxt - now) / 1000) + 60000)
+return slot - now
+"""
 
-def limit_item(rate: float) -> RateLimitItem:
-    """The moving window for ``rate`` requests a second."""
-    if rate >= 1:
-        return RateLimitItemPerSecond(int(rate), 1)
-    return RateLimitItemPerSecond(1, math.ceil(1 / rate))
+
+def spacing_micros(rate: float) -> int:
+    """Microseconds between two requests to a host allowed ``rate`` requests a second."""
+    return max(1, round(1_000_000 / rate))
 
 
 def rate_limit_url(settings: ServiceSettings) -> str:
@@ -53,8 +62,8 @@ class SharedRateLimiter:
         self.url = url
         self.namespace = namespace
         self._sleep = sleep
-        self._limiter = MovingWindowRateLimiter(RedisStorage(url))
         self._redis = redis.Redis.from_url(url)
+        self._reserve = self._redis.register_script(_RESERVE)
 
     def _pause_key(self, host: str) -> str:
         return f"{self.namespace}:pause:{host}"
@@ -74,20 +83,17 @@ class SharedRateLimiter:
                 waited += OUTAGE_RETRY_SECONDS
 
     def _wait(self, host: str, rate: float) -> float:
-        item = limit_item(rate)
         waited = 0.0
         while True:
             pause_ms = self._pttl(self._pause_key(host))
-            if pause_ms > 0:
-                self._sleep(pause_ms / 1000)
-                waited += pause_ms / 1000
-                continue
-            if self._limiter.hit(item, self.namespace, host):
-                return waited
-            stats = self._limiter.get_window_stats(item, self.namespace, host)
-            delay = max(MIN_SLEEP, stats.reset_time - time.time())
+            if pause_ms <= 0:
+                break
+            self._sleep(pause_ms / 1000)
+            waited += pause_ms / 1000
+        delay = int(self._reserve(keys=[f"{self.namespace}:next:{host}"], args=[spacing_micros(rate)])) / 1e6
+        if delay > 0:
             self._sleep(delay)
-            waited += delay
+        return waited + delay
 
     def _pttl(self, key: str) -> int:
         """Milliseconds left on ``key`` (negative or 0: no pause)."""

@@ -24,7 +24,7 @@ from model.targets import parse_target
 from service.celery_app import crawl_queue, job_queue
 from service.executor import CeleryExecutor, worker_report
 from service.locks import CRAWL_LOCKS, advisory_lock
-from service.ratelimit import SharedRateLimiter, limit_item
+from service.ratelimit import SharedRateLimiter, spacing_micros
 from store import models as m
 from store.db import Store, open_store
 from store.watchlist import add_watch
@@ -250,9 +250,23 @@ def test_a_429_seen_by_one_worker_pauses_the_host_for_every_worker(redis_url: st
         other.close()
 
 
-def test_slow_rates_become_one_request_per_whole_seconds() -> None:
-    assert (limit_item(40.0).amount, limit_item(40.0).get_expiry()) == (40, 1)
-    assert (limit_item(0.25).amount, limit_item(0.25).get_expiry()) == (1, 4)
+def test_workers_sharing_a_host_get_slots_one_interval_apart(redis_url: str) -> None:
+    """Three limiters (three workers) asking for the same host at 10/s reserve slots 100 ms apart (the sleeps
+    are recorded, not slept); another host is not held up by them."""
+    namespace = f"t{uuid.uuid4().hex[:8]}"
+    slept: list[float] = []
+    workers = [SharedRateLimiter(redis_url, namespace=namespace, sleep=slept.append) for _ in range(3)]
+    try:
+        waits = [limiter.wait("forum.example", 10.0) for limiter in workers for _ in range(2)]
+        assert waits[0] == 0.0
+        # each slot 0.1 s after the previous one; the reservations themselves take a few ms of Redis time
+        assert all(abs(w - 0.1 * i) < 0.05 for i, w in enumerate(waits)), waits
+        assert slept == waits[1:]
+        assert workers[0].wait("other.example", 10.0) == 0.0
+        assert spacing_micros(0.25) == 4_000_000 and spacing_micros(40.0) == 25_000
+    finally:
+        for limiter in workers:
+            limiter.close()
 
 
 # --- the whole service across processes --------------------------------------------------------------------
