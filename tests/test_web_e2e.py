@@ -112,3 +112,13 @@ def test_an_ngo_users_alert_page_has_no_post_text_or_pseudonym_in_the_dom(page: 
     assert "Cortile Due" in dom
     assert POST_TEXT not in dom and POST_TEXT[:25] not in dom and PSEUDONYM not in dom
     assert page.locator("#announcement").count() == 0
+
+
+def test_changing_a_queue_filter_updates_the_queue_in_place(page: Any, base: str, world: WebWorld) -> None:
+    sign_in(page, base, "ines")
+    assert page.locator(f"#queue a[href='/alerts/{world.alert_id}']").count() == 1
+    page.evaluate("window.__kept = true")  # survives only if the page is not reloaded
+    page.select_option("#filters select[name=state]", "confirmed")
+    page.wait_for_selector("#no-alerts")
+    assert page.evaluate("window.__kept") is True  # htmx swapped the queue; no full page load
+    assert "state=confirmed" in page.url

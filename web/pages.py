@@ -7,6 +7,7 @@ import io
 import re
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -206,7 +207,7 @@ def register(api: FastAPI, ws: Workspace) -> None:
             user = session.get(m.WebUser, viewer.user_id)
             if user is not None and q.strip() and q not in (user.saved_searches or []):
                 user.saved_searches = [*(user.saved_searches or []), q][-50:]
-        return RedirectResponse(f"/search?q={q}", status_code=303)
+        return RedirectResponse(f"/search?q={quote(q, safe='')}", status_code=303)
 
     # ------------------------------------------------------------------ communities
     @api.get("/communities/{community_id}", response_class=HTMLResponse, include_in_schema=False)
