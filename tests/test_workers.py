@@ -316,7 +316,7 @@ def test_a_worker_killed_mid_crawl_is_redelivered_and_the_forum_finishes_once(
         first_topic, second_topic = (f"/f0/t/{t}.json" for t in topic_ids(0))
         release = world.hold(second_topic)
         executor = CeleryExecutor(store_settings(config))
-        executor.crawl(ids[0], "discourse")
+        task_id = executor.crawl(ids[0], "discourse")
         executor.close()
         with processes() as procs:
             victim = start_worker(config, KEY, tmp_path / "victim.log", name="victim")
@@ -333,6 +333,10 @@ def test_a_worker_killed_mid_crawl_is_redelivered_and_the_forum_finishes_once(
         assert distinct_posts(store) == (POSTS_PER_FORUM, POSTS_PER_FORUM)
         # resumed from the checkpoint: the first topic was not fetched again, the second twice
         assert (world.count(first_topic), world.count(second_topic)) == (1, 2)
+        # the rescuer's log lines of the crawl carry the task's name and id
+        rescued = [line for line in (tmp_path / "rescuer.log").read_text().splitlines()
+                   if f"crawl of community #{ids[0]}" in line]
+        assert rescued and all(f"[resurface.crawl {task_id}]" in line for line in rescued), rescued
     finally:
         store.close()
 
