@@ -45,10 +45,20 @@ def get_lead(session: Session, lead_id: int) -> m.Lead:
 
 
 def list_leads(session: Session, state: str = "needs_human", limit: int = 100) -> list[m.Lead]:
-    """Leads in ``state`` (or ``all``), newest first."""
+    """Leads in ``state`` (or ``all``), newest first, with the communities and posts they were found in
+    loaded in two queries (so :func:`lead_doc` on each costs no further query)."""
     if state not in (*LEAD_STATES, "all"):
         raise UsageError(f"state must be one of {', '.join(LEAD_STATES)}, all; not {state!r}")
     query = select(m.Lead).order_by(m.Lead.found_at.desc(), m.Lead.id.desc()).limit(limit)
     if state != "all":
         query = query.where(m.Lead.state == state)
-    return list(session.scalars(query))
+    leads = list(session.scalars(query))
+    community_ids = {lead.source_community_id for lead in leads if lead.source_community_id}
+    post_ids = {lead.source_post_id for lead in leads if lead.source_post_id}
+    # kept referenced for the session (its identity map holds rows weakly): session.get() answers from it
+    loaded: list[object] = session.info.setdefault("resurface_lead_rows", [])
+    if community_ids:
+        loaded.extend(session.scalars(select(m.Community).where(m.Community.id.in_(community_ids))))
+    if post_ids:
+        loaded.extend(session.scalars(select(m.Post).where(m.Post.id.in_(post_ids))))
+    return leads

@@ -155,3 +155,29 @@ def test_demo_serve_prints_logins_that_sign_in_and_serves_the_demo_store(tmp_pat
             assert user is not None and user.role == "ngo"
     finally:
         app.close()
+
+
+def test_the_leads_list_reads_sources_and_posts_in_two_queries_not_two_per_lead(app: App, world: WebWorld) -> None:
+    from sqlalchemy import event
+
+    from store.leads import list_leads
+    from tests.support.alertdata import communities
+
+    with app.store.session() as s:
+        post_id = s.scalar(select(m.Post.id))
+        for i, cid in enumerate(communities(s, 30)):
+            s.add(m.Lead(url=f"https://t.me/+more{i}", kind="telegram_invite", is_private=True, state="needs_human",
+                         source_post_id=post_id, source_community_id=cid))
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        statements.append(statement)
+
+    event.listen(app.store.engine, "before_cursor_execute", seen)
+    try:
+        with app.store.session() as s:
+            docs = [lead_doc(s, lead, with_excerpt=False) for lead in list_leads(s, "needs_human")]
+    finally:
+        event.remove(app.store.engine, "before_cursor_execute", seen)
+    assert len(docs) == 31 and len({d["found_in"]["handle"] for d in docs}) == 31
+    assert len([q for q in statements if q.lstrip().upper().startswith("SELECT")]) <= 3
