@@ -190,6 +190,30 @@ def test_status_shows_the_waiting_tasks_on_the_broker_configured_last(tmp_path: 
         client.close()
 
 
+def test_status_lists_workers_and_queues_and_worker_refuses_the_local_executor(
+        tmp_path: Path, pg_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    monkeypatch.setenv("RESURFACE_PSEUDONYM_KEY", KEY)
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    config = write_config(tmp_path / "resurface.toml", store_url=pg_url, broker_url=redis_url, prefix=prefix,
+                          rate=10)
+    result = CliRunner().invoke(app, ["--config", str(config), "status", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    workers = json.loads(result.stdout)["workers"]
+    assert workers["error"] is None and workers["workers"] == []
+    assert [(q["name"], q["waiting"]) for q in workers["queues"]] == [
+        (f"{prefix}.crawl", 0), (f"{prefix}.telegram_api", 0), (f"{prefix}.jobs", 0)]
+    local = tmp_path / "local.toml"
+    local.write_text(config.read_text().replace('executor = "celery"', 'executor = "local"'))
+    refused = CliRunner().invoke(app, ["--config", str(local), "worker"])
+    assert refused.exit_code != 0 and 'service.executor = "celery"' in f"{refused.output}{refused.exception}"
+
+
 # --- locks and the shared limiter -------------------------------------------------------------------------
 
 
