@@ -329,7 +329,7 @@ def test_the_graph_viewer_shows_a_community_added_after_it_was_first_drawn(clien
     assert "nuovo_rifugio_z" in client.get("/graph/view.html").text  # the kept page was not served stale
 
 
-def test_a_saved_search_keeps_its_whole_query(client: httpx.Client) -> None:
+def test_a_saved_search_keeps_its_whole_query(client: httpx.Client, app: App) -> None:
     csrf = login(client, "ines")
     query = 'text:"nuovo canale" AND platform:telegram & co'
     answer = client.post("/search/saved", data={"csrf": csrf, "q": query})
@@ -338,3 +338,4 @@ def test_a_saved_search_keeps_its_whole_query(client: httpx.Client) -> None:
 
     assert parse_qs(urlsplit(answer.headers["location"]).query)["q"] == [query]
     assert client.get("/search").text.count("platform:telegram &amp; co") == 1
+    assert ("web:ines", "search.save", query) in actions(app)

@@ -207,6 +207,7 @@ def register(api: FastAPI, ws: Workspace) -> None:
             user = session.get(m.WebUser, viewer.user_id)
             if user is not None and q.strip() and q not in (user.saved_searches or []):
                 user.saved_searches = [*(user.saved_searches or []), q][-50:]
+            view(ws, session, viewer, "search.save", q, {"via": "web"})
         return RedirectResponse(f"/search?q={quote(q, safe='')}", status_code=303)
 
     # ------------------------------------------------------------------ communities
