@@ -298,7 +298,7 @@ def test_workers_sharing_a_host_get_slots_one_interval_apart(redis_url: str) -> 
 
 def test_scheduler_and_three_workers_crawl_200_forums_once_within_the_shared_rate(
         tmp_path: Path, pg_url: str, redis_url: str, world: ForumWorld) -> None:
-    forums, rate = 200, 40
+    forums, rate = 200, 25  # three unpaced workers send about 50 a second here: the limit binds
     store = open_store(pg_url, migrate=False)
     try:
         ids = watch_forums(store, world, forums)
@@ -316,9 +316,10 @@ def test_scheduler_and_three_workers_crawl_200_forums_once_within_the_shared_rat
         assert total == distinct == forums * POSTS_PER_FORUM
         seen = world.paths()
         assert all(seen[f"/f{n}/about.json"] == 1 for n in range(forums)), "a forum was crawled twice"
-        # The moving window is kept in Redis; a request reaches the server a moment after its worker took its
-        # slot, so arrivals can bunch by that moment: 10% tolerance over the configured 40 a second.
-        assert world.max_in_window(1.0) <= rate * 1.1
+        # Slots are 40 ms apart in Redis; a request reaches the server a moment after its worker took its slot,
+        # and a window starting just after one arrival holds one more: tolerance 10% (at most 27 in any second).
+        # Each worker pacing itself alone (no shared limiter) let 48 through at a limit of 40.
+        assert world.max_in_window(1.0) <= int(rate * 1.1)
         assert len(report.workers) == 3 and report.error is None
     finally:
         store.close()
