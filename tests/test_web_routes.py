@@ -202,7 +202,9 @@ def test_an_ngo_user_gets_403_on_investigator_pages(client: httpx.Client, world:
     login(client, "nadia")
     for path in ("/leads", f"/leads/{world.lead_id}", "/search?q=canale", f"/alerts/{world.alert_id}/bundle.zip",
                  "/search.csv?q=canale"):
-        assert client.get(path).status_code == 403, path
+        answer = client.get(path)
+        assert answer.status_code == 403, path
+        assert "for investigators and analysts" in answer.text and "<html" in answer.text, path
     page = client.get(f"/communities/{world.source_id}")
     assert page.status_code == 200 and POST_TEXT not in page.text
 

@@ -96,6 +96,17 @@ def create_app(app: App, *, clock: Clock = m.utcnow) -> FastAPI:
         return ws.render(request, _viewer_from_cookie(ws, request), "error.html", status_code=400,
                          message=str(exc))
 
+    from fastapi.exception_handlers import http_exception_handler
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """JSON under /api/ (FastAPI's own answer); a page with the reason for people."""
+        if request.url.path.startswith("/api/"):
+            return await http_exception_handler(request, exc)
+        return ws.render(request, _viewer_from_cookie(ws, request), "error.html", status_code=exc.status_code,
+                         message=str(exc.detail))
+
     @api.middleware("http")
     async def _headers(request: Request, call_next: Callable[[Request], Any]) -> Response:
         response: Response = await call_next(request)
