@@ -66,6 +66,19 @@ def redis_url() -> str:
 
 
 @pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    """A queue prefix of the test's own on the shared Redis; its keys are deleted afterwards."""
+    import redis
+
+    name = f"t{uuid.uuid4().hex[:8]}"
+    yield name
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"{name}*"):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture
 def pg_url() -> Iterator[str]:
     """A migrated schema of its own in the real PostgreSQL, named in the URL every process uses."""
     base = os.environ.get(PG_ENV)
@@ -191,7 +204,7 @@ def test_status_shows_the_waiting_tasks_on_the_broker_configured_last(tmp_path: 
 
 
 def test_status_lists_workers_and_queues_and_worker_refuses_the_local_executor(
-        tmp_path: Path, pg_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, pg_url: str, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
     from typer.testing import CliRunner
@@ -199,7 +212,6 @@ def test_status_lists_workers_and_queues_and_worker_refuses_the_local_executor(
     from cli import app
 
     monkeypatch.setenv("RESURFACE_PSEUDONYM_KEY", KEY)
-    prefix = f"t{uuid.uuid4().hex[:8]}"
     config = write_config(tmp_path / "resurface.toml", store_url=pg_url, broker_url=redis_url, prefix=prefix,
                           rate=10)
     result = CliRunner().invoke(app, ["--config", str(config), "status", "--format", "json"])
@@ -232,14 +244,15 @@ def test_a_community_crawl_lock_is_held_by_one_session_at_a_time(pg_url: str) ->
 
 
 def test_a_second_delivery_of_a_running_crawl_ends_at_once_without_fetching(
-        tmp_path: Path, pg_url: str, redis_url: str, world: ForumWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, pg_url: str, redis_url: str, prefix: str, world: ForumWorld,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from service import celery_app
     from service.tasks import crawl_task
 
     monkeypatch.setenv("RESURFACE_PSEUDONYM_KEY", KEY)
     store = open_store(pg_url, migrate=False)
     config = write_config(tmp_path / "resurface.toml", store_url=pg_url, broker_url=redis_url,
-                          prefix=f"t{uuid.uuid4().hex[:8]}", rate=1000)
+                          prefix=prefix, rate=1000)
     try:
         ids = watch_forums(store, world, 1)
         celery_app.configure(store_settings(config))
@@ -297,13 +310,13 @@ def test_workers_sharing_a_host_get_slots_one_interval_apart(redis_url: str) -> 
 
 
 def test_scheduler_and_three_workers_crawl_200_forums_once_within_the_shared_rate(
-        tmp_path: Path, pg_url: str, redis_url: str, world: ForumWorld) -> None:
+        tmp_path: Path, pg_url: str, redis_url: str, prefix: str, world: ForumWorld) -> None:
     forums, rate = 200, 25  # three unpaced workers send about 50 a second here: the limit binds
     store = open_store(pg_url, migrate=False)
     try:
         ids = watch_forums(store, world, forums)
         config = write_config(tmp_path / "resurface.toml", store_url=pg_url, broker_url=redis_url,
-                              prefix=f"t{uuid.uuid4().hex[:8]}", rate=rate)
+                              prefix=prefix, rate=rate)
         with processes() as procs:
             procs += [start_worker(config, KEY, tmp_path / f"worker{i}.log", name=f"w{i}") for i in range(3)]
             procs.append(start_scheduler(config, KEY, tmp_path / "scheduler.log"))
@@ -332,12 +345,12 @@ def store_settings(config: Path) -> Settings:
 
 
 def test_a_worker_killed_mid_crawl_is_redelivered_and_the_forum_finishes_once(
-        tmp_path: Path, pg_url: str, redis_url: str, world: ForumWorld) -> None:
+        tmp_path: Path, pg_url: str, redis_url: str, prefix: str, world: ForumWorld) -> None:
     store = open_store(pg_url, migrate=False)
     try:
         ids = watch_forums(store, world, 1)
         config = write_config(tmp_path / "resurface.toml", store_url=pg_url, broker_url=redis_url,
-                              prefix=f"t{uuid.uuid4().hex[:8]}", rate=1000, visibility_timeout=2)
+                              prefix=prefix, rate=1000, visibility_timeout=2)
         first_topic, second_topic = (f"/f0/t/{t}.json" for t in topic_ids(0))
         release = world.hold(second_topic)
         executor = CeleryExecutor(store_settings(config))
