@@ -181,3 +181,30 @@ def test_the_leads_list_reads_sources_and_posts_in_two_queries_not_two_per_lead(
         event.remove(app.store.engine, "before_cursor_execute", seen)
     assert len(docs) == 31 and len({d["found_in"]["handle"] for d in docs}) == 31
     assert len([q for q in statements if q.lstrip().upper().startswith("SELECT")]) <= 3
+
+
+def test_search_pages_are_the_backends_own_pages(base: str, tokens: dict[str, str], app: App) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from search.base import SearchRequest
+    from search.indexer import drain, open_backend
+    from search.query import parse_query
+    from store.ingest import ingest
+    from tests import factories as f
+
+    recent = datetime.now(UTC) - timedelta(days=1)  # older texts are not kept (privacy.retention_days)
+    with app.store.session() as s:
+        ingest(s, [f.snapshot(at=recent), *(f.post(100 + n, text=f"il canale numero {n}", at=recent)
+                                            for n in range(25))], app.ingest_context())
+    first = get(base, "/api/search", tokens["ines"], q="canale", limit="10", page="1").json()
+    third = get(base, "/api/search", tokens["ines"], q="canale", limit="10", page="3").json()
+    backend = open_backend(app.settings)
+    try:
+        drain(app.store, backend, 500)
+        backend.refresh()
+        direct = backend.search(SearchRequest(parse_query("canale"), limit=10, offset=20, sort="newest"))
+    finally:
+        backend.close()
+    assert first["total"] == third["total"] == direct.total == 26
+    assert [h["id"] for h in third["hits"]] == [h.doc_id for h in direct.hits] and len(third["hits"]) == 6
+    assert not {h["id"] for h in first["hits"]} & {h["id"] for h in third["hits"]}

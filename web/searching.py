@@ -8,7 +8,7 @@ import re
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from search.base import MARK_END, MARK_START, SearchRequest
+from search.base import MARK_END, MARK_START, SearchPage, SearchRequest
 from search.indexer import drain, open_backend
 from search.query import parse_query
 from store import audit
@@ -39,8 +39,14 @@ def run_search(ws: Workspace, viewer: Viewer, query: str, *, page: int = 1, limi
             audit.record(session, action, target=query, details={"query": query, "page": page, "limit": limit,
                                                                   "backend": backend.name, "via": "web"},
                          actor=viewer.actor)
-        result = backend.search(SearchRequest(node, limit=limit, offset=(page - 1) * limit, sort="newest"))
-        sample = backend.search(SearchRequest(node, limit=FACET_SAMPLE, offset=0, sort="newest"))
+        offset = (page - 1) * limit
+        # one query serves both the page and the facets while the page lies within the first results
+        sample = backend.search(SearchRequest(node, limit=max(FACET_SAMPLE, limit), offset=0, sort="newest"))
+        if offset + limit <= len(sample.hits) or len(sample.hits) < max(FACET_SAMPLE, limit):
+            result = SearchPage(total=sample.total, hits=sample.hits[offset:offset + limit],
+                                total_is_lower_bound=sample.total_is_lower_bound)
+        else:
+            result = backend.search(SearchRequest(node, limit=limit, offset=offset, sort="newest"))
     finally:
         backend.close()
     months = Counter(h.date.strftime("%Y-%m") for h in sample.hits)
