@@ -53,12 +53,13 @@ class ScriptedSource(Source):
 
 
 @pytest.fixture(autouse=True)
-def scripted() -> Iterator[None]:
+def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     import crawlers.base as base
 
     saved = dict(base._REGISTRY)
     base._REGISTRY.clear()
-    base.load_builtin_sources = lambda: None  # type: ignore[assignment]
+    # restored after the test: later tests need the real plugins' sources again
+    monkeypatch.setattr(base, "load_builtin_sources", lambda: None)
     register(ScriptedSource)
     ScriptedSource.calls.clear()
     ScriptedSource.explode_after_page = None
