@@ -341,3 +341,15 @@ def test_a_saved_search_keeps_its_whole_query(client: httpx.Client, app: App) ->
     assert parse_qs(urlsplit(answer.headers["location"]).query)["q"] == [query]
     assert client.get("/search").text.count("platform:telegram &amp; co") == 1
     assert ("web:ines", "search.save", query) in actions(app)
+
+
+def test_a_lowercase_operator_gets_the_clis_hint(client: httpx.Client) -> None:
+    import html
+
+    from search.query import query_hints
+
+    login(client, "ines")
+    page = html.unescape(client.get("/search", params={"q": "nuovo and canale"}).text)
+    (hint,) = query_hints("nuovo and canale")
+    assert hint in page
+    assert "is searched as a word" not in html.unescape(client.get("/search", params={"q": "canale"}).text)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from search.base import MARK_END, MARK_START, SearchPage, SearchRequest
 from search.indexer import drain, open_backend
-from search.query import parse_query
+from search.query import parse_query, query_hints
 from store import audit
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ def run_search(ws: Workspace, viewer: Viewer, query: str, *, page: int = 1, limi
         "by_platform": Counter(h.platform for h in sample.hits).most_common(),
         "by_community": Counter(h.community or str(h.community_id) for h in sample.hits).most_common(20),
         "sampled": len(sample.hits),
+        "hints": query_hints(query),  # the CLI's hints (lower-case and/or are words, not operators)
     }
 
 
