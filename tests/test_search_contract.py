@@ -98,7 +98,8 @@ def build_corpus(store: Store) -> Corpus:
 def _es_backend() -> Iterator[SearchBackend]:
     url = os.environ.get(ES_ENV)
     if not url:
-        pytest.skip(f"Elasticsearch contract tests need a live cluster in {ES_ENV}; the stub tests cover CI")
+        pytest.skip(f"Elasticsearch contract tests need a live cluster in {ES_ENV}; no Elasticsearch server "
+                    "can run on this machine or in CI, so the stub tests (test_search_elastic.py) cover CI")
     from search.elastic import ElasticBackend
 
     backend = ElasticBackend.from_settings(SearchSettings(backend="elasticsearch", es_url=url,
