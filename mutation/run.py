@@ -52,8 +52,8 @@ class Target:
 #: test file named here is part of the module's hash: editing it re-runs the module in CI.
 TARGETS = (
     Target("store/pseudonym.py", ("tests/test_pseudonyms.py",)),
-    Target("alerts/privacy.py", ("tests/test_alerts_render.py",)),
-    Target("alerts/render.py", ("tests/test_alerts_render.py",)),
+    Target("alerts/privacy.py", ("tests/test_alerts_render.py", "tests/test_privacy_mutants.py"), conftest=False),
+    Target("alerts/render.py", ("tests/test_alerts_render.py", "tests/test_render_mutants.py"), conftest=False),
     Target("store/retention.py", ("tests/test_retention.py", "tests/test_retention_mutants.py")),
     Target("crawlers/safety.py", ("tests/test_safety.py", "tests/test_safety_mutants.py"), conftest=False),
     # The fast pure-function tests first: with -x most mutants die in them, in a second.
