@@ -117,6 +117,14 @@ def shutdown_event(community_id: int, snapshots: Sequence[SnapshotView], confirm
     as a bare 403) at least ``confirmations`` times in a row. One failed fetch (a flaky network, a
     proxy's 404) is never a shutdown; nor is a run of failures followed by a successful crawl run."""
     ordered = sorted(snapshots, key=lambda s: (s.observed_at, s.id))
+    # A handle the channel left (read later under another handle, same stable id) answers "does not
+    # exist": that is the handle change, not a shutdown (issue 15, class 4), whatever the crawl order.
+    moved = {s.handle.lower() for s in ordered if s.handle and _readable(s) and any(
+        _readable(t) and t.handle and t.native_id == s.native_id and t.handle.lower() != s.handle.lower()
+        and (t.observed_at, t.id) > (s.observed_at, s.id) for t in ordered)}
+    current = next((s.handle.lower() for s in reversed(ordered) if _readable(s) and s.handle), None)
+    moved.discard(current or "")
+    ordered = [s for s in ordered if _readable(s) or not (s.handle and s.handle.lower() in moved)]
     tail: list[SnapshotView] = []
     for snap in reversed(ordered):
         if _readable(snap) or snap.status not in (GONE_STATUSES | {CommunityStatus.UNREACHABLE}):

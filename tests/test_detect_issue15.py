@@ -232,3 +232,21 @@ def test_a_gone_communitys_link_to_its_forum_and_shared_usernames_make_a_migrati
     assert alert.level in ("likely", "strong") and alert.target_community_id == site.id
     (members,) = [sig for sig in alert.payload["signals"] if sig["name"] == "members"]
     assert members["evidence"][0]["shared_members"] == 11
+
+
+# --- class 4: the old handle of a channel that changed handle --------------------------------------
+
+
+def test_the_old_handle_answering_does_not_exist_after_a_handle_change_is_no_shutdown() -> None:
+    from detect.events import shutdown_event
+
+    def view(i: int, hours: float, handle: str, status: str, native: str | None) -> SnapshotView:
+        at = END + timedelta(hours=hours)
+        return SnapshotView(i, 7, at, at, 1, native, handle, "Canale", status, 900)
+
+    before = view(1, -20, "vecchio_nome", "active", "777")
+    moved = view(2, 1, "nuovo_nome", "active", "777")
+    old_gone = view(3, 2, "vecchio_nome", "deleted", None)  # crawled after the new handle
+    assert shutdown_event(7, [before, moved, old_gone], confirmations=3) is None
+    # the same answers without a new handle are a shutdown
+    assert shutdown_event(7, [before, old_gone], confirmations=3) is not None
