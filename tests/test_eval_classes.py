@@ -4,9 +4,8 @@ loopback as t.me, Reddit and Discourse answer (:mod:`evaluation.servers`), crawl
 :func:`evaluation.run.run_world`, and the alerts read back with `alerts list --format json`.
 
 Each test asserts what an investigator would check in the alert: who, where, and the evidence.
-Classes that today's detection gets wrong are ``xfail(strict=True, raises=AssertionError)`` with what it
-does wrong: when detection is fixed they pass, the strict marker turns that into a failure, and the
-marker must be removed. A crash of the harness is not an assertion and is never hidden by them.
+Classes that detection got wrong before issue 15 were strict xfails; all pass now and carry no marker.
+A crash of the harness is an error, never an expected failure.
 """
 
 from __future__ import annotations
@@ -15,8 +14,6 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from evaluation.run import WorldResult, alert_matches_label, is_recovered, level_rank, ref_matches, run_world
 from evaluation.worlds import Label, Params, Ref, World, generate
