@@ -13,6 +13,10 @@ working tree: other people's test runs never see a mutant.
     python mutation/run.py --check-hash    # CI: only the modules whose files (module, its tests, the
                                            # equivalence list) changed since their recorded clean run
     python mutation/run.py --record        # after a clean run: record those hashes (checked.sha256)
+    python mutation/run.py M --sessions DIR                      # keep M's cosmic-ray session in DIR
+    python mutation/run.py M --sessions DIR --retest-survivors   # after adding tests: only its survivors
+
+Mutants inside type annotations are marked skipped, never run (see skip_annotation_mutants).
 """
 
 from __future__ import annotations
