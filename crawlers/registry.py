@@ -65,6 +65,32 @@ _PLUGINS: dict[str, PlatformPlugin] = {}
 _loaded = False
 
 
+def lazy_plugin(build: Callable[[], PlatformPlugin]) -> Callable[[str], PlatformPlugin]:
+    """A plugin package's module ``__getattr__``: ``PLUGIN`` is built on first use (once), so importing
+    one module of the package (a crawl subprocess does) does not import every source of the platform.
+
+        __getattr__ = lazy_plugin(_plugin)
+    """
+    built: list[PlatformPlugin] = []
+
+    def module_getattr(name: str) -> PlatformPlugin:
+        if name != "PLUGIN":
+            raise AttributeError(name)
+        if not built:
+            built.append(build())
+        return built[0]
+
+    return module_getattr
+
+
+def forum_plugin(platform: str, source: Callable[[], type[Source]]) -> PlatformPlugin:
+    """A forum software's plugin: its one source, the forums' settings section, interval and statuses."""
+    from crawlers.forums.statuses import FORUM_STATUSES
+
+    return PlatformPlugin(platform=platform, sources=(source(),), settings_section="forums",
+                          default_interval=lambda s: s.forums.interval_minutes, statuses=FORUM_STATUSES)
+
+
 def register(plugin: PlatformPlugin) -> PlatformPlugin:
     """Add a plugin (and its sources). A second, different plugin for the same platform is an error."""
     known = _PLUGINS.get(plugin.platform)

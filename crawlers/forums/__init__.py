@@ -3,11 +3,9 @@ handling, and the "web" platform: a forum watched by URL whose software the firs
 
 from __future__ import annotations
 
-from functools import cache
-
 from crawlers.forums.statuses import FORUM_STATUSES
 from crawlers.recognisers import recogniser
-from crawlers.registry import PlatformPlugin
+from crawlers.registry import PlatformPlugin, lazy_plugin
 from model.records import Platform
 
 
@@ -24,14 +22,4 @@ def _plugin() -> PlatformPlugin:
     )
 
 
-@cache
-def _built() -> PlatformPlugin:
-    return _plugin()
-
-
-def __getattr__(name: str) -> PlatformPlugin:
-    # PLUGIN is built on first use, so importing one module of this package (a crawl subprocess does)
-    # does not import every source of the platform.
-    if name == "PLUGIN":
-        return _built()
-    raise AttributeError(name)
+__getattr__ = lazy_plugin(_plugin)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 from config.settings import Settings
 from crawlers.recognisers import recogniser
-from crawlers.registry import NameSearchFn, PlatformPlugin
+from crawlers.registry import NameSearchFn, PlatformPlugin, lazy_plugin
 from model.records import CommunityStatus, Platform
 
 
@@ -33,14 +31,4 @@ def _plugin() -> PlatformPlugin:
     )
 
 
-@cache
-def _built() -> PlatformPlugin:
-    return _plugin()
-
-
-def __getattr__(name: str) -> PlatformPlugin:
-    # PLUGIN is built on first use, so importing one module of this package (a crawl subprocess does)
-    # does not import every source of the platform.
-    if name == "PLUGIN":
-        return _built()
-    raise AttributeError(name)
+__getattr__ = lazy_plugin(_plugin)

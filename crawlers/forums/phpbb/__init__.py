@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-from functools import cache
-
-from crawlers.forums.statuses import FORUM_STATUSES
-from crawlers.registry import PlatformPlugin
+from crawlers.base import Source
+from crawlers.registry import PlatformPlugin, forum_plugin, lazy_plugin
 from model.records import Platform
 
 
-def _plugin() -> PlatformPlugin:
+def _source() -> type[Source]:
     from crawlers.forums.phpbb.source import PhpbbSource
 
-    return PlatformPlugin(
-        platform=Platform.PHPBB,
-        sources=(PhpbbSource,),
-        settings_section="forums",
-        default_interval=lambda s: s.forums.interval_minutes,
-        statuses=FORUM_STATUSES,
-    )
+    return PhpbbSource
 
 
-@cache
-def _built() -> PlatformPlugin:
-    return _plugin()
+def _plugin() -> PlatformPlugin:
+    return forum_plugin(Platform.PHPBB, _source)
 
 
-def __getattr__(name: str) -> PlatformPlugin:
-    # PLUGIN is built on first use, so importing one module of this package (a crawl subprocess does)
-    # does not import every source of the platform.
-    if name == "PLUGIN":
-        return _built()
-    raise AttributeError(name)
+__getattr__ = lazy_plugin(_plugin)
