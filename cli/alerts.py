@@ -6,17 +6,14 @@ hash-chained audit log, in the same transaction as the read or the change.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import case as case_when
-from sqlalchemy import or_, select
 
 from alerts.lifecycle import acknowledge, alert_json, confirm, dismiss, get_alert
+from alerts.queue import AlertFilter, parse_since, query_alerts
 from cli.alertview import evidence_posts, matched_phrases, note_history, score_text, show_text
 from cli.support import FormatOption, OutputFormat, console, emit, emit_one, err_console, state
 from model.errors import ResurfaceError, UsageError
@@ -37,7 +34,6 @@ def _label(ref: dict[str, Any] | None) -> str:
 
 
 #: ``--state open``: everything that still needs a person.
-OPEN_STATES: tuple[str, ...] = ("new", "delivered", "acknowledged")
 LEVEL_STYLE = {"strong": "bold red", "likely": "yellow", "possible": "cyan"}
 
 
@@ -50,30 +46,6 @@ def _row(doc: dict[str, Any], note: str | None) -> dict[str, Any]:
 def _check_choice(name: str, value: str | None, choices: tuple[str, ...]) -> None:
     if value is not None and value not in choices:
         raise UsageError(f"--{name} must be one of {', '.join(choices)}, not {value!r}")
-
-
-def parse_since(value: str, now: datetime | None = None) -> datetime:
-    """``--since``: an ISO date or time (UTC unless it says otherwise), or an age such as 36h, 7d, 2w."""
-    now = now or datetime.now(UTC)
-    text = value.strip()
-    match = re.fullmatch(r"(\d+)\s*([hdw])", text, flags=re.IGNORECASE)
-    if match:
-        amount, unit = int(match.group(1)), match.group(2).lower()
-        return now - timedelta(hours=amount * {"h": 1, "d": 24, "w": 24 * 7}[unit])
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--since {value!r}: give a date (2026-08-20), a time (2026-08-20T14:00) "
-                         "or an age (36h, 7d, 2w)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _case_filter(session: Any, case: str) -> Any:
-    known = sorted(c for c in session.scalars(select(m.Community.case_name).distinct()) if c)
-    if case not in known:
-        raise UsageError(f"--case {case!r}: no such case (known: {', '.join(known) or 'none'})")
-    members = select(m.Community.id).where(m.Community.case_name == case)
-    return or_(m.Alert.source_community_id.in_(members), m.Alert.target_community_id.in_(members))
 
 
 @app.command("list")
@@ -95,25 +67,14 @@ def list_alerts(
     _check_choice("state", alert_state, (*STATES, "open"))
     _check_choice("kind", kind, KINDS)
     _check_choice("level", level, LEVELS)
-    rank = case_when({lvl: i for i, lvl in enumerate(LEVELS)}, value=m.Alert.level, else_=-1)
-    query = select(m.Alert).order_by(rank.desc(), m.Alert.updated_at.desc(), m.Alert.id.desc()).limit(limit)
-    if alert_state:
-        query = query.where(m.Alert.state.in_(OPEN_STATES if alert_state == "open" else (alert_state,)))
-    if kind:
-        query = query.where(m.Alert.kind == kind)
-    if level:
-        query = query.where(m.Alert.level.in_(LEVELS[LEVELS.index(level):]))
-    since_at = parse_since(since) if since else None
-    if since_at is not None:
-        query = query.where(m.Alert.updated_at >= since_at)
+    try:  # the same filters as the workspace's queue; option names as the user typed them
+        since_at = parse_since(since) if since else None
+    except UsageError as exc:
+        raise UsageError(f"--{exc}") from None
+    flt = AlertFilter(state=alert_state, kind=kind, level=level, case=case, platform=platform,
+                      since=since_at.isoformat() if since_at else None, limit=limit)
     with state(ctx).app.store.session() as session:
-        if case:
-            query = query.where(_case_filter(session, case))
-        if platform:
-            on_platform = select(m.Community.id).where(m.Community.platform == platform)
-            query = query.where(or_(m.Alert.source_community_id.in_(on_platform),
-                                    m.Alert.target_community_id.in_(on_platform)))
-        alerts = list(session.scalars(query))
+        alerts = query_alerts(session, flt)
         docs = [alert_json(a, session) for a in alerts]
         notes = {a.id: a.note for a in alerts}
         audit.record(session, "alert.list", None, {
