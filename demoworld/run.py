@@ -166,6 +166,9 @@ def run_demo(data_dir: Path, say: Say = print, scenario: sc.Scenario | None = No
     from store import models as m
 
     started = time.perf_counter()
+    # absolute: the settings resolve data_dir against base_dir, so a relative --dir was doubled
+    # (demo-output/demo-output/resurface.db) and the config written beside it pointed at nothing
+    data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     result = DemoResult(data_dir=data_dir)
     with run_world(scenario or sc.build()) as running, environment(REDDIT_ENV):

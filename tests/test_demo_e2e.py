@@ -125,6 +125,29 @@ def test_the_demo_store_can_be_queried_afterwards_through_its_config(
     assert {a["id"] for a in json.loads(out)} == {a["id"] for a in demo.alerts}
 
 
+def test_a_demo_in_a_relative_folder_can_be_queried_through_the_config_it_prints(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`make demo` passes a relative --dir: its store landed in demo-output/demo-output/, so the config
+    written beside it opened an empty store and `alerts list` printed no alerts."""
+    import json
+
+    from cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RESURFACE_PSEUDONYM_KEY", raising=False)
+    monkeypatch.delenv("RESURFACE_CONFIG", raising=False)
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--dir", "demo-output"])
+    out = capsys.readouterr().out
+    assert info.value.code in (0, None)
+    assert not (tmp_path / "demo-output" / "demo-output").exists()
+    config = next(line.split("--config ", 1)[1].split()[0] for line in out.splitlines() if "--config " in line)
+    with pytest.raises(SystemExit) as info:
+        main(["--config", config, "alerts", "list", "--format", "json"])
+    listed = json.loads(capsys.readouterr().out)
+    assert info.value.code in (0, None) and any(a["kind"] == "migration" for a in listed)
+
+
 def test_a_command_without_any_config_is_refused_and_says_where_it_looked(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from cli import main
