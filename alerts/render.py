@@ -1,6 +1,6 @@
 """Turn alert JSON into messages for one audience. Pure functions: no I/O, no database.
 
-Two levels of detail (DESIGN §7):
+Two levels of detail (docs/architecture.md, "An alert, and what each audience sees"):
 
 - ``ngo``: community names, platforms, community links, level, score and counts. Never post text,
   member pseudonyms, evidence excerpts or post URLs. Evidence is *allow-listed* at every depth, not
@@ -322,8 +322,8 @@ def _view(alert: dict[str, Any], detail: str, language: str, config: str | None)
 
 def render_alert(alert: dict[str, Any], detail: str, key: str, *, language: str = "en",
                  config: str | None = None) -> Message:
-    """One alert for one audience. ``alert`` is the full DESIGN §6 JSON (with the deliverer's optional
-    ``context``); it is redacted here for NGOs. ``language`` picks the catalogue; ``config`` is the
+    """One alert for one audience. ``alert`` is the full alert JSON (:func:`alerts.lifecycle.alert_json`,
+    with the deliverer's optional ``context``); it is redacted here for NGOs. ``language`` picks the catalogue; ``config`` is the
     deployment's config file, named in the investigators' workspace step."""
     if detail not in DETAILS:
         raise ValueError(f"unknown detail {detail!r}; expected one of {', '.join(DETAILS)}")
