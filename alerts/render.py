@@ -323,8 +323,8 @@ def _view(alert: dict[str, Any], detail: str, language: str, config: str | None)
 def render_alert(alert: dict[str, Any], detail: str, key: str, *, language: str = "en",
                  config: str | None = None) -> Message:
     """One alert for one audience. ``alert`` is the full alert JSON (:func:`alerts.lifecycle.alert_json`,
-    with the deliverer's optional ``context``); it is redacted here for NGOs. ``language`` picks the catalogue; ``config`` is the
-    deployment's config file, named in the investigators' workspace step."""
+    with the deliverer's optional ``context``); it is redacted here for NGOs. ``language`` picks the
+    catalogue; ``config`` is the deployment's config file, named in the investigators' workspace step."""
     if detail not in DETAILS:
         raise ValueError(f"unknown detail {detail!r}; expected one of {', '.join(DETAILS)}")
     t = lang(language)
