@@ -91,10 +91,3 @@ def status_from_answer(status: int, *, login_page: bool = False, forum_says: str
     if status in (401, 403):
         return StatusVerdict(CommunityStatus.PRIVATE, False, f"bare HTTP {status} without a login form{said}")
     return None
-
-
-def status_for_http(status: int, url: str = "") -> str | None:
-    """Community status implied by the HTTP status alone; None when readable. See
-    :func:`status_from_answer` for the confidence of each."""
-    verdict = status_from_answer(status)
-    return verdict.status if verdict else None
