@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import select
 
 from alerts.lifecycle import raise_alert
-from cli import main
 from config.loader import load_settings
 from service.app import App
 from store import audit
@@ -21,16 +20,10 @@ from store import models as m
 from store.ingest import ingest
 from tests import factories as f
 from tests.support.alertdata import POST_TEXT, communities, draft
+from tests.support.cli import call
 from tests.support.httpserver import HttpServer, Reply
 
 KEY = "alerts-cli-test-key-0123456789abcdef"
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 def write_config(path: Path, urls: list[str], extra: str = "") -> Path:

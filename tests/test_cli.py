@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cli import main
+from tests.support.cli import call
 
 KEY = "cli-test-key-0123456789abcdefghij"
 
@@ -22,13 +22,6 @@ def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) 
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=full_env,
                           cwd=cwd, timeout=120)
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 @pytest.fixture

@@ -16,25 +16,18 @@ import pytest
 from sqlalchemy import select
 
 from alerts.lifecycle import raise_alert
-from cli import main
 from config.loader import load_settings
 from model.vocab import AlertDraft
 from service.app import App
 from store import models as m
 from store.ingest import ingest
 from tests import factories as f
+from tests.support.cli import call
 
 KEY = "alerts-show-test-key-0123456789abcdef"
 ANNOUNCEMENT = "Ragazzi ci spostiamo nel nuovo canale di riserva: entrate finché è aperto"
 REPOST = "la foto di ieri, ripostata qui"
 LONG_SCORE = 0.9635830002752203
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cli import main
 from store.db import open_store
 from tests.conftest import TEST_KEY
+from tests.support.cli import call
 from tests.test_search_contract import build_corpus
 
 
@@ -33,13 +33,6 @@ def es_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]
     build_corpus(store)  # 9 documents queued in the outbox
     store.close()
     return config, url
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 @pytest.mark.parametrize("command", [["search", "canale"], ["reindex"]], ids=" ".join)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from cli import main
 from store.db import open_store
 from tests.conftest import TEST_KEY
+from tests.support.cli import call
 from tests.test_search_contract import build_corpus
 
 
@@ -26,13 +26,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     build_corpus(store)
     store.close()
     return config
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 #: (command line, the shape of its one JSON document)

@@ -11,11 +11,11 @@ import pytest
 from rich.console import Console
 
 import cli.support
-from cli import main
 from cli.support import Ticker
 from detect.pipeline import stage_names
 from store.db import open_store
 from tests.conftest import TEST_KEY
+from tests.support.cli import call
 from tests.test_search_contract import build_corpus
 
 DOCUMENTS = 9  # build_corpus: 3 communities and 6 posts
@@ -38,13 +38,6 @@ def tickers(monkeypatch: pytest.MonkeyPatch) -> list[Ticker]:
     opened: list[Ticker] = []
     monkeypatch.setattr(cli.support, "ticker_hook", opened.append)
     return opened
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 def test_reindex_advances_once_per_batch_up_to_every_document(project: Path, tickers: list[Ticker],

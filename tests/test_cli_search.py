@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from cli import main
 from model import records as r
 from store.db import open_store
 from store.ingest import IngestContext, ingest
 from tests.conftest import TEST_KEY
+from tests.support.cli import call
 from tests.support.es_stub import EsStub
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -51,13 +51,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ingest(s, records(), IngestContext(key=TEST_KEY))  # type: ignore[arg-type]
     store.close()
     return config
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 def search(capsys: pytest.CaptureFixture[str], config: Path, query: str) -> dict[str, object]:

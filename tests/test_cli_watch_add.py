@@ -8,15 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cli import main
 from tests.conftest import TEST_KEY
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
+from tests.support.cli import call
 
 
 def closed_port() -> int:

@@ -11,21 +11,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from cli import main
 from config.loader import load_settings
 from store import lock
 from store import models as m
 from store.db import open_store
+from tests.support.cli import call
 from tests.support.httpserver import HttpServer, Reply
 
 KEY = "crawl-cli-test-key-0123456789abcdef"
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 @pytest.fixture

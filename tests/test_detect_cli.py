@@ -8,18 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from cli import main
 from config.settings import Settings
 from store.db import open_store
 from tests.detect_scenarios import cases
 from tests.detect_scenarios.builder import load
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
+from tests.support.cli import call
 
 
 @pytest.fixture

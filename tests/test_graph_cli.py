@@ -10,20 +10,13 @@ import networkx as nx
 import pytest
 from sqlalchemy import select
 
-from cli import main
 from config.loader import load_settings
 from graph.export_gexf import read_gexf
 from store import audit
 from store import models as m
 from store.db import open_store
+from tests.support.cli import call
 from tests.test_graph_build import _populate
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 @pytest.fixture

@@ -18,24 +18,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from cli import main
 from store import models as m
 from store.db import open_store
 from tests.conftest import TEST_KEY
 from tests.fixtures.telegram.builder import Channel, Msg, channel_page
+from tests.support.cli import call
 from tests.support.httpserver import HttpServer, Reply
 
 SECRET = "Zanzibarone"  # a word that appears nowhere but in the old post
 OLD_TEXT = f"{SECRET} mandatemi le foto in privato, vecchio messaggio"
 RECENT_TEXT = "messaggio recente ancora visibile"
 CHANNEL = Channel("cortile_vecchio", "Il Cortile Vecchio", 1700000001, description="canale di prova")
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from cli import main
 from store import models as m
 from store.audit import verify
 from store.db import open_store
 from tests.conftest import TEST_KEY
+from tests.support.cli import call
 from tests.support.es_stub import EsStub
 from tests.test_search_contract import build_corpus
 
@@ -27,13 +27,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     build_corpus(store)
     store.close()
     return config
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 def audit_entries(config: Path) -> list[m.AuditEntry]:
