@@ -450,7 +450,16 @@ def _shutdown(t: Lang, alert: Mapping[str, Any]) -> list[str]:
         sentences.append(t.ngettext("Resurface found it unreadable {n} time in a row and treats it as shut down.",
                                     "Resurface found it unreadable {n} times in a row and treats it as shut down.",
                                     failed))
-    sentences.append(t._("Resurface keeps looking for the groups that take its place."))
+    back = _first(alert, "recovered")
+    if back.get("recovered") is True:
+        # the community reads normally again (a flaky answer, or a group that was private for a while):
+        # the alert stays for the record, marked recovered, and says so first to every audience
+        when = _when(back.get("recovered_at"))
+        sentences.append(t._("It can be read again since {date}: this alert is marked recovered.",
+                             date=_day(t, when)) if when else
+                         t._("It can be read again: this alert is marked recovered."))
+    else:
+        sentences.append(t._("Resurface keeps looking for the groups that take its place."))
     sentences.append(_level_sentence(t, alert))
     return sentences
 
@@ -604,6 +613,10 @@ def next_steps(alert: Mapping[str, Any], language: str = "en", detail: str = "ng
     steps: list[Step] = []
     if kind == "shutdown":
         platform = PLATFORM_NAMES.get(str(source.get("platform") or ""), str(source.get("platform") or "?"))
+        if _first(alert, "recovered").get("recovered") is True:
+            steps.append(Step(t._("Nothing to do: {platform} shows {name} again. Resurface goes on watching it.",
+                                  platform=platform, name=short_name(t, source))))
+            return steps
         steps.append(Step(t._("Nothing to report: {platform} no longer shows {name}. Resurface keeps watching for "
                               "the groups that take its place and alerts you when it finds one.",
                               platform=platform, name=short_name(t, source))))

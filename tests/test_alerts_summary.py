@@ -231,6 +231,26 @@ def test_shutdown_confirmed_by_repetition_and_entered_by_hand() -> None:
                                               "This was entered by hand.")
 
 
+def test_a_recovered_shutdown_says_so_first_and_asks_nothing() -> None:
+    back = alert("shutdown", [
+        {"name": "shutdown", "score": 1.0, "evidence": [
+            {"status": "private", "definitive": True, "occurred_at": "2026-03-02T09:00:00+00:00"}]},
+        {"name": "recovered", "score": 0.0, "evidence": [
+            {"recovered": True, "recovered_at": "2026-03-04T10:00:00+00:00", "status": "active"}]}])
+    english = summarise(back, "en")
+    assert "became private on March 2, 2026. It can be read again since March 4, 2026: this alert is marked " \
+        "recovered." in english
+    assert "keeps looking" not in english
+    assert "È di nuovo leggibile dal giorno 4 marzo 2026" in summarise(back, "it")
+    (step,) = next_steps(back, "en")
+    assert step.text == "Nothing to do: Telegram shows “Il Cortile Segreto” again. Resurface goes on watching it."
+    assert step.url is None
+    # the same alert before it came back still says Resurface is looking for its successors
+    gone = alert("shutdown", back["signals"][:1])
+    assert "Resurface keeps looking for the groups that take its place." in summarise(gone, "en")
+    assert next_steps(gone, "en")[0].text.startswith("Nothing to report:")
+
+
 def hash_match() -> dict[str, Any]:
     return alert("hash_match", [{"name": "hash_list", "score": 1.0, "evidence": [
         {"list": "helpline-2026-03", "label": "case 0412", "distance": 12, "community": "cortile_segreto",
