@@ -8,7 +8,9 @@ Jobs (all referenced as ``"scheduler:<function>"`` so that the persistent job st
 - ``sync-watchlist``: every minute, adds/removes/re-times crawl jobs to match the watchlist, so
   ``resurface watch add`` needs no restart.
 - ``detect`` (and a one-off ``detect:after-crawl`` a minute after crawls that observed something),
-  ``deliver``, ``index``, ``hashlists``, ``purge`` on the intervals in ``[scheduler]``.
+  ``deliver``, ``index``, ``purge`` on the intervals in ``[scheduler]``. Hash lists have no job of their own:
+  every detection run matches new fingerprints against them. A job of a retired name
+  (:data:`service.jobs.RETIRED`) left in the persistent job store by an earlier version is removed at start.
 - ``heartbeat``: refreshes the store lock (:mod:`store.lock`) that keeps a second scheduler out.
 
 Why these job defaults:
@@ -95,8 +97,6 @@ TASKS: dict[str, Task] = {t.name: t for t in (
     Task("detect", jobs.detect, lambda s: timedelta(minutes=s.scheduler.detect_interval_minutes)),
     Task("deliver", jobs.deliver, lambda s: timedelta(minutes=s.scheduler.deliver_interval_minutes)),
     Task("index", jobs.index, lambda s: timedelta(minutes=s.scheduler.index_interval_minutes)),
-    Task("hashlists", jobs.hashlists,
-         lambda s: timedelta(minutes=s.scheduler.detect_interval_minutes)),
     Task("purge", jobs.purge, lambda s: timedelta(hours=s.scheduler.purge_interval_hours)),
 )}
 _TASK_LOCKS = {name: threading.Lock() for name in TASKS}
@@ -225,6 +225,7 @@ class Service:
         from apscheduler.triggers.interval import IntervalTrigger
 
         assert self.scheduler is not None
+        self._remove_retired()
         self._add("heartbeat", "scheduler:heartbeat_job", IntervalTrigger(seconds=HEARTBEAT_SECONDS, timezone=UTC))
         self._add("sync-watchlist", "scheduler:sync_watchlist_job", IntervalTrigger(seconds=SYNC_SECONDS, timezone=UTC))
         self.active = []
@@ -236,6 +237,19 @@ class Service:
             self.active.append(name)
             interval = task.interval(self.app.settings)
             self._add(name, f"scheduler:{name}_job", IntervalTrigger(seconds=interval.total_seconds(), timezone=UTC))
+
+    def _remove_retired(self) -> None:
+        """Drop jobs an earlier version stored under a name no task answers to any more. They are removed by
+        id, without loading them: loading one would look up a job function that no longer exists."""
+        from apscheduler.jobstores.base import JobLookupError
+
+        assert self.scheduler is not None
+        for name, why in jobs.RETIRED.items():
+            try:
+                self.scheduler.remove_job(name)
+            except JobLookupError:
+                continue
+            log.info("removed the stored %r job of an earlier version: %s", name, why)
 
     def sync_watchlist(self) -> int:
         """Make the crawl jobs match the watchlist. Returns the number of crawl jobs."""
@@ -438,10 +452,6 @@ def deliver_job() -> None:
 
 def index_job() -> None:
     _task_job("index")
-
-
-def hashlists_job() -> None:
-    _task_job("hashlists")
 
 
 def purge_job() -> None:

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from service.app import App
 
+# Jobs an earlier version scheduled, with why they are gone. A deployment's persistent job store (or a broker's
+# queue) may still hold one after an upgrade; the scheduler removes it at start and a worker drops it, each
+# with a log line, instead of failing on a name nothing answers to.
+RETIRED: dict[str, str] = {
+    "hashlists": "every detection run matches new fingerprints against the hash lists (same watermark)",
+}
+
 
 def detect(app: App) -> str:
     from service.detection import configured_name_search, run_detection
@@ -26,15 +33,6 @@ def index(app: App) -> str:
 
     result = index_pending(app.store, app.settings)
     return f"{result.indexed} indexed, {result.remaining} left"
-
-
-def hashlists(app: App) -> str:
-    """Hash lists between detection cycles (detection matches them too; both share one watermark)."""
-    from service.detection import match_hash_lists
-
-    with app.store.session() as session:
-        raised = match_hash_lists(session, app.settings)
-    return f"{raised} hash-list alerts raised"
 
 
 def purge(app: App) -> str:

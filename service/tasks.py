@@ -1,4 +1,4 @@
-"""The Celery tasks: a crawl per community, and the service's jobs (detect, deliver, index, hash lists, purge).
+"""The Celery tasks: a crawl per community, and the service's jobs (detect, deliver, index, purge).
 
 Both are idempotent and keyed: a crawl by its community id, a job by its name. A PostgreSQL advisory lock on
 that key (:mod:`service.locks`) lets exactly one run at a time across every worker; a second delivery of the
@@ -18,8 +18,7 @@ from service.locks import CRAWL_LOCKS, JOB_LOCKS, advisory_lock, job_key
 
 log = logging.getLogger("resurface.worker")
 
-JOBS = {"detect": jobs.detect, "deliver": jobs.deliver, "index": jobs.index, "hashlists": jobs.hashlists,
-        "purge": jobs.purge}
+JOBS = {"detect": jobs.detect, "deliver": jobs.deliver, "index": jobs.index, "purge": jobs.purge}
 DETECT_AFTER_CRAWL_SECONDS = 60
 CRAWL_TASK = "resurface.crawl"
 JOB_TASK = "resurface.job"
@@ -63,6 +62,9 @@ def _detect_soon() -> None:
 @celery.task(name=JOB_TASK)
 def job_task(name: str) -> str:
     """Run one of :data:`JOBS`; one instance of each at a time across all workers."""
+    if name in jobs.RETIRED:  # queued by a scheduler from before an upgrade
+        log.info("%s is no longer a job (%s); this delivery ends here", name, jobs.RETIRED[name])
+        return "retired"
     if name not in JOBS:
         raise ValueError(f"unknown job {name!r}: the jobs are {', '.join(JOBS)}")
     app = worker_app()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 import scheduler
 from cli import main
@@ -293,7 +293,7 @@ def test_task_jobs_run_and_failures_are_logged(
         try:
             assert service.active == ["index", "purge"]
             assert service.scheduler is not None
-            assert service.scheduler.get_job("hashlists") is None  # not asked for
+            assert service.scheduler.get_job("deliver") is None  # not asked for
             scheduler.purge_job()
             scheduler.index_job()
         finally:
@@ -318,6 +318,49 @@ def test_resurface_run_refuses_to_start_beside_a_running_scheduler(
     assert info.value.code == 1
     err = capsys.readouterr().err
     assert "another scheduler is running on this store: elsewhere:42" in err
+
+
+def _store_old_hashlists_job(store: Store) -> None:
+    """The row an earlier version left in the job store: a ``hashlists`` job whose function
+    (``scheduler:hashlists_job``) no longer exists. Written as APScheduler 3 writes a job's state."""
+    import pickle
+
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from store.status import JOBS_TABLE
+
+    due = datetime.now(UTC) - timedelta(minutes=1)
+    state = {"version": 1, "id": "hashlists", "func": "scheduler:hashlists_job",
+             "trigger": IntervalTrigger(minutes=15, timezone=UTC), "executor": "default", "args": (), "kwargs": {},
+             "name": "hashlists_job", "misfire_grace_time": None, "coalesce": True, "max_instances": 1,
+             "next_run_time": due}
+    table = SQLAlchemyJobStore(engine=store.engine, tablename=JOBS_TABLE).jobs_t
+    table.create(store.engine, checkfirst=True)
+    with store.engine.begin() as connection:
+        connection.execute(table.insert().values(id="hashlists", next_run_time=due.timestamp(),
+                                                 job_state=pickle.dumps(state, pickle.HIGHEST_PROTOCOL)))
+
+
+def test_a_stored_hashlists_job_of_an_earlier_version_is_removed_at_start(
+        store_app: App, caplog: pytest.LogCaptureFixture) -> None:
+    from store.status import JOBS_TABLE
+
+    _store_old_hashlists_job(store_app.store)
+    service = Service(store_app, tasks=["detect"])
+    with caplog.at_level(logging.INFO):
+        service.start(paused=True)
+        try:
+            assert service.scheduler is not None
+            assert sorted(job.id for job in service.scheduler.get_jobs()) == ["detect", "heartbeat", "sync-watchlist"]
+        finally:
+            service.stop()
+    with store_app.store.engine.connect() as connection:
+        stored = sorted(connection.scalars(select(text("id")).select_from(text(JOBS_TABLE))))
+    assert stored == ["detect", "heartbeat", "sync-watchlist"]
+    assert "removed the stored 'hashlists' job of an earlier version: every detection run matches" in caplog.text
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.WARNING], caplog.text
+    assert "hashlists" not in scheduler.TASKS
 
 
 # --- end to end: SIGTERM mid-crawl, restart, resume --------------------------------------------------

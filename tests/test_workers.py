@@ -167,6 +167,20 @@ def test_the_telethon_client_has_its_own_queue_for_crawls_and_detection() -> Non
     assert job_queue(settings, "detect") == "p.jobs"
 
 
+def test_a_queued_job_of_a_retired_name_is_dropped_with_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    """A broker may still hold a ``hashlists`` job queued before the upgrade: the worker ends it, it does not fail."""
+    import logging
+
+    from service.tasks import JOBS, job_task
+
+    assert "hashlists" not in JOBS
+    with caplog.at_level(logging.INFO, "resurface.worker"):
+        assert job_task("hashlists") == "retired"
+    assert "hashlists is no longer a job (every detection run matches" in caplog.text
+    with pytest.raises(ValueError, match="unknown job 'nonsense': the jobs are detect, deliver, index, purge"):
+        job_task("nonsense")
+
+
 def test_status_shows_the_waiting_tasks_on_the_broker_configured_last(tmp_path: Path, redis_url: str) -> None:
     """A process that configures Celery twice (tests, the benchmark) sends to the second broker, and status
     reads each queue's length and its oldest task's enqueue time there."""
