@@ -168,7 +168,10 @@ def raise_alert(session: Session, draft: AlertDraft, settings: Settings, *, now:
             enqueue_deliveries(session, alert, settings, now)
             log.info("alert #%s raised: %s %s score %.2f", alert.id, alert.kind, alert.level, alert.score)
             return alert
-    if level_rank(draft.level) <= level_rank(existing.level):
+    if level_rank(draft.level) < level_rank(existing.level):
+        return None
+    if level_rank(draft.level) == level_rank(existing.level):
+        _add_new_evidence(session, existing, draft, now)
         return None
     payload = build_payload(session, draft, now)
     payload["created_at"] = (existing.payload or {}).get("created_at", existing.created_at.isoformat())
@@ -184,6 +187,31 @@ def raise_alert(session: Session, draft: AlertDraft, settings: Settings, *, now:
     enqueue_deliveries(session, existing, settings, now)
     log.info("alert #%s escalated to %s (score %.2f)", existing.id, existing.level, existing.score)
     return existing
+
+
+def _signal_names(signals: object) -> set[str]:
+    return {str(s.get("name")) for s in signals if isinstance(s, dict)} if isinstance(signals, list) else set()
+
+
+def _add_new_evidence(session: Session, alert: m.Alert, draft: AlertDraft, now: datetime) -> None:
+    """A draft at the alert's own level that brings a kind of evidence the alert lacks (the public title
+    and member count of a private invite read after the alert was raised, a surge of the successor) is
+    not a new alert and makes no new delivery, but the stored alert -- what the workspace, ``alerts show``
+    and evidence bundles read -- gains it. The first payload's time and any recovery mark stay."""
+    old = alert.payload or {}
+    if not _signal_names(draft.signals) - _signal_names(old.get("signals")):
+        return
+    payload = build_payload(session, draft, now)
+    for kept in ("created_at", "escalated_at", "recovered_at"):
+        if kept in old:
+            payload[kept] = old[kept]
+    payload["evidence_added_at"] = now.isoformat()
+    alert.payload = payload
+    alert.score = max(alert.score, float(draft.score))
+    alert.updated_at = now
+    session.flush()
+    log.info("alert #%s gained evidence: %s", alert.id,
+             ", ".join(sorted(_signal_names(draft.signals) - _signal_names(old.get("signals")))))
 
 
 def is_recovery(draft: AlertDraft) -> bool:

@@ -72,6 +72,38 @@ def test_same_alert_again_is_nothing_new(any_store: Store, cfg: Settings) -> Non
     assert len(deliveries(any_store)) == 2
 
 
+def test_evidence_read_after_the_alert_joins_it_without_a_new_delivery(any_store: Store, cfg: Settings) -> None:
+    """Issue 15, class 3: the migration to a private invite is raised from the announcement; the invite's
+    public page is read a crawl later. The alert the investigator opens must then name what the page
+    shows, although the level did not change (so nobody is notified twice)."""
+    later = NOW.replace(hour=12)
+    with any_store.session() as s:
+        a, b = communities(s)
+        first = raise_alert(s, draft(a, b, level="likely"), cfg, now=NOW)
+        assert first is not None
+        alert_id = first.id
+    invite = {"name": "private_invite", "score": 1.0, "evidence": [
+        {"title": "Cortile Riserva ♻️", "members": 412, "url": "https://t.me/+AbCdEfGhIjKlMnOp"}]}
+    richer = draft(a, b, level="likely", score=0.6)
+    richer.signals.append(invite)
+    with any_store.session() as s:
+        assert raise_alert(s, richer, cfg, now=later) is None
+        row = s.get(m.Alert, alert_id)
+        assert row is not None
+        doc = alert_json(row, s)
+    assert [sig["name"] for sig in doc["signals"]] == ["announcement", "members", "name", "private_invite"]
+    assert doc["signals"][-1]["evidence"][0]["title"] == "Cortile Riserva ♻️"
+    assert doc["created_at"] == NOW.isoformat() and doc["level"] == "likely"
+    assert len(deliveries(any_store)) == 2  # the two first deliveries only
+    # the same kinds of evidence again (a score that moved a little) leave the stored alert as it is
+    with any_store.session() as s:
+        assert raise_alert(s, draft(a, b, level="likely", score=0.58), cfg, now=later) is None
+        row = s.get(m.Alert, alert_id)
+        assert row is not None
+        again = alert_json(row, s)
+    assert [sig["name"] for sig in again["signals"]][-1] == "private_invite"
+
+
 def test_rising_level_escalates_the_same_alert_with_new_deliveries(any_store: Store, cfg: Settings) -> None:
     with any_store.session() as s:
         a, b = communities(s)
