@@ -6,33 +6,17 @@ shape. Anything else -- post text, excerpts, post URLs, pseudonyms, row ids, raw
 detector adds tomorrow, a dictionary under an unlisted key -- is investigator-only by default. Lists
 are never shown to an NGO; they become ``<name>_count``.
 
-docs/privacy.md lists these classes and the tests that pin them.
+The classes themselves (:class:`Privacy`, :class:`Shape`, :class:`FieldClass`) live in :mod:`model.privacy`,
+where detection's signals declare the class of every evidence field they write; they stay importable
+from here. docs/privacy.md lists these classes and the tests that pin them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
-
-class Privacy(StrEnum):
-    NGO = "ngo"                    # may be shown to NGOs (and investigators)
-    INVESTIGATOR = "investigator"  # investigators only
-
-
-class Shape(StrEnum):
-    NUMBER = "number"  # int, float or bool (None is kept as None)
-    NAME = "name"      # a string naming a community, a signal, a platform, a language or a reason
-    TIME = "time"      # an ISO 8601 date or datetime string; anything else under such a key is dropped
-    GROUP = "group"    # a dictionary, itself redacted field by field with this same table
-
-
-@dataclass(frozen=True, slots=True)
-class FieldClass:
-    privacy: Privacy
-    shape: Shape
+from model.privacy import FieldClass, Privacy, Shape
 
 
 def _fields(shape: Shape, *names: str) -> dict[str, FieldClass]:
