@@ -8,18 +8,23 @@ NGO rendering -- the email text, the email HTML and the webhook JSON -- must con
 The only strings an NGO may see are under the NAME-shaped keys of ``alerts.privacy`` (community and
 signal names), so the generator never puts a secret there: that is the documented contract of those
 keys, pinned separately in tests/test_alerts_render.py.
+
+A third property draws evidence the way the registered detection signals write it (detect/signals:
+each declares the privacy class of every evidence field): NGO fields arrive unchanged, the rest never.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts.privacy import NGO_FIELDS, Shape
+from alerts.privacy import NGO_FIELDS, Privacy, Shape
 from alerts.render import render_alert, render_digest
+from detect.signals import signals
 
 NAME_KEYS = {k for k, c in NGO_FIELDS.items() if c.shape is Shape.NAME}
 NON_NAME_NGO_KEYS = sorted(k for k in NGO_FIELDS if k not in NAME_KEYS)
@@ -103,3 +108,57 @@ def test_investigators_still_get_the_evidence(evidence: list[Any]) -> None:
     """The same generated evidence is not redacted for investigators (the redaction is per audience)."""
     message = render_alert(_alert(evidence), "investigator", "7:inv:strong")
     assert message.data["signals"][0]["evidence"] == evidence
+
+
+# --- evidence as the registered signals write it -------------------------------------------------------
+
+SIGNAL_PLUGINS = signals()
+HARMLESS = {Shape.NUMBER: st.one_of(st.integers(0, 500), st.floats(0, 1), st.booleans(), st.none()),
+            Shape.NAME: st.sampled_from(["Il Cortile", "Riserva privata", "telegram", "media_pdq", None]),
+            Shape.TIME: st.one_of(st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat()), st.none())}
+#: What an investigator-only field may hold: a secret of any kind, in the declared shape or not.
+INVESTIGATOR_VALUES = st.one_of(SECRET_STRINGS, RAW_IDS, st.lists(SECRET_STRINGS, max_size=3))
+
+
+def _declared_item(plugin: Any) -> st.SearchStrategy[dict[str, Any]]:
+    """An evidence item of ``plugin``: a subset of its declared fields, NGO ones holding values of their
+    declared shape, investigator-only ones holding secrets."""
+    values = {key: HARMLESS[cls.shape] if cls.privacy is Privacy.NGO else INVESTIGATOR_VALUES
+              for key, cls in plugin.evidence_fields.items()}
+    return st.fixed_dictionaries({}, optional=values)
+
+
+DECLARED_SIGNALS = st.lists(st.sampled_from(SIGNAL_PLUGINS).flatmap(
+    lambda p: st.tuples(st.just(p.name), st.lists(_declared_item(p), max_size=4))), min_size=1, max_size=4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(drawn=DECLARED_SIGNALS)
+def test_registered_signals_evidence_keeps_ngo_fields_and_drops_the_rest(drawn: list[tuple[str, list[Any]]]) -> None:
+    """What each registered signal declares decides what an NGO sees: its NGO fields arrive unchanged,
+    its investigator-only fields (post URLs, phrases, invite details ...) never."""
+    alert = _alert([])
+    alert["signals"] = [{"name": name, "score": 0.5, "evidence": items} for name, items in drawn]
+    message = render_alert(alert, "ngo", "7:ngo:strong")
+    blob = "\n".join([message.title, message.text, message.html, json.dumps(message.data, ensure_ascii=False)])
+    for marker in ("SECRETTEXT", "SECRETPOST", "deadbeef"):
+        assert marker not in blob
+    fields = {p.name: p.evidence_fields for p in SIGNAL_PLUGINS}
+    hidden = [v for name, items in drawn for item in items for k, v in item.items()
+              if fields[name][k].privacy is Privacy.INVESTIGATOR]
+    for secret in _secrets(hidden):
+        assert secret not in blob
+    for (name, items), shown in zip(drawn, message.data["signals"], strict=True):
+        expected = [_ngo_view(item, fields[name]) for item in items]
+        assert (shown["name"], shown["evidence"]) == (name, [e for e in expected if e])
+
+
+def _ngo_view(item: dict[str, Any], fields: Any) -> dict[str, Any]:
+    """What an NGO should see of an item: its NGO fields as they are, a list as its length only."""
+    out: dict[str, Any] = {}
+    for key, value in item.items():
+        if isinstance(value, list):
+            out[f"{key}_count"] = len(value)
+        elif fields[key].privacy is Privacy.NGO:
+            out[key] = value
+    return out
