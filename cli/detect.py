@@ -11,15 +11,19 @@ from cli.alertview import score_text
 from cli.support import FormatOption, OutputFormat, console, emit, progress_iter, state
 
 
-def detect(ctx: typer.Context, fmt: OutputFormat = FormatOption) -> None:
-    """Run one detection cycle: events, leads, migration candidates (with level and score), alerts raised."""
+def detect(ctx: typer.Context, fmt: OutputFormat = FormatOption,
+           full: bool = typer.Option(False, "--full", help="Rebuild from the whole store instead of working from "
+                                                            "what changed since the last cycle.")) -> None:
+    """Run one detection cycle: events, leads, migration candidates (with level and score), alerts raised.
+    It works from what changed since the last cycle (a full rebuild every detect.full_every_hours)."""
     from detect.pipeline import stage_names
     from service.detection import configured_name_search, run_detection
 
     app = state(ctx).app
     search = configured_name_search(app.settings)
     with app.store.session() as session, progress_iter(len(stage_names()), "detecting", fmt) as bar:
-        report = run_detection(session, app.settings, search=search, on_stage=lambda _name: bar.advance())
+        report = run_detection(session, app.settings, search=search, full=True if full else None,
+                               on_stage=lambda _name: bar.advance())
     if fmt == OutputFormat.json:
         sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False, indent=2, default=str) + "\n")
         return
@@ -31,4 +35,5 @@ def detect(ctx: typer.Context, fmt: OutputFormat = FormatOption) -> None:
     emit([{**a, "score": score_text(a.get("score"))} for a in report.alerts], fmt,
          ["id", "kind", "level", "score", "source_community_id", "target_community_id"],
          title="alerts raised")
-    console.print(f"[dim]{report.pairs_scored} pairs scored in {report.seconds:.2f}s[/dim]")
+    how = "full rebuild" if report.full else "incremental: what changed since the last cycle"
+    console.print(f"[dim]{report.pairs_scored} pairs scored in {report.seconds:.2f}s ({how})[/dim]")

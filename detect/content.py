@@ -114,7 +114,8 @@ def _propagate(acc: _Accumulator, posts_by_item: dict[int, list[int]], links: di
     """For every post, count each other community whose first copy of a linked item is earlier."""
     first = _first_seen(posts_by_item, infos)
     for item, post_ids in posts_by_item.items():
-        neighbours = [(item, 0.0), *links.get(item, {}).items()]
+        # nearest first, then by item: the same order however the links were found
+        neighbours = [(item, 0.0), *sorted(links.get(item, {}).items(), key=lambda kv: (kv[1], kv[0]))]
         for pid in post_ids:
             post = infos.get(pid)
             if post is None:
@@ -129,7 +130,7 @@ def _propagate(acc: _Accumulator, posts_by_item: dict[int, list[int]], links: di
                                 distance)
 
 
-def _media(session: Session, acc: _Accumulator, dihedral: bool) -> None:
+def _media(session: Session, acc: _Accumulator, dihedral: bool, around: set[int] | None = None) -> None:
     rows = session.execute(
         select(m.MediaFingerprint.post_id, m.MediaFingerprint.sha256, m.MediaFingerprint.pdq,
                m.MediaFingerprint.pdq_quality)
@@ -156,11 +157,22 @@ def _media(session: Session, acc: _Accumulator, dihedral: bool) -> None:
         index = PdqIndex()
         index.add(list(range(len(distinct))), distinct)
         index.flush()
-        for match in index.search(distinct, radius=MATCH_DISTANCE, dihedral=dihedral):
-            for a in items_by_pdq[distinct[match.query]]:
+        # Around some communities, only their items are searched: a pair with a side there counts posts
+        # whose item is, or is near, an item of that side, and the distance is symmetric, so each link
+        # is found from that side and kept both ways.
+        queries = list(range(len(distinct)))
+        if around is not None:
+            mine = {item for item, pids in posts_by_item.items() if any(infos[p].community in around
+                                                                        for p in pids if p in infos)}
+            queries = [q for q, pdq in enumerate(distinct) if any(i in mine for i in items_by_pdq[pdq])]
+        for match in index.search([distinct[q] for q in queries], radius=MATCH_DISTANCE, dihedral=dihedral):
+            query = queries[match.query]
+            for a in items_by_pdq[distinct[query]]:
                 for b in items_by_pdq[distinct[match.match_id]]:
                     if a != b:
                         links[a][b] = float(match.distance)
+                        if around is not None:
+                            links[b][a] = float(match.distance)
 
     def kind_of(item: int, other: int) -> str:
         return "media_sha256" if item == other else "media_pdq"
@@ -228,13 +240,19 @@ def content_overlaps(
     text_threshold: float = textsig.DEFAULT_THRESHOLD,
     dihedral: bool = True,
     max_examples: int = MAX_EXAMPLES,
+    around: Collection[int] | None = None,
 ) -> dict[tuple[int, int], ContentOverlap]:
     """Directed content overlaps keyed ``(source_id, target_id)``: content first seen in source
     that later reappears in target. With ``community_ids``, only pairs with at least one side in
-    it. ``dihedral`` also matches mirrored/rotated images (8 queries per distinct hash)."""
+    it. ``dihedral`` also matches mirrored/rotated images (8 queries per distinct hash).
+
+    ``around`` (an incremental cycle): only pairs with a side in it, and only the images of those
+    communities are range-searched against all the others (the expensive part); the figures of those
+    pairs are the same as a whole-store run's."""
     wanted = set(community_ids) if community_ids is not None else None
-    acc = _Accumulator(wanted, max_examples)
-    _media(session, acc, dihedral)
+    near = set(around) if around is not None else None
+    acc = _Accumulator(near if near is not None else wanted, max_examples)
+    _media(session, acc, dihedral, near)
     _texts(session, acc, text_threshold)
     _forwards(session, acc)
     return acc.pairs

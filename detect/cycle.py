@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -59,10 +59,12 @@ class CycleReport:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     pairs_scored: int = 0
     seconds: float = 0.0
+    #: whether the cycle rebuilt from the whole store (else it worked from what changed since the last)
+    full: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return {"events": self.events, "leads": self.leads, "candidates": self.candidates, "alerts": self.alerts,
-                "pairs_scored": self.pairs_scored, "seconds": round(self.seconds, 3)}
+                "pairs_scored": self.pairs_scored, "seconds": round(self.seconds, 3), "full": self.full}
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -112,10 +114,16 @@ def _handle_index(communities: dict[int, CommunityInfo],
     return index
 
 
-def _post_times(session: Session) -> dict[int, tuple[datetime | None, datetime | None]]:
+def _post_times(session: Session, ids: Iterable[int] | None = None
+                ) -> dict[int, tuple[datetime | None, datetime | None]]:
+    """Per community, its first and last post's time (with ``ids``, of those communities only)."""
     stmt = (select(m.Post.community_id, func.min(m.Post.created_at), func.max(m.Post.created_at))
             .group_by(m.Post.community_id))
-    return {cid: (first, last) for cid, first, last in session.execute(stmt)}
+    if ids is None:
+        return {cid: (first, last) for cid, first, last in session.execute(stmt)}
+    wanted = sorted(set(ids))
+    return {cid: (first, last) for start in range(0, len(wanted), 500)
+            for cid, first, last in session.execute(stmt.where(m.Post.community_id.in_(wanted[start:start + 500])))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,23 +198,51 @@ class _Links:
     events: list[ev.EventDraft] = field(default_factory=list)
 
 
+def _resolve_link(handles: dict[tuple[str, str], int], platform: str | None, handle: str | None,
+                  code: str | None) -> int | None:
+    if not handle and code:  # a private invite, stored as the community "+CODE" (detect.leads)
+        handle = invite_handle(code)
+    return handles.get((platform, handle.lower())) if platform and handle else None
+
+
+def _posters_around(session: Session, focus: set[int], handles: dict[tuple[str, str], int]) -> set[int]:
+    """The communities whose links can make an announcement of a pair with a side in ``focus``: the
+    focus itself and every community linking into it."""
+    posters = set(focus)
+    stmt = (select(m.Link.community_id, m.Link.target_platform, m.Link.target_handle, m.Link.invite_code)
+            .where(m.Link.kind.in_([str(k) for k in COMMUNITY_LINKS]),
+                   or_(m.Link.target_handle.is_not(None), m.Link.invite_code.is_not(None))))
+    for cid, platform, handle, code in session.execute(stmt):
+        if cid not in posters and _resolve_link(handles, platform, handle, code) in focus:
+            posters.add(int(cid))
+    return posters
+
+
 def _link_announcements(session: Session, interest: set[int], handles: dict[tuple[str, str], int],
-                        predecessor: Callable[[int, int], bool]) -> _Links:
+                        predecessor: Callable[[int, int], bool], focus: set[int] | None = None) -> _Links:
     """Links between communities as announcements. A post in A linking to B supports A → B; a post in B
     linking back to A with successor wording ("backup of @A") supports A → B too, but only when A is
-    the predecessor (it shut down or renamed, or is the older one)."""
+    the predecessor (it shut down or renamed, or is the older one).
+
+    With ``focus`` (an incremental cycle), only pairs with a side in it, from every link of the
+    communities posting about them (so a post's and a community's fan-out are whole)."""
     stmt = (select(m.Link.community_id, m.Link.post_id, m.Link.target_platform, m.Link.target_handle,
-                   m.Link.invite_code, m.Post.url, m.Post.created_at, m.Post.text)
+                   m.Link.invite_code, m.Post.url, m.Post.created_at, m.Post.text, m.Link.id)
             .join(m.Post, m.Post.id == m.Link.post_id)
             .where(m.Link.kind.in_([str(k) for k in COMMUNITY_LINKS]),
                    or_(m.Link.target_handle.is_not(None), m.Link.invite_code.is_not(None))))
+    if focus is None:
+        found = list(session.execute(stmt.order_by(m.Link.id)))
+    else:
+        posters = sorted(_posters_around(session, focus, handles))
+        found = sorted((row for start in range(0, len(posters), 500)
+                        for row in session.execute(stmt.where(m.Link.community_id.in_(posters[start:start + 500])))),
+                       key=lambda row: row[-1])
     rows: list[tuple[int, int, int, str, datetime | None, str | None]] = []
     post_targets: dict[int, set[int]] = defaultdict(set)
     community_targets: dict[int, set[int]] = defaultdict(set)
-    for cid, post_id, platform, handle, code, url, created, text in session.execute(stmt):
-        if not handle and code:  # a private invite, stored as the community "+CODE" (detect.leads)
-            handle = invite_handle(code)
-        target = handles.get((platform, handle.lower())) if platform and handle else None
+    for cid, post_id, platform, handle, code, url, created, text, _link_id in found:
+        target = _resolve_link(handles, platform, handle, code)
         if target is None or target == cid or post_id is None:
             continue
         post_targets[post_id].add(target)
@@ -219,6 +255,8 @@ def _link_announcements(session: Session, interest: set[int], handles: dict[tupl
         if (cid, post_id, target) in seen:
             continue
         seen.add((cid, post_id, target))
+        if focus is not None and cid not in focus and target not in focus:
+            continue
         if post_id not in phrases_of:
             phrases_of[post_id] = tuple(f"{p.language}:{p.phrase}" for p in successor_phrases(text))
         phrases = phrases_of[post_id]
@@ -242,7 +280,7 @@ def _link_announcements(session: Session, interest: set[int], handles: dict[tupl
 
 
 def _orient(a: int, b: int, interest: set[int], gone: dict[int, SourceEvent],
-            started: dict[int, datetime]) -> tuple[int, int] | None:
+            started: Mapping[int, datetime]) -> tuple[int, int] | None:
     if a not in interest and b not in interest:
         return None
     if (a in interest) != (b in interest):
@@ -509,6 +547,34 @@ def candidate_drafts(session: Session, scores: Sequence[PairScore], communities:
             "signals": {s.name: round(s.score, 3) for s in score.signals},
         })
     return drafts
+
+
+def stored_candidates(session: Session, skip: set[tuple[int, int]],
+                      communities: dict[int, CommunityInfo]) -> list[dict[str, Any]]:
+    """Report rows for the stored candidates an incremental cycle did not score again (nothing about
+    them changed), in the shape :func:`candidate_drafts` reports."""
+    out = []
+    for row in session.scalars(select(m.Candidate)):
+        if (row.source_id, row.target_id) in skip:
+            continue
+        out.append({"source_id": row.source_id, "target_id": row.target_id,
+                    "source": _label(communities.get(row.source_id)), "target": _label(communities.get(row.target_id)),
+                    "score": round(row.score, 4), "level": row.level, "state": row.state, "new": False,
+                    "signals": {s["name"]: round(float(s["score"]), 3) for s in row.signals or ()}})
+    return out
+
+
+def pairs_with_members(session: Session, platforms: set[str],
+                       communities: dict[int, CommunityInfo]) -> set[tuple[int, int]]:
+    """Stored candidates with shared members on a side in ``platforms`` (min id, max id): their member
+    significance is judged against the platform's population, which moved, so they are scored again."""
+    out: set[tuple[int, int]] = set()
+    for source, target, signals in session.execute(select(m.Candidate.source_id, m.Candidate.target_id,
+                                                          m.Candidate.signals)):
+        sides = {communities[x].platform for x in (source, target) if x in communities}
+        if sides & platforms and any(s.get("name") == "members" and s.get("score", 0) > 0 for s in signals or ()):
+            out.add((min(source, target), max(source, target)))
+    return out
 
 
 def _label(info: CommunityInfo | None) -> str:

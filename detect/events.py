@@ -15,7 +15,7 @@ import hashlib
 import itertools
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -251,10 +251,21 @@ def load_snapshots(session: Session, community_ids: Sequence[int] | None = None)
     return out
 
 
-def _last_ok_runs(session: Session) -> dict[int, datetime]:
+def _last_ok_runs(session: Session, ids: Collection[int] | None = None) -> dict[int, datetime]:
     stmt = (select(m.CrawlRun.community_id, func.max(m.CrawlRun.started_at))
             .where(m.CrawlRun.outcome == "ok").group_by(m.CrawlRun.community_id))
-    return {cid: at for cid, at in session.execute(stmt)}
+    return {cid: at for chunk in _chunks(ids) for cid, at in session.execute(
+        stmt if chunk is None else stmt.where(m.CrawlRun.community_id.in_(chunk)))}
+
+
+def _chunks(ids: Collection[int] | None, size: int = 500) -> Iterator[list[int] | None]:
+    """``None`` once (no restriction), else the ids in chunks (none at all for an empty collection)."""
+    if ids is None:
+        yield None
+        return
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), size):
+        yield ordered[start:start + size]
 
 
 def _as_date(value: Any) -> date:
@@ -265,12 +276,13 @@ def _as_date(value: Any) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
-def _daily_joins(session: Session) -> dict[int, list[tuple[date, int]]]:
+def _daily_joins(session: Session, ids: Collection[int] | None = None) -> dict[int, list[tuple[date, int]]]:
     day = func.date(m.Membership.first_seen)
     stmt = select(m.Membership.community_id, day, func.count()).group_by(m.Membership.community_id, day)
     out: dict[int, list[tuple[date, int]]] = defaultdict(list)
-    for cid, d, n in session.execute(stmt):
-        out[cid].append((_as_date(d), int(n)))
+    for chunk in _chunks(ids):
+        for cid, d, n in session.execute(stmt if chunk is None else stmt.where(m.Membership.community_id.in_(chunk))):
+            out[cid].append((_as_date(d), int(n)))
     return out
 
 
@@ -278,7 +290,8 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def _service_renames(session: Session, snapshots: dict[int, list[SnapshotView]]) -> list[EventDraft]:
+def _service_renames(session: Session, snapshots: dict[int, list[SnapshotView]],
+                     ids: Collection[int] | None = None) -> list[EventDraft]:
     """Renames announced by Telegram service posts. A service post older than the first time we read
     the community is history (the first crawl of a channel shows its past renames): it names earlier
     titles but is no new rebrand. The old title is the previous service post's, else the title of the
@@ -288,9 +301,11 @@ def _service_renames(session: Session, snapshots: dict[int, list[SnapshotView]])
             .where(m.Post.kind == "service", m.Post.service_action == "title_changed",
                    m.Post.service_value.is_not(None))
             .order_by(m.Post.community_id, m.Post.created_at))
+    rows = [row for chunk in _chunks(ids)
+            for row in session.execute(stmt if chunk is None else stmt.where(m.Post.community_id.in_(chunk)))]
     out = []
     previous: dict[int, tuple[datetime, str]] = {}  # the last title a service post announced, and when
-    for pid, cid, url, created, fetched, value in session.execute(stmt):
+    for pid, cid, url, created, fetched, value in rows:
         if not value:
             continue
         when = _utc(created or fetched)
@@ -307,13 +322,14 @@ def _service_renames(session: Session, snapshots: dict[int, list[SnapshotView]])
     return out
 
 
-def _recoveries(session: Session, snapshots: dict[int, list[SnapshotView]]) -> list[EventDraft]:
+def _recoveries(session: Session, snapshots: dict[int, list[SnapshotView]],
+                ids: Collection[int] | None = None) -> list[EventDraft]:
     """Stored shutdowns (seen through snapshots) of communities that read normally again since."""
     out = []
     stmt = select(m.Event.community_id, m.Event.dedup_key, m.Event.occurred_at, m.Event.evidence).where(
         m.Event.kind == "shutdown")
     for cid, key, occurred, evidence in session.execute(stmt):
-        if cid not in snapshots or str(key).endswith(":manual"):
+        if cid not in snapshots or str(key).endswith(":manual") or (ids is not None and cid not in ids):
             continue
         last = (evidence or {}).get("last_failed_at")
         try:
@@ -327,25 +343,33 @@ def _recoveries(session: Session, snapshots: dict[int, list[SnapshotView]]) -> l
 
 
 def derive_events(session: Session, settings: DetectSettings,
-                  snapshots: dict[int, list[SnapshotView]] | None = None) -> list[EventDraft]:
-    """Every event the stored observations support (persisted or not; see :func:`persist_events`)."""
+                  snapshots: dict[int, list[SnapshotView]] | None = None,
+                  community_ids: Collection[int] | None = None) -> list[EventDraft]:
+    """Every event the stored observations support (persisted or not; see :func:`persist_events`).
+    With ``community_ids`` (an incremental cycle: the communities that changed), only their events: the
+    others' were derived, and stored, by an earlier cycle from the same observations."""
     drafts: list[EventDraft] = []
     snapshots = load_snapshots(session) if snapshots is None else snapshots
-    ok_runs = _last_ok_runs(session)
+    ids = None if community_ids is None else set(community_ids)
+    ok_runs = _last_ok_runs(session, ids)
     for cid, snaps in snapshots.items():
+        if ids is not None and cid not in ids:
+            continue
         drafts.extend(rename_events(snaps))
         shutdown = shutdown_event(cid, snaps, settings.shutdown_confirmations, ok_runs.get(cid))
         if shutdown is not None:
             drafts.append(shutdown)
         drafts.extend(member_count_surges(snaps, settings.surge_factor))
-    drafts.extend(_service_renames(session, snapshots))
-    drafts.extend(_recoveries(session, snapshots))
-    for cid, joins in _daily_joins(session).items():
+    drafts.extend(_service_renames(session, snapshots, ids))
+    drafts.extend(_recoveries(session, snapshots, ids))
+    for cid, joins in _daily_joins(session, ids).items():
         drafts.extend(join_surges(cid, joins, settings.surge_factor, settings.timing_window_days))
     rows = session.execute(select(m.Community.id, m.Community.platform, m.Community.status, m.Community.removed_at,
                                   m.Community.first_seen, m.Community.attrs))
     pointing: list[tuple[int, str, str, datetime]] = []
     for cid, platform, status, removed_at, first_seen, attrs in rows:
+        if ids is not None and cid not in ids:
+            continue
         if cid not in snapshots:
             manual = manual_shutdown_event(cid, status, removed_at, first_seen)
             if manual is not None:

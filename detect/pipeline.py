@@ -6,10 +6,14 @@ returns :class:`~model.vocab.AlertDraft` s in order, and the service hands them 
 (:func:`service.detection.run_detection`). ``resurface detect``, the scheduler's detect job and the
 demo all run it through that one function.
 
-Incrementality: a context carries :class:`Changes` — what ingest reported since the last cycle (new
-post ids, changed community ids, new fingerprint ids) — and ``full``. Today every stage rebuilds from
-the whole store (``full`` behaviour) except hash lists and text signatures, which already work from
-watermarks; a stage that learns to narrow its work reads ``ctx.changes`` and ``ctx.full``.
+Incrementality: each cycle leaves a watermark (:mod:`detect.changes`), and the next one works from what
+changed since: ``ctx.dirty`` holds the communities with anything new (posts, links, images, snapshots
+or repeated observations, members, events, their own row), and a stage narrows its work to pairs with a
+side there (:meth:`Context.touched`), gathering *all* the evidence of those pairs, so each is scored as
+a whole-store cycle would score it. Pairs not touched keep their stored candidate rows. ``full=True``
+(``resurface detect --full``), the first cycle, a change of the detect settings, or a watermark older
+than ``detect.full_every_hours`` rebuild everything. A caller may also pass :class:`Changes` (what
+ingest reported in the same process); their communities are added to the dirty ones.
 
 It runs in the caller's transaction and is idempotent: events are deduplicated by key, leads by URL,
 candidates by (source, target), and alerts by the lifecycle's dedup key.
@@ -19,22 +23,23 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
+from detect import changes as ch
 from detect import cycle as c
 from detect import events as ev
 from detect.content import content_overlaps
 from detect.hashlists import hash_match_drafts
 from detect.leads import NameSearch, discover_leads, follow_site_links, search_similar
 from detect.names import normalise_name
-from detect.overlap import PairOverlap, member_overlaps
+from detect.overlap import PairOverlap, member_overlaps, member_overlaps_between
 from detect.scoring import ContentEvidence, MemberEvidence, PairEvidence, PairScore, score_pair
 from detect.textsig import signature_missing_posts
 from model.vocab import WATCHED_STATES, AlertDraft, CommunityInfo
@@ -52,6 +57,58 @@ class Changes:
     new_fingerprint_ids: frozenset[int] | None = None
 
 
+PostTimes = tuple[datetime | None, datetime | None]
+
+
+class _PostTimes(Mapping[int, PostTimes]):
+    """First and last post time per community: every community's at once (a full cycle), or read on
+    first use (an incremental one, which looks at a few communities only)."""
+
+    def __init__(self, session: Session | None = None, *, everything: bool = False) -> None:
+        self._session = session
+        self._known: dict[int, PostTimes] = c._post_times(session) if session is not None and everything else {}
+        self._complete = everything or session is None
+        self._none: set[int] = set()
+
+    def prefetch(self, ids: Iterable[int]) -> None:
+        if self._complete or self._session is None:
+            return
+        missing = {i for i in ids if i not in self._known and i not in self._none}
+        if missing:
+            found = c._post_times(self._session, missing)
+            self._known.update(found)
+            self._none |= missing - found.keys()
+
+    def __getitem__(self, cid: int) -> PostTimes:
+        if cid not in self._known:
+            self.prefetch([cid])
+        return self._known[cid]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._known)
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+
+class _Started(Mapping[int, datetime]):
+    """When each community started: its platform creation date, else its first post, else when we
+    first saw it (computed on use, so it follows communities added during the cycle)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def __getitem__(self, cid: int) -> datetime:
+        info = self._ctx.communities[cid]
+        return info.created_at_platform or self._ctx.post_times.get(cid, (None, None))[0] or info.first_seen
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._ctx.communities)
+
+    def __len__(self) -> int:
+        return len(self._ctx.communities)
+
+
 @dataclass
 class Context:
     """Everything a stage may read or extend. Stages add to the working state in order."""
@@ -61,6 +118,14 @@ class Context:
     search: NameSearch | None = None
     changes: Changes = field(default_factory=Changes)
     full: bool = True
+    #: an incremental cycle: the communities with anything new since the last cycle (None: full)
+    dirty: set[int] | None = None
+    #: an incremental cycle: further pairs (min id, max id) to score again (their member universe moved)
+    extra: set[tuple[int, int]] = field(default_factory=set)
+    #: what an incremental cycle reads evidence around: the dirty communities and both sides of ``extra``
+    focus: set[int] = field(default_factory=set)
+    #: the watermark of the last cycle (None: none yet)
+    mark: ch.Watermark | None = None
     report: c.CycleReport = field(default_factory=c.CycleReport)
     drafts: list[AlertDraft] = field(default_factory=list)
     now: datetime = field(default_factory=m.utcnow)
@@ -76,8 +141,8 @@ class Context:
     surges: dict[int, list[datetime]] = field(default_factory=dict)
     surge_details: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     interest: set[int] = field(default_factory=set)
-    post_times: dict[int, tuple[datetime | None, datetime | None]] = field(default_factory=dict)
-    started: dict[int, datetime] = field(default_factory=dict)
+    post_times: _PostTimes = field(default_factory=_PostTimes)
+    started: Mapping[int, datetime] = field(default_factory=dict)
     links: c._Links = field(default_factory=c._Links)
     pairs: set[tuple[int, int]] = field(default_factory=set)
     content: dict[tuple[int, int], ContentEvidence] = field(default_factory=dict)
@@ -90,11 +155,15 @@ class Context:
         self.names = c._names(self.communities, self.snapshots)
 
     def compute_started(self) -> None:
-        self.started = {cid: (info.created_at_platform or self.post_times.get(cid, (None, None))[0]
-                              or info.first_seen) for cid, info in self.communities.items()}
+        self.started = _Started(self)
 
     def predecessor(self, a: int, b: int) -> bool:
         return c._orient(a, b, {a, b}, self.gone, self.started) == (a, b)
+
+    def touched(self, a: int, b: int) -> bool:
+        """Whether this cycle scores the pair: always in a full cycle; in an incremental one when a side
+        changed, or the pair is among the extra ones."""
+        return self.dirty is None or a in self.dirty or b in self.dirty or (min(a, b), max(a, b)) in self.extra
 
 
 Stage = Callable[[Context], None]
@@ -113,8 +182,8 @@ def stage(name: str) -> Callable[[Stage], Stage]:
 
 @stage("events")
 def _events(ctx: Context) -> None:
-    ctx.snapshots = ev.load_snapshots(ctx.session)
-    ctx.event_drafts = ev.derive_events(ctx.session, ctx.settings.detect, ctx.snapshots)
+    ctx.snapshots = ev.load_snapshots(ctx.session)  # every one: old handles and titles name communities
+    ctx.event_drafts = ev.derive_events(ctx.session, ctx.settings.detect, ctx.snapshots, ctx.dirty)
     ctx.reload_communities()
 
 
@@ -133,13 +202,17 @@ def _leads(ctx: Context) -> None:
         ctx.reload_communities()
     ctx.interest = ({cid for cid, info in ctx.communities.items() if info.watch_state in WATCHED_STATES}
                     | set(ctx.gone))
-    ctx.post_times = c._post_times(ctx.session)
+    ctx.post_times = _PostTimes(ctx.session, everything=ctx.dirty is None)
+    ctx.post_times.prefetch(ctx.focus)
     ctx.compute_started()
 
 
 @stage("announcements")
 def _announcements(ctx: Context) -> None:
-    ctx.links = c._link_announcements(ctx.session, ctx.interest, ctx.handles, ctx.predecessor)
+    ctx.links = c._link_announcements(ctx.session, ctx.interest, ctx.handles, ctx.predecessor,
+                                      None if ctx.dirty is None else ctx.focus)
+    if ctx.dirty is not None:
+        ctx.links.pairs = {p for p in ctx.links.pairs if ctx.touched(*p)}
     ctx.new_events = ctx.first_events + ev.persist_events(ctx.session, ctx.links.events)
     ctx.report.events = [{"kind": e.kind, "community_id": e.community_id,
                           "related_community_id": e.related_community_id, "occurred_at": e.occurred_at.isoformat(),
@@ -164,7 +237,8 @@ def _name_search(ctx: Context) -> None:
 @stage("text signatures")
 def _text_signatures(ctx: Context) -> None:
     """Signatures for posts that have none yet (the content signal's text matches read them)."""
-    written = signature_missing_posts(ctx.session, ctx.settings)
+    since = ctx.mark.post_id if ctx.dirty is not None and ctx.mark is not None else 0
+    written = signature_missing_posts(ctx.session, ctx.settings, since=since)
     if written:
         log.info("text signatures: %d post(s) signed", written)
 
@@ -178,9 +252,13 @@ def _hash_lists(ctx: Context) -> None:
 def _pair_discovery(ctx: Context) -> None:
     interest, communities = ctx.interest, ctx.communities
     ctx.pairs = set(ctx.links.pairs)
-    use_all = len(interest) * 2 > len(communities)
-    for (s, t), co in content_overlaps(ctx.session, None if use_all else interest).items():
-        if s not in interest:
+    if ctx.dirty is None:
+        use_all = len(interest) * 2 > len(communities)
+        found = content_overlaps(ctx.session, None if use_all else interest)
+    else:  # the dirty communities' images searched against all, for the pairs with a side there
+        found = content_overlaps(ctx.session, around=ctx.focus)
+    for (s, t), co in found.items():
+        if s not in interest or not ctx.touched(s, t):
             continue
         ctx.content[(s, t)] = ContentEvidence(co.media_matches, co.text_matches, co.forwards, tuple(co.examples[:10]))
         ctx.pairs.add((s, t))
@@ -189,14 +267,16 @@ def _pair_discovery(ctx: Context) -> None:
     # alone cannot make a live community's neighbour a migration, and the significance of every
     # pair of a busy platform is the expensive part).
     gone_ids = sorted(cid for cid in ctx.gone if cid in communities)
-    overlaps = member_overlaps(ctx.session, gone_ids, min_shared=c.MIN_SHARED) if gone_ids else {}
-    extra = set(ctx.content) | {p for p, anns in ctx.links.announcements.items() if any(a.phrases for a in anns)}
+    overlaps = _gone_overlaps(ctx, gone_ids)
+    extra = set(ctx.content) | {p for p, anns in ctx.links.announcements.items()
+                                if any(a.phrases for a in anns) and ctx.touched(*p)}
     extra = {p for p in extra if (min(p), max(p)) not in overlaps}
     overlaps.update(c._pair_overlaps(ctx.session, extra, communities))
-    ctx.pairs |= c._name_pairs([cid for cid in ctx.gone if cid in communities], communities, ctx.names)
+    ctx.pairs |= {p for p in c._name_pairs([cid for cid in ctx.gone if cid in communities], communities, ctx.names)
+                  if ctx.touched(*p)}
     for cid, origin in ctx.session.execute(select(m.Community.id, m.Community.origin_community_id).where(
             m.Community.watch_state == "candidate", m.Community.origin_community_id.is_not(None))):
-        if origin is not None:
+        if origin is not None and ctx.touched(origin, cid):
             ctx.pairs.add((origin, cid))
     # Across platforms, member pseudonyms differ by design; the same handle (a platform-independent
     # pseudonym) on both sides is the shared member (issue 15, class 5: a banned subreddit's usernames
@@ -224,6 +304,24 @@ def _pair_discovery(ctx: Context) -> None:
         ctx.members[pair] = MemberEvidence(ov.shared, size_s, size_t, ov.overlap_coefficient, ov.jaccard,
                                            ov.significance, arrivals.get(pair))
         ctx.pairs.add(pair)
+
+
+def _gone_overlaps(ctx: Context, gone_ids: list[int]) -> dict[tuple[int, int], PairOverlap]:
+    """Shared members of every pair with a side that shut down or renamed (those this cycle scores)."""
+    if not gone_ids:
+        return {}
+    if ctx.dirty is None:
+        return member_overlaps(ctx.session, gone_ids, min_shared=c.MIN_SHARED)
+    # Incremental: a gone community that changed, with everyone; a changed community with every gone
+    # one; and the extra pairs (whose member universe moved) one by one.
+    gone = set(gone_ids)
+    changed_gone = sorted(gone & ctx.dirty)
+    overlaps = member_overlaps(ctx.session, changed_gone, min_shared=c.MIN_SHARED) if changed_gone else {}
+    live = (ctx.dirty - gone) & ctx.communities.keys()
+    overlaps.update(member_overlaps_between(ctx.session, live, gone_ids, min_shared=c.MIN_SHARED))
+    overlaps.update(c._pair_overlaps(ctx.session, {p for p in ctx.extra if p[0] in gone or p[1] in gone},
+                                     ctx.communities))
+    return {p: ov for p, ov in overlaps.items() if ctx.touched(*p)}
 
 
 @stage("signals and scoring")
@@ -261,6 +359,10 @@ def _event_alerts(ctx: Context) -> None:
 def _candidates(ctx: Context) -> None:
     ctx.drafts.extend(c.candidate_drafts(ctx.session, ctx.scores, ctx.communities, ctx.settings, ctx.now,
                                          ctx.report))
+    if ctx.dirty is not None:  # the pairs not scored again keep their stored rows: the report lists them too
+        scored = {(s.source_id, s.target_id) for s in ctx.scores}
+        ctx.report.candidates.extend(c.stored_candidates(ctx.session, scored, ctx.communities))
+        ctx.report.candidates.sort(key=lambda row: -row["score"])
 
 
 @dataclass
@@ -271,12 +373,28 @@ class PipelineResult:
 
 
 def run_pipeline(session: Session, settings: Settings, *, search: NameSearch | None = None,
-                 changes: Changes | None = None, full: bool = True,
+                 changes: Changes | None = None, full: bool | None = None,
                  on_stage: Callable[[str], None] | None = None) -> PipelineResult:
     """Run every registered stage in order over one context. Returns the report and the alert drafts.
-    ``on_stage`` is told each stage's name once it is done (the CLI's progress bar)."""
+    ``full``: True rebuilds from the whole store; False works from what changed since the last cycle
+    (a full rebuild all the same when there is no usable watermark); None (the default) is False unless
+    the last full rebuild is older than ``detect.full_every_hours``. ``on_stage`` is told each stage's
+    name once it is done (the CLI's progress bar)."""
     started = time.perf_counter()
-    ctx = Context(session=session, settings=settings, search=search, changes=changes or Changes(), full=full)
+    ctx = Context(session=session, settings=settings, search=search, changes=changes or Changes())
+    ctx.mark = ch.load_watermark(session)
+    ctx.full = _full_rebuild(ctx.mark, settings, full)
+    ctx.communities = c._communities(session)
+    now_mark = ch.current_watermark(session, settings, ctx.communities, ctx.mark, ctx.full)
+    if not ctx.full:
+        assert ctx.mark is not None
+        dirty = ch.dirty_since(session, ctx.mark, now_mark)
+        ctx.dirty = dirty.communities | set(ctx.changes.changed_community_ids or ())
+        ctx.extra = c.pairs_with_members(session, dirty.universe_moved, ctx.communities) if dirty.universe_moved \
+            else set()
+        ctx.focus = ctx.dirty | {cid for pair in ctx.extra for cid in pair}
+        log.info("incremental detection: %d changed communities, %d pairs whose member universe moved",
+                 len(ctx.dirty), len(ctx.extra))
     timings: dict[str, float] = {}
     for name, fn in STAGES:
         t0 = time.perf_counter()
@@ -284,9 +402,24 @@ def run_pipeline(session: Session, settings: Settings, *, search: NameSearch | N
         timings[name] = time.perf_counter() - t0
         if on_stage is not None:
             on_stage(name)
+    ch.save_watermark(session, now_mark)
     session.flush()
     ctx.report.seconds = time.perf_counter() - started
+    ctx.report.full = ctx.full
     return PipelineResult(ctx.report, ctx.drafts, timings)
+
+
+def _full_rebuild(mark: ch.Watermark | None, settings: Settings, full: bool | None) -> bool:
+    if full or mark is None or mark.settings != ch.settings_digest(settings):
+        return True
+    if full is None:
+        every = settings.detect.full_every_hours
+        try:
+            last = datetime.fromisoformat(mark.full_at)
+        except ValueError:
+            return True
+        return every > 0 and m.utcnow() - last >= timedelta(hours=every)
+    return False
 
 
 def stage_names() -> list[str]:

@@ -100,12 +100,13 @@ def signature_of(text: str | None, min_length: int) -> tuple[int, bytes] | None:
     return (0, b"") if mh is None else (NUM_PERM, to_bytes(mh))
 
 
-def signature_missing_posts(session: Session, settings: Settings, *, batch: int = 2000) -> int:
-    """Compute and store signatures for posts with a long enough text and no signature yet.
-    Returns how many rows were written."""
+def signature_missing_posts(session: Session, settings: Settings, *, batch: int = 2000, since: int = 0) -> int:
+    """Compute and store signatures for posts with a long enough text and no signature yet (with
+    ``since``, an incremental cycle's post watermark: only posts above it, so short texts that never get
+    a row are not read again every cycle). Returns how many rows were written."""
     min_length = settings.detect.min_text_length
     written = 0
-    last_id = 0
+    last_id = since
     while True:
         rows = session.execute(
             select(m.Post.id, m.Post.text)

@@ -25,9 +25,12 @@ log = logging.getLogger("resurface.detect")
 
 
 def run_detection(session: Session, settings: Settings, *, search: NameSearch | None = None,
-                  changes: Changes | None = None, full: bool = True,
+                  changes: Changes | None = None, full: bool | None = None,
                   on_stage: Callable[[str], None] | None = None) -> CycleReport:
-    """One detection cycle in the caller's transaction; raises its alerts. Returns what was found."""
+    """One detection cycle in the caller's transaction; raises its alerts. Returns what was found.
+    Incremental by default (it works from what changed since the last cycle, with a full rebuild every
+    ``detect.full_every_hours``); ``full=True`` rebuilds from the whole store, ``full=False`` never
+    rebuilds on a timer (see :func:`detect.pipeline.run_pipeline`)."""
     result = run_pipeline(session, settings, search=search, changes=changes, full=full, on_stage=on_stage)
     report = result.report
     raised: list[m.Alert] = []
@@ -39,8 +42,9 @@ def run_detection(session: Session, settings: Settings, *, search: NameSearch | 
     report.alerts = [{"id": a.id, "kind": a.kind, "level": a.level, "score": round(a.score, 4),
                       "source_community_id": a.source_community_id, "target_community_id": a.target_community_id,
                       "escalations": a.escalations} for a in raised]
-    log.info("detection: %d new events, %d new leads, %d candidates, %d alerts in %.1fs", len(report.events),
-             len(report.leads), len(report.candidates), len(report.alerts), report.seconds)
+    log.info("detection (%s): %d new events, %d new leads, %d candidates, %d alerts in %.1fs",
+             "full" if report.full else "incremental", len(report.events), len(report.leads), len(report.candidates),
+             len(report.alerts), report.seconds)
     return report
 
 

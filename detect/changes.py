@@ -1,0 +1,162 @@
+"""What changed since the last detection cycle, kept across processes.
+
+``resurface crawl --once`` and ``resurface detect`` are separate processes, so what ingest reports in
+memory is lost by the time detection runs. Each cycle therefore leaves a watermark in the kv table
+(``detect.watermark``): the highest post, link, media fingerprint, crawl run and event id it saw, the
+time, a digest per community of everything about it that detection reads (its row, its snapshots, its
+memberships), the member universe per platform (the population member overlaps are judged against)
+and a digest of the detect settings.
+
+The next cycle compares the store with it. A community is *dirty* when it has rows above the
+watermark (posts, links, fingerprints, crawl runs, events naming it on either side), or its digest
+moved: a new snapshot, a repeated observation (ingest counts a repeated "unreachable" answer in the
+existing snapshot row, so the count and ``last_observed_at`` move without a new id), a new member
+or an earlier first sighting, a new title, status, watch state or member count. A community that did
+not exist last time is dirty too.
+
+Everything is read at the start of a cycle, before any stage runs: what the cycle itself changes
+(a candidate it starts watching, events it stores, communities that leads create) is seen as a
+change by the next cycle, exactly as a full rebuild would see it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from config.settings import Settings
+from detect.overlap import members_per_platform, reported_members_per_platform
+from model.vocab import CommunityInfo
+from store import models as m
+
+WATERMARK_KEY = "detect.watermark"
+#: Bump when what a watermark means changes: an older one then makes the next cycle a full rebuild.
+VERSION = 1
+
+
+@dataclass
+class Watermark:
+    version: int = VERSION
+    post_id: int = 0
+    link_id: int = 0
+    fingerprint_id: int = 0
+    crawl_run_id: int = 0
+    event_id: int = 0
+    at: str = ""
+    #: when the last full rebuild ran (ISO 8601)
+    full_at: str = ""
+    settings: str = ""
+    communities: dict[str, str] = field(default_factory=dict)
+    universe: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Dirty:
+    """What an incremental cycle works from."""
+
+    communities: set[int]
+    #: platforms whose member universe moved (every members figure there changes a little)
+    universe_moved: set[str]
+    mark: Watermark
+
+
+def settings_digest(settings: Settings) -> str:
+    return hashlib.sha256(json.dumps(settings.detect.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_watermark(session: Session) -> Watermark | None:
+    row = session.get(m.KeyValue, WATERMARK_KEY)
+    if row is None or not row.value or row.value.get("version") != VERSION:
+        return None
+    known = set(Watermark.__dataclass_fields__)
+    return Watermark(**{k: v for k, v in row.value.items() if k in known})
+
+
+def save_watermark(session: Session, mark: Watermark) -> None:
+    row = session.get(m.KeyValue, WATERMARK_KEY)
+    value = asdict(mark)
+    if row is None:
+        session.add(m.KeyValue(key=WATERMARK_KEY, value=value, updated_at=m.utcnow()))
+    else:
+        row.value = value
+        row.updated_at = m.utcnow()
+
+
+def _max_id(session: Session, column: Any) -> int:
+    return int(session.scalar(select(func.max(column))) or 0)
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def community_digests(session: Session, communities: dict[int, CommunityInfo]) -> dict[str, str]:
+    """Per community, a digest of what detection reads about it (see the module docstring)."""
+    parts: dict[int, list[str]] = defaultdict(list)
+    for cid, info in communities.items():
+        parts[cid].append(repr((info.platform, info.handle, info.title, info.status, info.kind, info.watch_state,
+                                info.member_count, info.depth, _iso(info.created_at_platform),
+                                _iso(info.first_seen), _iso(info.removed_at), info.url, info.case_name)))
+    for cid, attrs, description in session.execute(select(m.Community.id, m.Community.attrs,
+                                                          m.Community.description)):
+        parts[int(cid)].append(json.dumps(attrs or {}, sort_keys=True, default=str) + repr(description))
+    snaps = (select(m.Snapshot.community_id, func.count(), func.sum(m.Snapshot.observations),
+                    func.max(m.Snapshot.id), func.max(m.Snapshot.last_observed_at))
+             .group_by(m.Snapshot.community_id))
+    for cid, count, observations, last_id, last_seen in session.execute(snaps):
+        parts[int(cid)].append(f"s{count}:{observations}:{last_id}:{last_seen}")
+    members = (select(m.Membership.community_id, func.count(), func.min(m.Membership.first_seen),
+                      func.max(m.Membership.first_seen))
+               .group_by(m.Membership.community_id))
+    for cid, count, first, last in session.execute(members):
+        parts[int(cid)].append(f"m{count}:{first}:{last}")
+    return {str(cid): hashlib.sha256("|".join(p).encode()).hexdigest()[:12] for cid, p in parts.items()}
+
+
+def universe(session: Session) -> dict[str, int]:
+    """The member universe per platform, as :mod:`detect.overlap` computes it."""
+    seen, reported = members_per_platform(session), reported_members_per_platform(session)
+    return {p: max(seen.get(p, 0), reported.get(p, 0)) for p in sorted(set(seen) | set(reported))}
+
+
+def current_watermark(session: Session, settings: Settings, communities: dict[int, CommunityInfo],
+                      previous: Watermark | None, full: bool) -> Watermark:
+    """The store as it is now (read before any stage runs)."""
+    now = m.utcnow().isoformat()
+    return Watermark(post_id=_max_id(session, m.Post.id), link_id=_max_id(session, m.Link.id),
+                     fingerprint_id=_max_id(session, m.MediaFingerprint.id),
+                     crawl_run_id=_max_id(session, m.CrawlRun.id), event_id=_max_id(session, m.Event.id), at=now,
+                     full_at=now if full or previous is None else previous.full_at,
+                     settings=settings_digest(settings), communities=community_digests(session, communities),
+                     universe=universe(session))
+
+
+def dirty_since(session: Session, mark: Watermark, now: Watermark) -> Dirty:
+    """Communities with anything new or changed between ``mark`` (the last cycle) and ``now``."""
+    dirty = {int(cid) for cid, digest in now.communities.items() if mark.communities.get(cid) != digest}
+    dirty |= {int(cid) for cid in mark.communities if cid not in now.communities}
+    ranges = [
+        select(m.Post.community_id).where(m.Post.id > mark.post_id, m.Post.id <= now.post_id),
+        select(m.Link.community_id).where(m.Link.id > mark.link_id, m.Link.id <= now.link_id),
+        select(m.Post.community_id).join(m.MediaFingerprint, m.MediaFingerprint.post_id == m.Post.id)
+        .where(m.MediaFingerprint.id > mark.fingerprint_id, m.MediaFingerprint.id <= now.fingerprint_id),
+        select(m.CrawlRun.community_id).where(m.CrawlRun.id > mark.crawl_run_id, m.CrawlRun.id <= now.crawl_run_id),
+        select(m.Event.community_id).where(m.Event.id > mark.event_id, m.Event.id <= now.event_id),
+        select(m.Event.related_community_id).where(m.Event.id > mark.event_id, m.Event.id <= now.event_id,
+                                                   m.Event.related_community_id.is_not(None)),
+    ]
+    for stmt in ranges:
+        dirty.update(int(cid) for cid in session.scalars(stmt.distinct()) if cid is not None)
+    moved = {p for p in set(now.universe) | set(mark.universe) if now.universe.get(p) != mark.universe.get(p)}
+    return Dirty(dirty, moved, mark)
+
+
+__all__ = ["WATERMARK_KEY", "Dirty", "Watermark", "current_watermark", "dirty_since", "load_watermark",
+           "save_watermark", "settings_digest"]
