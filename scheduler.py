@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from config.settings import Settings
-from crawlers.registry import default_interval
+from crawlers.registry import crawlable_platforms, default_interval
 from service import crawl as crawl_runner
 from service import jobs
 from service.app import App
@@ -257,11 +257,13 @@ class Service:
 
         assert self.scheduler is not None
         settings = self.app.settings
+        crawlable = crawlable_platforms()  # entered by hand, or a platform no plugin crawls: nothing to schedule
         with self.app.store.session() as session:
             rows = session.execute(select(m.Community.id, m.Community.platform, m.Community.crawl_interval_minutes,
                                           m.Community.attrs).where(m.Community.watch_state.in_(WATCHED_STATES))).all()
         wanted = {crawl_job_id(cid): (cid, crawl_interval(settings, platform, minutes))
-                  for cid, platform, minutes, attrs in rows if not (attrs or {}).get("manual")}
+                  for cid, platform, minutes, attrs in rows
+                  if not (attrs or {}).get("manual") and platform in crawlable}
         jitter = settings.scheduler.jitter_seconds or None
         for job_id, (cid, interval) in wanted.items():
             trigger = IntervalTrigger(seconds=interval.total_seconds(), jitter=jitter, timezone=UTC)

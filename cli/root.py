@@ -163,6 +163,7 @@ def watch_add(
 ) -> None:
     """Watch a community: a Telegram channel, a subreddit, a forum, or one entered by hand."""
     from cli.watchtargets import watch_target
+    from crawlers.registry import crawlable_platforms
     from model.records import CommunityStatus
 
     if status is not None and status not in set(CommunityStatus):
@@ -180,7 +181,7 @@ def watch_add(
         parsed = recognised_watch_target(state(ctx).settings, target, parsed)
     with state(ctx).app.store.session() as session:
         community, created = add_watch(session, parsed, labels=label, case=case, title=name, status=status,
-                                       removed_at=when)
+                                       removed_at=when, crawlable=crawlable_platforms())
         row = watch_json(community)
     if fmt == OutputFormat.json:
         emit_one(row, fmt)

@@ -1,5 +1,7 @@
 """What ``resurface watch add`` accepts: a target Resurface can crawl, or a manual entry it was told about.
 
+- What a URL or ``@handle`` is, is each platform plugin's to say (``PlatformPlugin.recognise``); input no
+  plugin takes is refused with the reason :func:`model.targets.parse_target` gives.
 - ``--platform`` must name a platform Resurface knows (the shared vocabulary plus registered plugins).
 - A URL of a platform without a crawler (Facebook, Discord, WhatsApp, Signal, ...) is not a forum:
   it is watched only as a manual entry, with ``--platform`` naming that platform.
@@ -13,7 +15,7 @@ from urllib.parse import urlsplit
 
 from config.settings import Settings
 from crawlers.errors import BlockedAddress
-from crawlers.registry import crawlable_platforms, plugins
+from crawlers.registry import crawlable_platforms, plugin_for, plugins, recognise
 from crawlers.safety import AddressGuard, HostUnresolvable
 from model.errors import UsageError
 from model.records import CommunityKind, Platform
@@ -50,7 +52,7 @@ def watch_target(settings: Settings, target: str | None, platform: str | None, n
         if platform and name:
             return WatchTarget(platform, None, None, CommunityKind.UNKNOWN, native_id=f"manual:{name}")
         raise UsageError("give a URL or @handle, or --platform and --name for a community entered by hand")
-    parsed = parse_target(target, platform)
+    parsed = _owned(target, platform) or parse_target(target, platform)
     if platform is None and parsed.platform == Platform.WEB:
         manual = manual_platform_of_url(parsed.url or target)
         if manual is not None:
@@ -63,6 +65,14 @@ def watch_target(settings: Settings, target: str | None, platform: str | None, n
     if parsed.platform in _FETCHED_BY_URL:
         check_fetchable(settings, parsed.url or target)
     return parsed
+
+
+def _owned(target: str, platform: str | None) -> WatchTarget | None:
+    """The target as the plugin that owns it reads it: any plugin's without ``--platform``, else that one's."""
+    if platform is None:
+        return recognise(target)
+    plugin = plugin_for(platform)
+    return plugin.recognise(target) if plugin is not None and plugin.recognise is not None else None
 
 
 def check_fetchable(settings: Settings, url: str) -> None:

@@ -14,6 +14,13 @@ was written: ``t.me/s/Foo``, ``telegram.me/foo``, ``tg://resolve?domain=FOO`` al
 ``https://t.me/foo``; ``t.me/joinchat/X`` becomes ``https://t.me/+X``; Discord invites become
 ``https://discord.gg/CODE``; subreddits ``https://www.reddit.com/r/name``.
 
+Which platform a URL belongs to is not decided here: each platform plugin declares a
+:class:`LinkRecogniser` (``PlatformPlugin.links``) and :func:`classify_url` asks them
+(:func:`crawlers.registry.link_recognisers`), host owners first, forum software by its paths after the
+member-profile guard. This module keeps the parts that face hostile input (candidate finding,
+normalisation into :class:`UrlParts`) and the per-platform parsing helpers the recognisers call; only the
+invites of platforms without a plugin (Discord, WhatsApp, Signal) are recognised here.
+
 Links are also found as people write them: Markdown links of every shape (``[text](url)``, a URL as
 its own text ``[https://t.me/x](https://t.me/x)``, ``<url>``, titles, parentheses inside the URL,
 backslash escapes such as ``\\/r\\/name``), and bare subreddit mentions ``r/name`` and ``/r/name``
@@ -28,30 +35,48 @@ import ipaddress
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from enum import Enum
 from html import unescape
+from typing import Final
 from urllib.parse import parse_qs, quote, unquote, urljoin, urlsplit
 
 import idna
 from lxml import etree
 from lxml import html as lxml_html
 
+from crawlers.registry import link_recognisers
 from model.records import ExtractedLink, LinkKind, Platform
-from model.targets import TELEGRAM_HOSTS, TELEGRAM_RESERVED, is_subreddit_name, is_telegram_handle
+from model.targets import TELEGRAM_RESERVED, is_subreddit_name, is_telegram_handle
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "MAX_LINKS",
     "MAX_URL_CHARS",
+    "NOT_A_LINK",
     "InvalidURL",
+    "LinkMatch",
+    "LinkRecogniser",
+    "LinkVerdict",
+    "NotALink",
+    "UrlParts",
     "classify_url",
     "deobfuscate",
+    "discourse_link",
     "extract_links",
     "extract_links_html",
     "is_telegram_handle",
     "normalize_url",
+    "parse_url",
+    "phpbb_link",
+    "reddit_link",
+    "telegram_path_link",
+    "telegram_scheme_link",
+    "telegram_subdomain_link",
+    "web_link",
+    "xenforo_link",
 ]
 
 #: Longest URL we consider. Real links are far shorter; anything longer in a post is junk.
@@ -189,7 +214,9 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True, slots=True)
-class _Parts:
+class UrlParts:
+    """A URL after the generic normalisation (no platform knowledge yet): what a plugin's link recogniser reads."""
+
     scheme: str
     host: str  # lower-case ASCII (punycode), IPv6 in brackets
     port: str  # "" or ":8080"
@@ -282,7 +309,7 @@ def _prepare(url: str) -> str:
     return _strip_trailing(url[start:]).strip()
 
 
-def _parse(url: str) -> _Parts:
+def parse_url(url: str) -> UrlParts:
     """Generic normalisation (no platform knowledge). Raises :class:`InvalidURL`."""
     if len(url) > MAX_URL_CHARS:
         raise InvalidURL(url, f"longer than {MAX_URL_CHARS} characters")
@@ -324,7 +351,7 @@ def _parse(url: str) -> _Parts:
     path = _quote(split.path, _SAFE_PATH)
     if not path and scheme != "tg":
         path = "/"
-    return _Parts(scheme, host, port_text, path, _clean_query(split.query), _quote(split.fragment, _SAFE_QUERY))
+    return UrlParts(scheme, host, port_text, path, _clean_query(split.query), _quote(split.fragment, _SAFE_QUERY))
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,7 +359,6 @@ def _parse(url: str) -> _Parts:
 # --------------------------------------------------------------------------------------------
 
 _TG_INVITE = re.compile(r"[A-Za-z0-9_\-]{6,64}")
-_TG_HOSTS = TELEGRAM_HOSTS
 _TG_RESERVED = TELEGRAM_RESERVED
 _DISCORD_GG = frozenset({"discord.gg", "www.discord.gg"})
 _DISCORD_COM = frozenset(
@@ -348,7 +374,9 @@ _REDDIT_ID = re.compile(r"[a-z0-9]{1,13}")
 
 
 @dataclass(frozen=True, slots=True)
-class _Found:
+class LinkMatch:
+    """A URL classified: its canonical form, kind and platform, and what it names there."""
+
     url: str
     kind: LinkKind
     platform: str
@@ -358,11 +386,66 @@ class _Found:
     is_private: bool = False
 
 
-def _web(parts: _Parts) -> _Found:
-    return _Found(parts.unparse(), LinkKind.WEB, Platform.WEB)
+class NotALink(Enum):
+    """A recogniser's answer for a URL on its own hosts that names no community (a person's profile or
+    phone number, an in-channel hashtag search, an unknown ``tg://`` action): the URL is dropped."""
+
+    NOT_A_LINK = "not a link"
 
 
-def _telegram_path(parts: _Parts, segs: list[str]) -> _Found | None:
+NOT_A_LINK: Final = NotALink.NOT_A_LINK
+#: What a recogniser answers: the link, :data:`NOT_A_LINK` (its own URL, but dropped), or None (not its own).
+LinkVerdict = LinkMatch | NotALink | None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRecogniser:
+    """What a platform plugin contributes to link classification (``PlatformPlugin.links``).
+
+    ``match`` decides whether a normalised URL is the platform's own and, with the parsing helpers below,
+    what it names. Recognisers that own their hosts (Telegram, Reddit) are asked first; ``by_shape``
+    recognisers (forum software, which runs on anybody's host and is told by its paths) are asked after the
+    member-profile guard, so a forum member's profile URL never becomes a link whatever the software.
+    """
+
+    platform: str
+    match: Callable[[UrlParts], LinkVerdict]
+    by_shape: bool = False
+
+
+def web_link(parts: UrlParts) -> LinkMatch:
+    """A page of no particular platform: kept as a ``web`` link."""
+    return LinkMatch(parts.unparse(), LinkKind.WEB, Platform.WEB)
+
+
+_web = web_link
+
+
+def _drop_none(found: LinkMatch | None) -> LinkMatch | NotALink:
+    return NOT_A_LINK if found is None else found
+
+
+def telegram_path_link(parts: UrlParts) -> LinkMatch | NotALink:
+    """A URL on a Telegram host (``t.me/…``): a channel, a post, an invite, else a plain web link."""
+    return _drop_none(_telegram_path(parts, parts.segments))
+
+
+def telegram_subdomain_link(parts: UrlParts, handle: str) -> LinkMatch:
+    """``https://handle.t.me[/post]``."""
+    return _tg_handle(handle.lower(), parts.segments)
+
+
+def telegram_scheme_link(parts: UrlParts) -> LinkMatch | NotALink:
+    """``tg://resolve``, ``tg://join``, ``tg://privatepost``; any other action is dropped."""
+    return _drop_none(_tg_scheme(parts))
+
+
+def reddit_link(parts: UrlParts) -> LinkMatch | NotALink:
+    """A URL on a Reddit host: a subreddit or a post, a profile dropped, else a plain web link."""
+    return _drop_none(_reddit(parts, parts.segments))
+
+
+def _telegram_path(parts: UrlParts, segs: list[str]) -> LinkMatch | None:
     if not segs:
         return _web(parts)
     first = segs[0]
@@ -383,7 +466,7 @@ def _telegram_path(parts: _Parts, segs: list[str]) -> _Found | None:
         return _telegram_path(parts, segs[1:])
     if low == "c" and 3 <= len(segs) <= 4 and all(s.isdigit() and len(s) <= 20 for s in segs[1:]):
         url = "https://t.me/c/" + "/".join(segs[1:])
-        return _Found(url, LinkKind.TELEGRAM_POST, Platform.TELEGRAM, post_id=segs[-1], is_private=True)
+        return LinkMatch(url, LinkKind.TELEGRAM_POST, Platform.TELEGRAM, post_id=segs[-1], is_private=True)
     if low in _TG_RESERVED or not is_telegram_handle(first):
         return _web(parts)
     return _tg_handle(low, segs[1:])
@@ -393,20 +476,20 @@ def _is_search(query: str) -> bool:
     return any(piece.split("=", 1)[0].lower() == "q" for piece in query.split("&"))
 
 
-def _tg_handle(handle: str, rest: list[str]) -> _Found:
+def _tg_handle(handle: str, rest: list[str]) -> LinkMatch:
     if 1 <= len(rest) <= 2 and all(s.isdigit() and len(s) <= 12 for s in rest):
         url = f"https://t.me/{handle}/" + "/".join(rest)
-        return _Found(url, LinkKind.TELEGRAM_POST, Platform.TELEGRAM, handle=handle, post_id=rest[-1])
-    return _Found(f"https://t.me/{handle}", LinkKind.TELEGRAM_PUBLIC, Platform.TELEGRAM, handle=handle)
+        return LinkMatch(url, LinkKind.TELEGRAM_POST, Platform.TELEGRAM, handle=handle, post_id=rest[-1])
+    return LinkMatch(f"https://t.me/{handle}", LinkKind.TELEGRAM_PUBLIC, Platform.TELEGRAM, handle=handle)
 
 
-def _tg_invite(code: str) -> _Found:
-    return _Found(
+def _tg_invite(code: str) -> LinkMatch:
+    return LinkMatch(
         f"https://t.me/+{code}", LinkKind.TELEGRAM_INVITE, Platform.TELEGRAM, invite_code=code, is_private=True
     )
 
 
-def _tg_scheme(parts: _Parts) -> _Found | None:
+def _tg_scheme(parts: UrlParts) -> LinkMatch | None:
     """tg://resolve?domain=X[&post=N], tg://join?invite=C, tg://privatepost?channel=I&post=N."""
     params = {k.lower(): v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
     action = parts.host
@@ -423,11 +506,11 @@ def _tg_scheme(parts: _Parts) -> _Found | None:
         channel, post = params.get("channel", ""), params.get("post", "")
         if channel.isdigit() and post.isdigit() and len(channel) <= 20 and len(post) <= 12:
             url = f"https://t.me/c/{channel}/{post}"
-            return _Found(url, LinkKind.TELEGRAM_POST, Platform.TELEGRAM, post_id=post, is_private=True)
+            return LinkMatch(url, LinkKind.TELEGRAM_POST, Platform.TELEGRAM, post_id=post, is_private=True)
     return None
 
 
-def _reddit(parts: _Parts, segs: list[str]) -> _Found | None:
+def _reddit(parts: UrlParts, segs: list[str]) -> LinkMatch | None:
     low = [s.lower() for s in segs]
     if parts.host == "redd.it":
         if len(segs) == 1 and _REDDIT_ID.fullmatch(low[0]):
@@ -440,42 +523,53 @@ def _reddit(parts: _Parts, segs: list[str]) -> _Found | None:
         if len(segs) >= 4 and low[2] == "comments" and _REDDIT_ID.fullmatch(low[3]):
             return _reddit_post(sub, low[3])
         url = f"https://www.reddit.com/r/{sub}"
-        return _Found(url, LinkKind.REDDIT_SUBREDDIT, Platform.REDDIT, handle=sub)
+        return LinkMatch(url, LinkKind.REDDIT_SUBREDDIT, Platform.REDDIT, handle=sub)
     if len(segs) >= 2 and low[0] == "comments" and _REDDIT_ID.fullmatch(low[1]):
         return _reddit_post(None, low[1])
     return _web(parts)
 
 
-def _reddit_post(sub: str | None, post_id: str) -> _Found:
+def _reddit_post(sub: str | None, post_id: str) -> LinkMatch:
     url = f"https://www.reddit.com/r/{sub}/comments/{post_id}" if sub else f"https://www.reddit.com/comments/{post_id}"
-    return _Found(url, LinkKind.REDDIT_POST, Platform.REDDIT, handle=sub, post_id=post_id)
+    return LinkMatch(url, LinkKind.REDDIT_POST, Platform.REDDIT, handle=sub, post_id=post_id)
 
 
-def _forum(parts: _Parts) -> _Found | None:
-    """Forum software by its URL shape: Discourse ``/t/slug/123``, phpBB ``viewtopic.php``,
-    XenForo ``/threads/slug.123/`` (also ``index.php?threads/...``). ``post_id`` is the topic id."""
+def discourse_link(parts: UrlParts) -> LinkMatch | None:
+    """A Discourse topic ``/t/slug/123`` (possibly in a subfolder); ``post_id`` is the topic id."""
     segs = [s.lower() for s in parts.path.split("/") if s]
     for i, seg in enumerate(segs[:3]):
-        if seg == "t":  # Discourse, possibly in a subfolder
+        if seg == "t":
             rest = segs[i + 1 :]
             if rest and not rest[0].isdigit():
                 rest = rest[1:]  # the slug
             if 1 <= len(rest) <= 2 and all(r.isdigit() and len(r) <= 12 for r in rest):
-                return _Found(parts.unparse(), LinkKind.FORUM, Platform.DISCOURSE, post_id=rest[0])
+                return LinkMatch(parts.unparse(), LinkKind.FORUM, Platform.DISCOURSE, post_id=rest[0])
             break
+    return None
+
+
+def phpbb_link(parts: UrlParts) -> LinkMatch | None:
+    """A phpBB ``viewtopic.php`` or ``viewforum.php`` page, without its session id."""
+    segs = [s.lower() for s in parts.path.split("/") if s]
     if segs and segs[-1] in ("viewtopic.php", "viewforum.php"):
         query = _clean_query(parts.query, drop=frozenset({"sid"}))  # phpBB session ids
-        url = _Parts(parts.scheme, parts.host, parts.port, parts.path, query, "").unparse()
+        url = UrlParts(parts.scheme, parts.host, parts.port, parts.path, query, "").unparse()
         params = parse_qs(query)
         topic = next((params[k][0] for k in ("t", "p", "f") if params.get(k)), None)
-        return _Found(url, LinkKind.FORUM, Platform.PHPBB, post_id=topic)
+        return LinkMatch(url, LinkKind.FORUM, Platform.PHPBB, post_id=topic)
+    return None
+
+
+def xenforo_link(parts: UrlParts) -> LinkMatch | None:
+    """A XenForo ``/threads/slug.123/`` or ``/forums/…`` page (also ``index.php?threads/...``)."""
+    segs = [s.lower() for s in parts.path.split("/") if s]
     if segs and segs[-1] == "index.php":  # XenForo without friendly URLs
         segs = [s for s in unquote(parts.query.split("&", 1)[0]).lower().split("/") if s]
     for i, seg in enumerate(segs[:4]):
         if seg in ("threads", "forums") and i + 1 < len(segs):
             tail = segs[i + 1].rsplit(".", 1)[-1]
             topic_id = tail if tail.isdigit() and len(tail) <= 12 else None
-            return _Found(parts.unparse(), LinkKind.FORUM, Platform.XENFORO, post_id=topic_id)
+            return LinkMatch(parts.unparse(), LinkKind.FORUM, Platform.XENFORO, post_id=topic_id)
     return None
 
 
@@ -490,7 +584,7 @@ _TOPIC_SEGMENTS = frozenset({"t", "threads", "forums"})
 _PHPBB_MEMBER_PARAMS = frozenset({"u", "un"})
 
 
-def _is_profile(parts: _Parts) -> bool:
+def _is_profile(parts: UrlParts) -> bool:
     """A forum member's profile page (Discourse ``/u/name``, XenForo ``/members/name.1/``, phpBB
     ``memberlist.php?mode=viewprofile&u=1``). Its URL carries a person's name or id, and members
     are pseudonymous from ingest on, so such links are dropped rather than stored as leads."""
@@ -511,21 +605,17 @@ def _is_profile(parts: _Parts) -> bool:
     return False
 
 
-def _classify(parts: _Parts) -> _Found | None:
-    if parts.scheme == "tg":
-        return _tg_scheme(parts)
+def _unplugged(parts: UrlParts) -> LinkMatch | None:
+    """Invites of messaging platforms Resurface has no plugin for (Discord, WhatsApp, Signal): private leads
+    for a human, recognised here since no plugin speaks for them."""
     host = parts.host
-    if host in _TG_HOSTS:
-        return _telegram_path(parts, parts.segments)
-    if host.endswith(".t.me") and host.count(".") == 2 and is_telegram_handle(host[:-5]):
-        return _tg_handle(host[:-5], parts.segments)  # https://handle.t.me
     if host in _DISCORD_GG or host in _DISCORD_COM:
         segs = parts.segments
         if host in _DISCORD_COM:
             segs = segs[1:] if segs and segs[0].lower() == "invite" else []
         if segs and _DISCORD_CODE.fullmatch(segs[0]):
             code = segs[0]
-            return _Found(
+            return LinkMatch(
                 f"https://discord.gg/{code}",
                 LinkKind.DISCORD_INVITE,
                 Platform.DISCORD,
@@ -539,7 +629,7 @@ def _classify(parts: _Parts) -> _Found | None:
             segs = segs[1:]
         if segs and _WHATSAPP_CODE.fullmatch(segs[0]):
             code = segs[0]
-            return _Found(
+            return LinkMatch(
                 f"https://chat.whatsapp.com/{code}",
                 LinkKind.WHATSAPP_INVITE,
                 Platform.WHATSAPP,
@@ -549,7 +639,7 @@ def _classify(parts: _Parts) -> _Found | None:
         return _web(parts)
     if host in ("signal.group", "www.signal.group"):
         if _SIGNAL_GROUP.fullmatch(parts.fragment):
-            return _Found(
+            return LinkMatch(
                 f"https://signal.group/#{parts.fragment}",
                 LinkKind.SIGNAL_GROUP,
                 Platform.SIGNAL,
@@ -557,14 +647,35 @@ def _classify(parts: _Parts) -> _Found | None:
                 is_private=True,
             )
         return _web(parts)
-    if host == "reddit.com" or host.endswith(".reddit.com") or host == "redd.it":
-        return _reddit(parts, parts.segments)
+    return None
+
+
+def _classify(parts: UrlParts) -> LinkMatch | None:
+    """Which platform a URL belongs to is each plugin's to say (:func:`crawlers.registry.link_recognisers`):
+    the host owners first, then the invites of platforms without a plugin, then (for an ordinary web page
+    that is no member's profile) the forum software by its paths; anything left is a ``web`` link."""
+    recognisers = link_recognisers()
+    for recogniser in recognisers:
+        if not recogniser.by_shape:
+            verdict = recogniser.match(parts)
+            if verdict is not None:
+                return verdict if isinstance(verdict, LinkMatch) else None
+    found = _unplugged(parts)
+    if found is not None:
+        return found
+    if parts.scheme not in _DEFAULT_PORTS:
+        return None  # a tg:// URL no plugin claims
     if _is_profile(parts):
         return None
-    return _forum(parts) or _web(parts)
+    for recogniser in recognisers:
+        if recogniser.by_shape:
+            verdict = recogniser.match(parts)
+            if verdict is not None:
+                return verdict if isinstance(verdict, LinkMatch) else None
+    return _web(parts)
 
 
-def _analyse(url: str) -> tuple[_Parts, _Found | None]:
+def _analyse(url: str) -> tuple[UrlParts, LinkMatch | None]:
     """Normalise to a fixed point, then classify.
 
     One pass can expose new trailing punctuation (``/a.#frag`` -> ``/a.``), so we repeat until the
@@ -572,7 +683,7 @@ def _analyse(url: str) -> tuple[_Parts, _Found | None]:
     """
     current = url
     for _ in range(8):
-        parts = _parse(current)
+        parts = parse_url(current)
         found = _classify(parts)
         result = found.url if found is not None else parts.unparse()
         if result == current:

@@ -1,14 +1,14 @@
 """The platform registry: one :class:`PlatformPlugin` per platform package, declaring everything about it.
 
-A plugin says which platform it crawls, which URLs are its own (``recognise``, used by ``watch add``;
-link extraction in :mod:`crawlers.links` classifies the same hosts with the same rules from
-:mod:`model.targets`), its settings section and default crawl interval, its sources, an optional name
-search, an optional CLI command group, and how its statuses map to the shared ones. The scheduler's
-intervals, the runner's source factories, detection's name searches and the contract tests all read
-it from here.
+A plugin says which platform it crawls, which URLs are its own (``recognise``: what ``watch add`` takes;
+``links``: which links in posts are its own, asked by :mod:`crawlers.links`), its settings section and default
+crawl interval, its sources, an optional name search, an optional CLI command group, and how its statuses map
+to the shared ones. The scheduler's intervals, the runner's source factories, which platforms are crawlable,
+detection's name searches, link classification and the contract tests all read it from here.
 
-Adding a platform: a package under ``crawlers/`` whose ``__init__`` defines ``PLUGIN``, and one line in
-:data:`BUILTIN_PLUGINS`. A plugin module outside this list (a test's, say) calls :func:`register`.
+Adding a platform: a package under ``crawlers/`` whose ``__init__`` defines ``PLUGIN`` (and, when it
+recognises links, the same recogniser as ``LINKS`` at module level), and one line in :data:`BUILTIN_PLUGINS`.
+A plugin module outside this list (a test's, say) calls :func:`register`.
 """
 
 from __future__ import annotations
@@ -16,12 +16,15 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config.settings import Settings
 from crawlers.base import Source, register_source
 from model.records import CommunityStatus
 from model.targets import WatchTarget
+
+if TYPE_CHECKING:
+    from crawlers.links import LinkRecogniser
 
 #: ``(platform, query) -> [(handle, title, url)]``: see :class:`detect.leads.NameSearch`.
 NameSearchFn = Callable[[str, str], Sequence[tuple[str, str | None, str]]]
@@ -38,6 +41,8 @@ class PlatformPlugin:
     settings_section: str | None = None
     #: A URL or ``@handle`` this platform owns, as a watch target; None when not its own.
     recognise: Callable[[str], WatchTarget | None] | None = None
+    #: Which links found in posts are this platform's own, and what they name (see :mod:`crawlers.links`).
+    links: LinkRecogniser | None = None
     #: Build a name search for this deployment (raises NotConfigured/MissingSecret when it cannot).
     name_search: Callable[[Settings], NameSearchFn] | None = None
     #: Dotted module of this platform's typer command group in the CLI layer (exports ``app``).
@@ -63,6 +68,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
 
 _PLUGINS: dict[str, PlatformPlugin] = {}
 _loaded = False
+_links: tuple[LinkRecogniser, ...] | None = None
 
 
 def lazy_plugin(build: Callable[[], PlatformPlugin]) -> Callable[[str], PlatformPlugin]:
@@ -83,12 +89,14 @@ def lazy_plugin(build: Callable[[], PlatformPlugin]) -> Callable[[str], Platform
     return module_getattr
 
 
-def forum_plugin(platform: str, source: Callable[[], type[Source]]) -> PlatformPlugin:
-    """A forum software's plugin: its one source, the forums' settings section, interval and statuses."""
+def forum_plugin(platform: str, source: Callable[[], type[Source]], links: LinkRecogniser | None = None,
+                 ) -> PlatformPlugin:
+    """A forum software's plugin: its one source and link recogniser, the forums' settings section, interval
+    and statuses."""
     from crawlers.forums.statuses import FORUM_STATUSES
 
     return PlatformPlugin(platform=platform, sources=(source(),), settings_section="forums",
-                          default_interval=lambda s: s.forums.interval_minutes, statuses=FORUM_STATUSES)
+                          default_interval=lambda s: s.forums.interval_minutes, statuses=FORUM_STATUSES, links=links)
 
 
 def register(plugin: PlatformPlugin) -> PlatformPlugin:
@@ -96,7 +104,9 @@ def register(plugin: PlatformPlugin) -> PlatformPlugin:
     known = _PLUGINS.get(plugin.platform)
     if known is not None and known is not plugin:
         raise ValueError(f"a plugin for platform {plugin.platform!r} is already registered")
+    global _links
     _PLUGINS[plugin.platform] = plugin
+    _links = None  # asked again, with this plugin's recogniser
     for source in plugin.sources:
         register_source(source)
     return plugin
@@ -123,6 +133,24 @@ def plugin_for(platform: str) -> PlatformPlugin | None:
 
 def crawlable_platforms() -> frozenset[str]:
     return frozenset(p.platform for p in plugins().values() if p.crawlable)
+
+
+def link_recognisers() -> tuple[LinkRecogniser, ...]:
+    """Every plugin's link recogniser, host owners first, then those that go by a URL's shape (each group in
+    registration order). Built-in packages declare theirs at module level (``LINKS``), so classifying a
+    link does not build the plugins, which would import every platform's sources (Telethon, Scrapy, ...)."""
+    global _links
+    if _links is None:
+        found: dict[str, LinkRecogniser] = {}
+        for module in BUILTIN_PLUGINS:
+            declared: LinkRecogniser | None = getattr(importlib.import_module(module), "LINKS", None)
+            if declared is not None:
+                found[declared.platform] = declared
+        for plugin in list(_PLUGINS.values()):
+            if plugin.links is not None:
+                found.setdefault(plugin.platform, plugin.links)
+        _links = tuple(sorted(found.values(), key=lambda recogniser: recogniser.by_shape))
+    return _links
 
 
 def default_interval(settings: Settings, platform: str) -> int | None:

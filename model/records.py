@@ -32,7 +32,8 @@ class Platform(StrEnum):
     OTHER = "other"
 
 
-#: Platforms with a crawler (others can only be entered by hand).
+#: Superseded: which platforms have a crawler is the plugins' to say, ``crawlers.registry.crawlable_platforms()``
+#: (a plugin added tomorrow is not in this list). Kept only until ``detect/leads.py`` reads the registry.
 CRAWLABLE = frozenset({Platform.TELEGRAM, Platform.REDDIT, Platform.DISCOURSE, Platform.PHPBB, Platform.XENFORO})
 
 

@@ -5,6 +5,7 @@ What a user types is parsed into a :class:`model.targets.WatchTarget` before it 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -12,15 +13,22 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from model.errors import UsageError
-from model.records import CRAWLABLE, CommunityKind, CommunityStatus, Platform
+from model.records import CommunityKind, CommunityStatus, Platform
 from model.targets import FORUM_PLATFORMS, WatchTarget, parse_target
 from store import models as m
 
 
 def add_watch(session: Session, target: WatchTarget, *, labels: list[str] | None = None, case: str | None = None,
               title: str | None = None, status: str | None = None, removed_at: datetime | None = None,
-              interval_minutes: int | None = None) -> tuple[m.Community, bool]:
-    """Add (or re-activate) a seed. Returns the row and whether it was new."""
+              interval_minutes: int | None = None,
+              crawlable: Collection[str] | None = None) -> tuple[m.Community, bool]:
+    """Add (or re-activate) a seed. Returns the row and whether it was new.
+
+    ``crawlable``: the platforms with a crawler (``crawlers.registry.crawlable_platforms()``, which the store
+    cannot import: crawlers is its sibling layer, so the caller passes it). A target of another platform, or
+    one with neither URL nor handle, is stored as entered by hand (``attrs["manual"]``) and never crawled.
+    None: the caller vouches for the platform (a URL parsed as Telegram, Reddit, a forum or ``web``), and only
+    the missing URL or handle makes an entry manual."""
     query = select(m.Community).where(m.Community.platform == target.platform)
     if target.handle:
         query = query.where(func.lower(m.Community.handle) == target.handle.lower())
@@ -43,7 +51,8 @@ def add_watch(session: Session, target: WatchTarget, *, labels: list[str] | None
         community.status = status
     community.removed_at = removed_at or community.removed_at
     community.crawl_interval_minutes = interval_minutes or community.crawl_interval_minutes
-    if (target.platform not in CRAWLABLE and target.platform != Platform.WEB) or not (target.url or target.handle):
+    uncrawlable = crawlable is not None and target.platform not in crawlable
+    if uncrawlable or not (target.url or target.handle):
         # entered by hand (an uncrawlable platform, or only a name): the crawler skips it
         community.attrs = {**(community.attrs or {}), "manual": True}
     session.add(community)

@@ -94,3 +94,11 @@ def check_plugin(plugin: object) -> None:
         assert plugin.recognise("https://") is None
     if plugin.cli is not None:
         assert plugin.cli.startswith("cli."), f"{plugin.platform}: CLI commands live in the cli layer"
+    if plugin.links is not None:
+        from crawlers.links import parse_url
+        from crawlers.registry import link_recognisers
+
+        assert plugin.links.platform == plugin.platform, f"{plugin.platform}: its link recogniser speaks for another"
+        assert plugin.links in link_recognisers(), f"{plugin.platform}: link extraction does not ask its recogniser"
+        stranger = parse_url("https://nobody-owns-this.invalid/")
+        assert plugin.links.match(stranger) is None, "a stranger's URL is not its own"

@@ -4,16 +4,21 @@ tests/plugins/ (picked up here without touching another file)."""
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
+from pathlib import Path
 
 import pytest
 
 import tests.plugins
 from config.settings import Settings
 from crawlers.base import Target, registered
-from crawlers.registry import crawlable_platforms, plugins
+from crawlers.links import classify_url, extract_links, extract_links_html
+from crawlers.registry import BUILTIN_PLUGINS, crawlable_platforms, link_recognisers, plugins
 from scheduler import crawl_interval
+from tests.conftest import TEST_KEY
 from tests.contract import check_plugin, check_records
+from tests.support.cli import call
 
 for _info in pkgutil.iter_modules(tests.plugins.__path__):
     importlib.import_module(f"tests.plugins.{_info.name}")
@@ -49,7 +54,67 @@ def test_scheduler_intervals_come_from_each_plugin() -> None:
 @pytest.mark.parametrize(("text", "platform"), [
     ("https://t.me/s/some_channel", "telegram"), ("@some_channel", "telegram"),
     ("https://www.reddit.com/r/somesub", "reddit"), ("https://forum.example.org/", "web"),
+    ("https://board.example/b/night_owls", "example_board"),
 ])
 def test_each_url_is_recognised_by_exactly_one_plugin(text: str, platform: str) -> None:
     owners = [p.platform for p in ALL.values() if p.recognise is not None and p.recognise(text) is not None]
     assert owners == [platform]
+
+
+def test_link_classification_asks_the_plugins_and_a_test_plugin_is_asked_too() -> None:
+    """The example board's recogniser, declared in its one module, is what link extraction uses for its host."""
+    text = "moved to https://board.example/b/Night_Owls/12 (rules: https://board.example/about), old t.me/night_owls"
+    links = extract_links(text)
+    assert [(link.url, link.platform, link.handle, link.post_id) for link in links] == [
+        ("https://board.example/b/night_owls/12", "example_board", "night_owls", "12"),
+        ("https://board.example/about", "web", None, None),
+        ("https://t.me/night_owls", "telegram", "night_owls", None),
+    ]
+    html = '<p>new home: <a href="/b/night_owls">here</a></p>'
+    [link] = extract_links_html(html, base_url="https://board.example/b/old_owls/3")
+    assert (link.url, link.platform) == ("https://board.example/b/night_owls", "example_board")
+    assert {recogniser.platform for recogniser in link_recognisers()} >= {
+        "telegram", "reddit", "discourse", "phpbb", "xenforo", "example_board"}
+
+
+@pytest.mark.parametrize(("url", "platform"), [
+    ("https://t.me/some_channel/5", "telegram"), ("tg://resolve?domain=some_channel", "telegram"),
+    ("https://some_channel.t.me", "telegram"), ("https://old.reddit.com/r/somesub", "reddit"),
+    ("https://redd.it/abc12", "reddit"), ("https://forum.example.org/t/moving-day/42", "discourse"),
+    ("https://forum.example.org/viewtopic.php?t=7", "phpbb"),
+    ("https://forum.example.org/threads/moving.7/", "xenforo"), ("https://board.example/b/night_owls", "example_board"),
+])
+def test_each_link_is_claimed_by_exactly_one_plugin(url: str, platform: str) -> None:
+    from crawlers.links import LinkMatch, parse_url
+
+    parts = parse_url(url)
+    claims = [r.platform for r in link_recognisers() if isinstance(r.match(parts), LinkMatch)]
+    assert claims == [platform]
+    link = classify_url(url)
+    assert link is not None and link.platform == platform
+
+
+def test_built_in_packages_declare_their_link_recogniser_once_for_the_plugin_and_for_link_extraction() -> None:
+    for module_name in BUILTIN_PLUGINS:
+        module = importlib.import_module(module_name)
+        declared = getattr(module, "LINKS", None)
+        assert declared is module.PLUGIN.links, module_name
+        if declared is not None:
+            assert declared in link_recognisers()
+
+
+def test_watch_add_takes_a_new_platforms_url_from_its_plugin_and_crawls_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RESURFACE_PSEUDONYM_KEY", TEST_KEY.decode())
+    monkeypatch.delenv("RESURFACE_CONFIG", raising=False)
+    config = tmp_path / "resurface.toml"
+    config.write_text('data_dir = "data"\n', encoding="utf-8")
+    code, out, err = call(capsys, "--config", str(config), "watch", "add", "https://board.example/b/Night_Owls",
+                          "--format", "json")
+    assert code == 0, err
+    row = json.loads(out)
+    assert (row["platform"], row["handle"], row["url"]) == (
+        "example_board", "night_owls", "https://board.example/b/night_owls")
+    code, out, err = call(capsys, "--config", str(config), "crawl", "--once", "--format", "json")
+    assert code == 0, err
+    assert [(r["source"], r["outcome"]) for r in json.loads(out)] == [("example_board", "ok")]

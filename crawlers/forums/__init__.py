@@ -7,6 +7,19 @@ from crawlers.forums.statuses import FORUM_STATUSES
 from crawlers.recognisers import recogniser
 from crawlers.registry import PlatformPlugin, lazy_plugin
 from model.records import Platform
+from model.targets import WatchTarget
+
+_any_site = recogniser(Platform.WEB)
+
+
+def _recognise(text: str) -> WatchTarget | None:
+    """Any other http(s) site: the catch-all, so it declines a URL another plugin owns."""
+    from crawlers.registry import plugins
+
+    for plugin in plugins().values():
+        if plugin.platform != Platform.WEB and plugin.recognise is not None and plugin.recognise(text) is not None:
+            return None
+    return _any_site(text)
 
 
 def _plugin() -> PlatformPlugin:
@@ -17,7 +30,7 @@ def _plugin() -> PlatformPlugin:
         sources=(ForumDetectSource,),
         settings_section="forums",
         default_interval=lambda s: s.forums.interval_minutes,
-        recognise=recogniser(Platform.WEB),
+        recognise=_recognise,
         statuses=FORUM_STATUSES,
     )
 

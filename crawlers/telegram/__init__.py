@@ -3,9 +3,32 @@
 from __future__ import annotations
 
 from config.settings import Settings
+from crawlers.links import (
+    LinkRecogniser,
+    LinkVerdict,
+    UrlParts,
+    telegram_path_link,
+    telegram_scheme_link,
+    telegram_subdomain_link,
+)
 from crawlers.recognisers import recogniser
 from crawlers.registry import NameSearchFn, PlatformPlugin, lazy_plugin
 from model.records import CommunityStatus, Platform
+from model.targets import TELEGRAM_HOSTS, is_telegram_handle
+
+
+def _link(url: UrlParts) -> LinkVerdict:
+    """Telegram's own links: ``tg://`` URLs, the t.me hosts and ``handle.t.me``."""
+    if url.scheme == "tg":
+        return telegram_scheme_link(url)
+    if url.host in TELEGRAM_HOSTS:
+        return telegram_path_link(url)
+    if url.host.endswith(".t.me") and url.host.count(".") == 2 and is_telegram_handle(url.host[:-5]):
+        return telegram_subdomain_link(url, url.host[:-5])
+    return None
+
+
+LINKS = LinkRecogniser(Platform.TELEGRAM, _link)
 
 
 def _name_search(settings: Settings) -> NameSearchFn:
@@ -24,6 +47,7 @@ def _plugin() -> PlatformPlugin:
         settings_section="telegram",
         default_interval=lambda s: s.telegram.interval_minutes,
         recognise=recogniser(Platform.TELEGRAM),
+        links=LINKS,
         name_search=_name_search,
         cli="cli.platforms.telegram",
         statuses={"channel_does_not_exist": CommunityStatus.DELETED, "invite_expired": CommunityStatus.DELETED,

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from crawlers.base import Source
+from crawlers.links import LinkRecogniser, discourse_link
 from crawlers.registry import PlatformPlugin, forum_plugin, lazy_plugin
 from model.records import Platform
+
+#: Its topics and boards are told by their paths, on whatever host the forum runs.
+LINKS = LinkRecogniser(Platform.DISCOURSE, discourse_link, by_shape=True)
 
 
 def _source() -> type[Source]:
@@ -14,7 +18,7 @@ def _source() -> type[Source]:
 
 
 def _plugin() -> PlatformPlugin:
-    return forum_plugin(Platform.DISCOURSE, _source)
+    return forum_plugin(Platform.DISCOURSE, _source, LINKS)
 
 
 __getattr__ = lazy_plugin(_plugin)
