@@ -2,17 +2,17 @@
 
 Everything is aggregated in SQL (counts, first/last times per community pair) so that memory grows
 with the number of community pairs, not with the number of posts or links. Targets of forwards and
-links are resolved to communities here: by native id, then by handle (current handles first, then
-handles a community had in earlier snapshots, so a link to a renamed channel's old handle still
-lands on it), then by URL. Links and forwards to communities never observed are left out: they are
-leads, not yet nodes.
+links are resolved to communities here, by the store's rules (:class:`store.resolve.CommunityResolver`):
+by native id, then by handle (current handles first, then handles a community had in earlier snapshots,
+so a link to a renamed channel's old handle still lands on it), then by URL. Links and forwards to
+communities never observed are left out: they are leads, not yet nodes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from model.records import GONE_STATUSES
 from model.vocab import CommunityInfo
 from store import models as m
+from store.resolve import CommunityResolver
 
 log = logging.getLogger(__name__)
 
@@ -124,40 +125,6 @@ def member_key(pseudonym: str) -> str:
     return "m" + hashlib.sha256(b"resurface-graph-member:" + pseudonym.encode()).hexdigest()[:16]
 
 
-class _Resolver:
-    """Maps a (platform, native id | handle | URL) reference to a community id."""
-
-    def __init__(self, communities: Iterable[CommunityInfo], native_ids: dict[int, str | None],
-                 old_handles: Iterable[tuple[int, str]]) -> None:
-        self.by_native: dict[tuple[str, str], int] = {}
-        self.by_handle: dict[tuple[str, str], int] = {}
-        self.by_url: dict[str, int] = {}
-        platform_of: dict[int, str] = {}
-        for c in communities:
-            platform_of[c.id] = c.platform
-            native = native_ids.get(c.id)
-            if native:
-                self.by_native.setdefault((c.platform, native), c.id)
-            if c.handle:
-                self.by_handle.setdefault((c.platform, c.handle.lower()), c.id)
-            if c.url:
-                self.by_url.setdefault(c.url.rstrip("/").lower(), c.id)
-        for cid, handle in old_handles:
-            platform = platform_of.get(cid)
-            if platform:
-                self.by_handle.setdefault((platform, handle.lower()), cid)
-
-    def resolve(self, platform: str | None, native_id: str | None = None, handle: str | None = None,
-                url: str | None = None) -> int | None:
-        if platform and native_id and (platform, native_id) in self.by_native:
-            return self.by_native[(platform, native_id)]
-        if platform and handle and (platform, handle.lower()) in self.by_handle:
-            return self.by_handle[(platform, handle.lower())]
-        if url:
-            return self.by_url.get(url.rstrip("/").lower())
-        return None
-
-
 def _communities(session: Session) -> tuple[list[m.Community], dict[int, str | None]]:
     rows = list(session.scalars(select(m.Community).order_by(m.Community.id)))
     return rows, {c.id: c.native_id for c in rows}
@@ -199,7 +166,7 @@ def _snapshot_history(session: Session) -> tuple[list[NameChange], dict[int, dat
     return renames, gone_at, sorted(handles)
 
 
-def _forwards(session: Session, resolver: _Resolver) -> list[PairCount]:
+def _forwards(session: Session, resolver: CommunityResolver) -> list[PairCount]:
     when = func.coalesce(m.Post.created_at, m.Post.fetched_at)
     stmt = (
         select(m.Post.community_id, m.Post.fwd_platform, m.Post.fwd_native_id, func.lower(m.Post.fwd_handle),
@@ -235,7 +202,7 @@ def _merge(acc: dict[tuple[int, int], _Agg], key: tuple[int, int], count: int,
     acc.setdefault(key, _Agg()).add(count, first, last)
 
 
-def _links(session: Session, resolver: _Resolver) -> list[LinkCount]:
+def _links(session: Session, resolver: CommunityResolver) -> list[LinkCount]:
     when = func.coalesce(m.Post.created_at, m.Link.found_at)
     merged: dict[tuple[int, int], _Agg] = {}
     by_handle = (
@@ -389,7 +356,7 @@ def load_graph_data(session: Session, *, members: bool = False, min_shared: int 
         )
         for c in rows
     )
-    resolver = _Resolver(communities, native_ids, old_handles)
+    resolver = CommunityResolver.build(communities, native_ids, old_handles)
     return GraphData(
         communities=communities,
         renames=tuple(renames),

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from model import records as r
 from store import models as m
 from store.pseudonym import handle_pseudonym, member_pseudonym
+from store.resolve import find_by_handle, find_by_native, ref_keys
 
 log = logging.getLogger("resurface.ingest")
 
@@ -134,33 +135,9 @@ def _content_hash(*parts: Any) -> str:
 # --- communities and snapshots -------------------------------------------------------------------
 
 
-def _ref_keys(platform: str, native_id: str | None, handle: str | None) -> list[tuple[str, str]]:
-    keys = []
-    if native_id:
-        keys.append((platform, "id:" + native_id))
-    if handle:
-        keys.append((platform, "@" + handle.lower()))
-    return keys
-
-
 def _remember(ctx: IngestContext, community: m.Community) -> None:
-    for key in _ref_keys(community.platform, community.native_id, community.handle):
+    for key in ref_keys(community.platform, community.native_id, community.handle):
         ctx.communities[key] = community.id
-
-
-def _find_by_native(session: Session, platform: str, native_id: str) -> m.Community | None:
-    return session.scalar(
-        select(m.Community).where(m.Community.platform == platform, m.Community.native_id == native_id)
-    )
-
-
-def _find_by_handle(session: Session, platform: str, handle: str) -> m.Community | None:
-    return session.scalar(
-        select(m.Community)
-        .where(m.Community.platform == platform, func.lower(m.Community.handle) == handle.lower())
-        .order_by(m.Community.native_id.is_(None).desc(), m.Community.id)
-        .limit(1)
-    )
 
 
 def _resolve_snapshot_community(session: Session, snap: r.CommunitySnapshot, ctx: IngestContext) -> m.Community:
@@ -172,7 +149,7 @@ def _resolve_snapshot_community(session: Session, snap: r.CommunitySnapshot, ctx
     """
     target = session.get(m.Community, ctx.target_community_id) if ctx.target_community_id else None
     if snap.native_id:
-        existing = _find_by_native(session, snap.platform, snap.native_id)
+        existing = find_by_native(session, snap.platform, snap.native_id)
         if existing is not None:
             return existing
         if target is not None and target.platform == snap.platform:
@@ -182,7 +159,7 @@ def _resolve_snapshot_community(session: Session, snap: r.CommunitySnapshot, ctx
             if target.native_id != snap.native_id:
                 target.attrs = {**(target.attrs or {}), "handle_now_points_to": snap.native_id}
         elif target is None and snap.handle:
-            seed = _find_by_handle(session, snap.platform, snap.requested_handle or snap.handle)
+            seed = find_by_handle(session, snap.platform, snap.requested_handle or snap.handle)
             if seed is not None and seed.native_id is None:
                 seed.native_id = snap.native_id
                 return seed
@@ -196,7 +173,7 @@ def _resolve_snapshot_community(session: Session, snap: r.CommunitySnapshot, ctx
     if target is not None:
         return target
     handle = snap.requested_handle or snap.handle
-    found = _find_by_handle(session, snap.platform, handle) if handle else None
+    found = find_by_handle(session, snap.platform, handle) if handle else None
     if found is not None:
         return found
     community = m.Community(platform=snap.platform, native_id=None, handle=handle, url=snap.url,
@@ -249,20 +226,21 @@ def ingest_snapshot(session: Session, snap: r.CommunitySnapshot, ctx: IngestCont
     session.flush()
     _remember(ctx, community)
     if snap.requested_handle:
-        ctx.communities[(snap.platform, "@" + snap.requested_handle.lower())] = community.id
+        for key in ref_keys(snap.platform, None, snap.requested_handle):
+            ctx.communities[key] = community.id
     _enqueue(session, "community", [community.id])
     return community.id
 
 
 def community_id_for(session: Session, ref: r.CommunityRef, ctx: IngestContext, seen_at: datetime) -> int:
-    for key in _ref_keys(ref.platform, ref.native_id, ref.handle):
+    for key in ref_keys(ref.platform, ref.native_id, ref.handle):
         if key in ctx.communities:
             return ctx.communities[key]
     found = None
     if ref.native_id:
-        found = _find_by_native(session, ref.platform, ref.native_id)
+        found = find_by_native(session, ref.platform, ref.native_id)
     if found is None and ref.handle:
-        found = _find_by_handle(session, ref.platform, ref.handle)
+        found = find_by_handle(session, ref.platform, ref.handle)
     if found is None and ctx.target_community_id is not None and not ref.native_id and not ref.handle:
         found = session.get(m.Community, ctx.target_community_id)
     if found is None:
@@ -273,7 +251,7 @@ def community_id_for(session: Session, ref: r.CommunityRef, ctx: IngestContext, 
         session.add(found)
         session.flush()
     _remember(ctx, found)
-    for key in _ref_keys(ref.platform, ref.native_id, ref.handle):
+    for key in ref_keys(ref.platform, ref.native_id, ref.handle):
         ctx.communities[key] = found.id
     return found.id
 
