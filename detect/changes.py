@@ -14,9 +14,12 @@ existing snapshot row, so the count and ``last_observed_at`` move without a new 
 or an earlier first sighting, a new title, status, watch state or member count. A community that did
 not exist last time is dirty too.
 
-Everything is read at the start of a cycle, before any stage runs: what the cycle itself changes
-(a candidate it starts watching, events it stores, communities that leads create) is seen as a
-change by the next cycle, exactly as a full rebuild would see it.
+Everything is read at the start of a cycle, before any stage runs, with two exceptions for what the
+cycle itself changes before it decides which communities are of interest: communities that lead
+discovery creates or starts watching are dirty in the same cycle and their digests are taken once it
+has (so the next cycle does not look at them again), and the events the cycle stores are counted as
+seen (it read them). What it changes later (a candidate it starts watching) is a change the next cycle
+sees, exactly as a full rebuild would see it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -97,24 +101,41 @@ def _iso(value: datetime | None) -> str:
     return value.isoformat() if value is not None else ""
 
 
-def community_digests(session: Session, communities: dict[int, CommunityInfo]) -> dict[str, str]:
-    """Per community, a digest of what detection reads about it (see the module docstring)."""
+def community_digests(session: Session, communities: dict[int, CommunityInfo],
+                      only: Collection[int] | None = None) -> dict[str, str]:
+    """Per community (or per community in ``only``), a digest of what detection reads about it (see the
+    module docstring)."""
+    if only is not None:
+        wanted = sorted(set(only))
+        out: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = set(wanted[start:start + 500])
+            out.update(_digests(session, {c: i for c, i in communities.items() if c in chunk}, chunk))
+        return out
+    return _digests(session, communities, None)
+
+
+def _digests(session: Session, communities: dict[int, CommunityInfo], ids: set[int] | None) -> dict[str, str]:
     parts: dict[int, list[str]] = defaultdict(list)
     for cid, info in communities.items():
         parts[cid].append(repr((info.platform, info.handle, info.title, info.status, info.kind, info.watch_state,
                                 info.member_count, info.depth, _iso(info.created_at_platform),
                                 _iso(info.first_seen), _iso(info.removed_at), info.url, info.case_name)))
-    for cid, attrs, description in session.execute(select(m.Community.id, m.Community.attrs,
-                                                          m.Community.description)):
-        parts[int(cid)].append(json.dumps(attrs or {}, sort_keys=True, default=str) + repr(description))
+    rows = select(m.Community.id, m.Community.attrs, m.Community.description)
     snaps = (select(m.Snapshot.community_id, func.count(), func.sum(m.Snapshot.observations),
                     func.max(m.Snapshot.id), func.max(m.Snapshot.last_observed_at))
              .group_by(m.Snapshot.community_id))
-    for cid, count, observations, last_id, last_seen in session.execute(snaps):
-        parts[int(cid)].append(f"s{count}:{observations}:{last_id}:{last_seen}")
     members = (select(m.Membership.community_id, func.count(), func.min(m.Membership.first_seen),
                       func.max(m.Membership.first_seen))
                .group_by(m.Membership.community_id))
+    if ids is not None:
+        rows = rows.where(m.Community.id.in_(ids))
+        snaps = snaps.where(m.Snapshot.community_id.in_(ids))
+        members = members.where(m.Membership.community_id.in_(ids))
+    for cid, attrs, description in session.execute(rows):
+        parts[int(cid)].append(json.dumps(attrs or {}, sort_keys=True, default=str) + repr(description))
+    for cid, count, observations, last_id, last_seen in session.execute(snaps):
+        parts[int(cid)].append(f"s{count}:{observations}:{last_id}:{last_seen}")
     for cid, count, first, last in session.execute(members):
         parts[int(cid)].append(f"m{count}:{first}:{last}")
     return {str(cid): hashlib.sha256("|".join(p).encode()).hexdigest()[:12] for cid, p in parts.items()}

@@ -124,8 +124,11 @@ class Context:
     extra: set[tuple[int, int]] = field(default_factory=set)
     #: what an incremental cycle reads evidence around: the dirty communities and both sides of ``extra``
     focus: set[int] = field(default_factory=set)
-    #: the watermark of the last cycle (None: none yet)
+    #: the watermark of the last cycle (None: none yet), and the one this cycle leaves
     mark: ch.Watermark | None = None
+    new_mark: ch.Watermark | None = None
+    #: the communities as they were when the cycle started
+    at_start: dict[int, CommunityInfo] = field(default_factory=dict)
     report: c.CycleReport = field(default_factory=c.CycleReport)
     drafts: list[AlertDraft] = field(default_factory=list)
     now: datetime = field(default_factory=m.utcnow)
@@ -202,6 +205,14 @@ def _leads(ctx: Context) -> None:
         ctx.reload_communities()
     ctx.interest = ({cid for cid, info in ctx.communities.items() if info.watch_state in WATCHED_STATES}
                     | set(ctx.gone))
+    # Communities that lead discovery created or started watching just now are of interest from this
+    # cycle on: they are dirty now, and their state as read here is what the next cycle compares with.
+    changed = {cid for cid, info in ctx.communities.items() if ctx.at_start.get(cid) != info}
+    if ctx.dirty is not None:
+        ctx.dirty |= changed
+        ctx.focus |= changed
+    if ctx.new_mark is not None and changed:
+        ctx.new_mark.communities.update(ch.community_digests(ctx.session, ctx.communities, changed))
     ctx.post_times = _PostTimes(ctx.session, everything=ctx.dirty is None)
     ctx.post_times.prefetch(ctx.focus)
     ctx.compute_started()
@@ -214,6 +225,8 @@ def _announcements(ctx: Context) -> None:
     if ctx.dirty is not None:
         ctx.links.pairs = {p for p in ctx.links.pairs if ctx.touched(*p)}
     ctx.new_events = ctx.first_events + ev.persist_events(ctx.session, ctx.links.events)
+    if ctx.new_mark is not None:  # the events stored so far were read by this cycle (gone, surges)
+        ctx.new_mark.event_id = max([ctx.new_mark.event_id, *(e.id for e in ctx.new_events)])
     ctx.report.events = [{"kind": e.kind, "community_id": e.community_id,
                           "related_community_id": e.related_community_id, "occurred_at": e.occurred_at.isoformat(),
                           "evidence": e.evidence} for e in ctx.new_events]
@@ -384,8 +397,8 @@ def run_pipeline(session: Session, settings: Settings, *, search: NameSearch | N
     ctx = Context(session=session, settings=settings, search=search, changes=changes or Changes())
     ctx.mark = ch.load_watermark(session)
     ctx.full = _full_rebuild(ctx.mark, settings, full)
-    ctx.communities = c._communities(session)
-    now_mark = ch.current_watermark(session, settings, ctx.communities, ctx.mark, ctx.full)
+    ctx.communities = ctx.at_start = c._communities(session)
+    ctx.new_mark = now_mark = ch.current_watermark(session, settings, ctx.communities, ctx.mark, ctx.full)
     if not ctx.full:
         assert ctx.mark is not None
         dirty = ch.dirty_since(session, ctx.mark, now_mark)
