@@ -257,7 +257,7 @@ class Service:
 
         assert self.scheduler is not None
         settings = self.app.settings
-        crawlable = crawlable_platforms()  # entered by hand, or a platform no plugin crawls: nothing to schedule
+        crawlable = crawlable_platforms()  # entered by hand, or a platform nothing crawls: nothing to schedule
         with self.app.store.session() as session:
             rows = session.execute(select(m.Community.id, m.Community.platform, m.Community.crawl_interval_minutes,
                                           m.Community.attrs).where(m.Community.watch_state.in_(WATCHED_STATES))).all()

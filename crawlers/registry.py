@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from config.settings import Settings
-from crawlers.base import Source, register_source
+from crawlers.base import Source, register_source, registered
 from model.records import CommunityStatus
 from model.targets import WatchTarget
 
@@ -132,7 +132,11 @@ def plugin_for(platform: str) -> PlatformPlugin | None:
 
 
 def crawlable_platforms() -> frozenset[str]:
-    return frozenset(p.platform for p in plugins().values() if p.crawlable)
+    """Platforms something can crawl: each crawlable plugin's, and those of sources registered without a
+    plugin (a test's fake source, ``RESURFACE_EXTRA_SOURCES``)."""
+    declined = {p.platform for p in plugins().values() if not p.crawlable}
+    sources = {source.platform for source in registered().values()}
+    return frozenset({p.platform for p in plugins().values() if p.crawlable} | (sources - declined))
 
 
 def link_recognisers() -> tuple[LinkRecogniser, ...]:
