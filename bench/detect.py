@@ -1,4 +1,5 @@
-"""One full detection cycle over a synthetic world with planted migrations.
+"""One full detection cycle over a synthetic world with planted migrations, then one incremental cycle
+after a crawl round that added 1 % of the posts.
 
     .venv/bin/python bench/detect.py               # 10,000 communities, 1,000,000 posts
     .venv/bin/python bench/detect.py --scale 0.1   # quick: 1,000 communities, 100,000 posts
@@ -15,6 +16,16 @@ successors, renames, a heavy-tailed audience shared across communities.
 
 Baseline (same run): the time to read every post, membership and link row once, the least any
 detector over this store must do. Targets: cycle <= 60 s at full scale, recall of planted strong = 1.
+
+The crawl round (:func:`crawl_round`): the communities due in one round (``--due``, 5 % by default,
+none of them gone) share 1 % of the posts (at full scale 500 communities × 20 posts = 10,000 posts;
+``--due 0.01``: 100 × 100), with links and
+media at the world's rates, two new members each, a repeated observation of their snapshot and an ok
+crawl run; and one watched community shuts down after posting 8 images, while a new community gets
+half of its members and 6 of its images re-encoded. The incremental cycle (``full=False``, in a child
+process like the full one) must find that pair strong; its time is compared with the full cycle's
+(target: under a tenth). ``--compare`` also runs a full rebuild over a copy of the final store and
+checks that both leave the same candidates.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ import hashlib
 import json
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -237,7 +249,121 @@ def baseline(db_url: str) -> float:
     return time.perf_counter() - started
 
 
-def cycle_child(db_url: str) -> None:
+def crawl_round(db_url: str, scale: float, due_share: float = 0.05, seed: int = 12) -> dict[str, Any]:
+    """What one crawl round adds (see the module docstring), bulk-inserted like the world."""
+    rng = random.Random(seed)
+    store = open_store(db_url)
+    at0 = END + timedelta(hours=1)
+    with store.engine.begin() as conn:
+        gone = {int(c) for c in conn.execute(
+            text("SELECT DISTINCT community_id FROM snapshots WHERE status = 'banned'")).scalars()}
+        communities = [int(c) for c in conn.execute(text("SELECT id FROM communities ORDER BY id")).scalars()]
+        seeds = [int(c) for c in conn.execute(text(
+            "SELECT id FROM communities WHERE watch_state = 'seed' ORDER BY id")).scalars()]
+        post_no = int(conn.execute(text("SELECT max(id) FROM posts")).scalar() or 0)
+        member_no = int(conn.execute(text("SELECT max(id) FROM members")).scalar() or 0)
+        n_users = member_no
+        live = [c for c in communities if c not in gone]
+        due = rng.sample(live, max(10, int(len(communities) * due_share)))
+        shut = next(c for c in reversed(seeds) if c not in gone and c not in due)
+        per = max(1, int(1_000_000 * scale) // 100 // len(due))
+        b = Builder(conn)
+        posts = 0
+        for cid in due:
+            members = [int(x) for x in conn.execute(text("SELECT member_id FROM memberships WHERE community_id = :c"),
+                                                     {"c": cid}).scalars()]
+            newcomers = []
+            for _ in range(2):
+                member_no += 1
+                newcomers.append(member_no)
+                b.add(m.Member.__table__, {"id": member_no, "pseudonym": sha("u", member_no)[:64],
+                                           "platform": "telegram", "first_seen": at0, "last_seen": at0})
+            b.flush(m.Member.__table__)
+            for uid in newcomers:
+                b.add(m.Membership.__table__, {"community_id": cid, "member_id": uid, "first_seen": at0,
+                                               "last_seen": at0, "seen_posting": False, "seen_listed": True})
+            authors = members + newcomers
+            for k in range(per):
+                post_no += 1
+                posts += 1
+                at = at0 + timedelta(minutes=k)
+                body = " ".join(rng.choice(FILLER) for _ in range(6))
+                link_to = rng.randint(1, len(communities)) if rng.random() < 0.03 else None
+                if link_to is not None:
+                    body += f" https://t.me/chan_{link_to}"
+                b.add(m.Post.__table__, {
+                    "id": post_no, "community_id": cid, "native_post_id": f"r{k}", "url": f"https://t.me/chan_{cid}/r{k}",
+                    "author_id": rng.choice(authors), "created_at": at, "fetched_at": at + timedelta(minutes=5),
+                    "text": body, "kind": "post", "fwd_hidden": False, "has_media": False,
+                    "payload_sha256": sha("round", post_no), "attrs": {}})
+                if link_to is not None and link_to != cid:
+                    b.add(m.Link.__table__, {"post_id": post_no, "community_id": cid,
+                                             "url": f"https://t.me/chan_{link_to}", "kind": "telegram_public",
+                                             "target_platform": "telegram", "target_handle": f"chan_{link_to}",
+                                             "is_private": False, "found_at": at})
+                if rng.random() < 0.05:
+                    media = pdq(rng)
+                    b.add(m.MediaFingerprint.__table__, {"post_id": post_no, "sha256": sha("img", media), "pdq": media,
+                                                         "pdq_quality": 90, "kind": "photo", "created_at": at})
+            b.add(m.CrawlRun.__table__, {"community_id": cid, "source": "telegram_web", "started_at": at0,
+                                         "finished_at": at0 + timedelta(minutes=1), "outcome": "ok", "records": per,
+                                         "new_posts": per})
+            b.flush()
+            conn.execute(text("UPDATE snapshots SET observations = observations + 1, last_observed_at = :t WHERE id = "
+                              "(SELECT max(id) FROM snapshots WHERE community_id = :c)"), {"t": at0, "c": cid})
+        # the new shutdown: `shut` posts 8 images and is banned; a new community gets half its members and 6 images
+        shut_members = [int(x) for x in conn.execute(text("SELECT member_id FROM memberships WHERE community_id = :c"),
+                                                     {"c": shut}).scalars()]
+        images = []
+        for k in range(8):
+            post_no += 1
+            at = at0 + timedelta(hours=k)
+            images.append(pdq(rng))
+            b.add(m.Post.__table__, {
+                "id": post_no, "community_id": shut, "native_post_id": f"s{k}", "url": f"https://t.me/chan_{shut}/s{k}",
+                "author_id": rng.choice(shut_members), "created_at": at, "fetched_at": at, "text": "foto",
+                "kind": "post", "fwd_hidden": False, "has_media": True, "payload_sha256": sha("shut", post_no),
+                "attrs": {}})
+            b.add(m.MediaFingerprint.__table__, {"post_id": post_no, "sha256": sha("img", images[-1]),
+                                                 "pdq": images[-1], "pdq_quality": 90, "kind": "photo",
+                                                 "created_at": at})
+        banned_at = at0 + timedelta(hours=10)
+        b.add(m.Snapshot.__table__, {
+            "community_id": shut, "observed_at": banned_at, "last_observed_at": banned_at, "observations": 1,
+            "native_id": None, "handle": f"chan_{shut}", "title": None, "status": "banned", "member_count": None,
+            "content_sha256": sha("gone-round", shut), "payload_sha256": sha("gpr", shut), "attrs": {}})
+        new_id = max(communities) + 1
+        born = banned_at + timedelta(hours=5)
+        b.add(m.Community.__table__, {
+            "id": new_id, "platform": "telegram", "native_id": str(10_000_000 + new_id), "handle": f"chan_{new_id}",
+            "title": f"riserva {new_id}", "url": f"https://t.me/chan_{new_id}", "kind": "channel", "status": "active",
+            "member_count": 400, "watch_state": "seen", "labels": [], "depth": 0, "created_at_platform": born,
+            "first_seen": born, "last_seen": born, "attrs": {}})
+        b.flush()
+        b.add(m.Snapshot.__table__, {
+            "community_id": new_id, "observed_at": born, "last_observed_at": born, "observations": 1,
+            "native_id": str(10_000_000 + new_id), "handle": f"chan_{new_id}", "title": f"riserva {new_id}",
+            "status": "active", "member_count": 400, "content_sha256": sha(new_id), "payload_sha256": sha("p", new_id),
+            "attrs": {}})
+        for uid in rng.sample(shut_members, max(8, len(shut_members) // 2)):
+            b.add(m.Membership.__table__, {"community_id": new_id, "member_id": uid, "first_seen": born,
+                                           "last_seen": born, "seen_posting": False, "seen_listed": True})
+        for k in range(6):
+            post_no += 1
+            at = born + timedelta(hours=k + 1)
+            repost = near(images[k], rng)
+            b.add(m.Post.__table__, {
+                "id": post_no, "community_id": new_id, "native_post_id": str(k), "url": f"https://t.me/chan_{new_id}/{k}",
+                "author_id": None, "created_at": at, "fetched_at": at, "text": "foto", "kind": "post",
+                "fwd_hidden": False, "has_media": True, "payload_sha256": sha("succ", post_no), "attrs": {}})
+            b.add(m.MediaFingerprint.__table__, {"post_id": post_no, "sha256": sha("img", repost), "pdq": repost,
+                                                 "pdq_quality": 90, "kind": "photo", "created_at": at})
+        b.flush()
+    store.close()
+    return {"due": len(due), "posts": posts + 14, "users": n_users, "planted": [shut, new_id]}
+
+
+def cycle_child(db_url: str, full: bool | None = None) -> None:
     """Run in a child process: one detection cycle, report JSON on stdout."""
     from service.detection import run_detection
 
@@ -245,23 +371,41 @@ def cycle_child(db_url: str) -> None:
     settings = Settings(data_dir=str(Path(db_url.split("///", 1)[1]).parent))
     started = time.perf_counter()
     with store.session() as session:
-        report = run_detection(session, settings)
+        report = run_detection(session, settings, full=full)
         strong = {(c["source_id"], c["target_id"]): c["level"] for c in report.candidates}
         alerts = session.scalar(select(text("count(*)")).select_from(m.Alert)) or 0
+        stored = sorted([c.source_id, c.target_id, c.level, round(c.score, 9)]
+                        for c in session.scalars(select(m.Candidate)))
     seconds = time.perf_counter() - started
     store.close()
     print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "levels": [[k[0], k[1], v]
                       for k, v in strong.items()], "events": len(report.events), "leads": len(report.leads),
-                      "candidates": len(report.candidates), "alerts": alerts}))
+                      "candidates": len(report.candidates), "alerts": alerts, "full": report.full,
+                      "pairs_scored": report.pairs_scored, "stored": stored}))
+
+
+def run_child(url: str, mode: str) -> dict[str, Any]:
+    child = subprocess.run([sys.executable, __file__, "--cycle-only", url, "--mode", mode], capture_output=True,
+                           text=True, check=False)
+    if child.returncode != 0:
+        sys.stderr.write(child.stderr)
+        raise SystemExit(child.returncode)
+    result: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 10,000 communities, 1,000,000 posts")
+    parser.add_argument("--due", type=float, default=0.05,
+                        help="share of the communities crawled in the round (the 1 %% of posts is spread over them)")
+    parser.add_argument("--compare", action="store_true",
+                        help="also rebuild the final store in full and check both leave the same candidates")
     parser.add_argument("--cycle-only", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="auto", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.cycle_only:
-        cycle_child(args.cycle_only)
+        cycle_child(args.cycle_only, {"auto": None, "full": True, "incremental": False}[args.mode])
         return
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
@@ -270,12 +414,14 @@ def main() -> None:
               f"{world['memberships']:,} memberships, {len(world['planted'])} planted migrations "
               f"(built in {world['build_seconds']} s)")
         base = baseline(url)
-        child = subprocess.run([sys.executable, __file__, "--cycle-only", url], capture_output=True, text=True,
-                               check=False)
-        if child.returncode != 0:
-            sys.stderr.write(child.stderr)
-            raise SystemExit(child.returncode)
-        result = json.loads(child.stdout.strip().splitlines()[-1])
+        result = run_child(url, "full")
+        started = time.perf_counter()
+        round_ = crawl_round(url, args.scale, args.due)
+        round_seconds = time.perf_counter() - started
+        if args.compare:
+            shutil.copyfile(Path(tmp) / "bench.db", Path(tmp) / "copy.db")
+        incremental = run_child(url, "incremental")
+        rebuilt = run_child(f"sqlite:///{Path(tmp) / 'copy.db'}", "full") if args.compare else None
     levels = {(a, b): lvl for a, b, lvl in result["levels"]}
     found_strong = sum(1 for a, b, _ in world["planted"] if levels.get((a, b)) == "strong")
     found_any = sum(1 for a, b, _ in world["planted"] if (a, b) in levels)
@@ -292,6 +438,23 @@ def main() -> None:
     misses = [(a, b, kinds, levels.get((a, b))) for a, b, kinds in world["planted"] if levels.get((a, b)) != "strong"]
     for miss in misses[:10]:
         print(f"  not strong: {miss}")
+    shut, successor = round_["planted"]
+    inc_levels = {(a, b): lvl for a, b, lvl in incremental["levels"]}
+    print(f"crawl round: {round_['posts']:,} posts over {round_['due']} communities "
+          f"(inserted in {round_seconds:.1f} s); community {shut} shut down, {successor} its successor")
+    print(f"incremental cycle: {incremental['seconds']:.1f} s (full: {incremental['full']}), "
+          f"{incremental['pairs_scored']:,} pairs scored, peak RSS {incremental['peak_rss_mb']:.0f} MB; "
+          f"full cycle {result['seconds']:.1f} s; "
+          f"incremental / full = {incremental['seconds'] / result['seconds']:.3f} (target < 0.1)")
+    print(f"new shutdown's successor found as: {inc_levels.get((shut, successor))}; "
+          f"events {incremental['events']}, alerts in store {incremental['alerts']}")
+    if rebuilt is not None:
+        same = rebuilt["stored"] == incremental["stored"]
+        print(f"full rebuild of the same final store: {rebuilt['seconds']:.1f} s; stored candidates identical: {same}")
+        if not same:
+            a_set = {tuple(x) for x in incremental["stored"]}
+            b_set = {tuple(x) for x in rebuilt["stored"]}
+            print(f"  only incremental: {sorted(a_set - b_set)[:5]}; only full: {sorted(b_set - a_set)[:5]}")
 
 
 if __name__ == "__main__":

@@ -36,11 +36,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
-from detect.overlap import members_per_platform, reported_members_per_platform
+from detect.content import MediaLinks
+from detect.overlap import platform_universes
 from model.vocab import CommunityInfo
 from store import models as m
 
 WATERMARK_KEY = "detect.watermark"
+MEDIA_LINKS_KEY = "detect.media_links"
 #: Bump when what a watermark means changes: an older one then makes the next cycle a full rebuild.
 VERSION = 1
 
@@ -88,6 +90,26 @@ def save_watermark(session: Session, mark: Watermark) -> None:
     value = asdict(mark)
     if row is None:
         session.add(m.KeyValue(key=WATERMARK_KEY, value=value, updated_at=m.utcnow()))
+    else:
+        row.value = value
+        row.updated_at = m.utcnow()
+
+
+def load_media_links(session: Session) -> MediaLinks:
+    """The near-duplicate image links earlier cycles found (empty and unknown when there are none)."""
+    row = session.get(m.KeyValue, MEDIA_LINKS_KEY)
+    if row is None or not row.value or row.value.get("version") != VERSION:
+        return MediaLinks()
+    return MediaLinks({(str(a), str(b)): float(d) for a, b, d in row.value.get("pairs", [])},
+                      int(row.value.get("since", 0)), True)
+
+
+def save_media_links(session: Session, links: MediaLinks) -> None:
+    value = {"version": VERSION, "since": links.since,
+             "pairs": [[a, b, d] for (a, b), d in sorted(links.pairs.items())]}
+    row = session.get(m.KeyValue, MEDIA_LINKS_KEY)
+    if row is None:
+        session.add(m.KeyValue(key=MEDIA_LINKS_KEY, value=value, updated_at=m.utcnow()))
     else:
         row.value = value
         row.updated_at = m.utcnow()
@@ -141,12 +163,6 @@ def _digests(session: Session, communities: dict[int, CommunityInfo], ids: set[i
     return {str(cid): hashlib.sha256("|".join(p).encode()).hexdigest()[:12] for cid, p in parts.items()}
 
 
-def universe(session: Session) -> dict[str, int]:
-    """The member universe per platform, as :mod:`detect.overlap` computes it."""
-    seen, reported = members_per_platform(session), reported_members_per_platform(session)
-    return {p: max(seen.get(p, 0), reported.get(p, 0)) for p in sorted(set(seen) | set(reported))}
-
-
 def current_watermark(session: Session, settings: Settings, communities: dict[int, CommunityInfo],
                       previous: Watermark | None, full: bool) -> Watermark:
     """The store as it is now (read before any stage runs)."""
@@ -156,7 +172,7 @@ def current_watermark(session: Session, settings: Settings, communities: dict[in
                      crawl_run_id=_max_id(session, m.CrawlRun.id), event_id=_max_id(session, m.Event.id), at=now,
                      full_at=now if full or previous is None else previous.full_at,
                      settings=settings_digest(settings), communities=community_digests(session, communities),
-                     universe=universe(session))
+                     universe=platform_universes(session))
 
 
 def dirty_since(session: Session, mark: Watermark, now: Watermark) -> Dirty:
@@ -179,5 +195,5 @@ def dirty_since(session: Session, mark: Watermark, now: Watermark) -> Dirty:
     return Dirty(dirty, moved, mark)
 
 
-__all__ = ["WATERMARK_KEY", "Dirty", "Watermark", "current_watermark", "dirty_since", "load_watermark",
-           "save_watermark", "settings_digest"]
+__all__ = ["MEDIA_LINKS_KEY", "WATERMARK_KEY", "Dirty", "Watermark", "current_watermark", "dirty_since",
+           "load_media_links", "load_watermark", "save_media_links", "save_watermark", "settings_digest"]

@@ -130,23 +130,50 @@ def _propagate(acc: _Accumulator, posts_by_item: dict[int, list[int]], links: di
                                 distance)
 
 
-def _media(session: Session, acc: _Accumulator, dihedral: bool, around: set[int] | None = None) -> None:
-    rows = session.execute(
-        select(m.MediaFingerprint.post_id, m.MediaFingerprint.sha256, m.MediaFingerprint.pdq,
-               m.MediaFingerprint.pdq_quality)
-    ).all()
+@dataclass
+class MediaLinks:
+    """Images that look alike (PDQ within the match distance) though their files differ, as pairs of
+    SHA-256 (smaller first) with their distance, found by the range searches so far. Kept between
+    cycles (:mod:`detect.pipeline` stores it): a search is symmetric and two stored images never
+    move, so an incremental cycle searches only the images stored since ``since`` (a fingerprint id)
+    and takes the older links from here."""
+
+    pairs: dict[tuple[str, str], float] = field(default_factory=dict)
+    since: int = 0
+    #: False: nothing kept yet, so every image is searched
+    known: bool = False
+
+
+def _media(session: Session, acc: _Accumulator, dihedral: bool, around: set[int] | None = None,
+           kept: MediaLinks | None = None) -> None:
+    """Reposted images. ``around``: only pairs with a side in it are wanted, so only the items (distinct
+    files) with a post there, and the items near them, are counted: a pair with a side there counts
+    posts whose item is, or is near, an item of that side. ``kept``: links found by earlier searches;
+    only newer images are searched (the distance is symmetric, so each link is kept both ways), and the
+    links found are added to it."""
+    stmt = select(m.MediaFingerprint.post_id, m.MediaFingerprint.sha256, m.MediaFingerprint.pdq,
+                  m.MediaFingerprint.pdq_quality, m.MediaFingerprint.id, m.Post.community_id).join(
+        m.Post, m.Post.id == m.MediaFingerprint.post_id)
+    rows = session.execute(stmt.order_by(m.MediaFingerprint.id)).all()
     if not rows:
         return
-    infos = _post_infos(session, (r[0] for r in rows))
     # Items: distinct sha256 values. Their PDQ (first good one) links items that look alike.
     item_of_sha: dict[str, int] = {}
     posts_by_item: dict[int, list[int]] = defaultdict(list)
     pdq_of_item: dict[int, str] = {}
-    for post_id, sha, pdq, quality in rows:
+    mine: set[int] = set()
+    fresh: set[int] = set()
+    since = kept.since if kept is not None and kept.known else -1
+    for post_id, sha, pdq, quality, fid, community in rows:
         item = item_of_sha.setdefault(sha, len(item_of_sha))
         posts_by_item[item].append(int(post_id))
         if pdq and (quality is None or quality >= MIN_QUALITY) and item not in pdq_of_item:
             pdq_of_item[item] = pdq
+        if around is not None and community in around:
+            mine.add(item)
+        if fid > since:
+            fresh.add(item)
+    sha_of_item = {item: sha for sha, item in item_of_sha.items()}
     links: dict[int, dict[int, float]] = defaultdict(dict)
     if pdq_of_item:
         # Distinct PDQ values only: identical hashes are linked by grouping, not by the index.
@@ -154,25 +181,33 @@ def _media(session: Session, acc: _Accumulator, dihedral: bool, around: set[int]
         for item, pdq in pdq_of_item.items():
             items_by_pdq[pdq.lower()].append(item)
         distinct = list(items_by_pdq)
-        index = PdqIndex()
-        index.add(list(range(len(distinct))), distinct)
-        index.flush()
-        # Around some communities, only their items are searched: a pair with a side there counts posts
-        # whose item is, or is near, an item of that side, and the distance is symmetric, so each link
-        # is found from that side and kept both ways.
-        queries = list(range(len(distinct)))
-        if around is not None:
-            mine = {item for item, pids in posts_by_item.items() if any(infos[p].community in around
-                                                                        for p in pids if p in infos)}
-            queries = [q for q, pdq in enumerate(distinct) if any(i in mine for i in items_by_pdq[pdq])]
-        for match in index.search([distinct[q] for q in queries], radius=MATCH_DISTANCE, dihedral=dihedral):
-            query = queries[match.query]
-            for a in items_by_pdq[distinct[query]]:
-                for b in items_by_pdq[distinct[match.match_id]]:
-                    if a != b:
-                        links[a][b] = float(match.distance)
-                        if around is not None:
-                            links[b][a] = float(match.distance)
+        queries = [q for q, pdq in enumerate(distinct) if any(i in fresh for i in items_by_pdq[pdq])]
+        if queries:
+            index = PdqIndex()
+            index.add(list(range(len(distinct))), distinct)
+            index.flush()
+            for match in index.search([distinct[q] for q in queries], radius=MATCH_DISTANCE, dihedral=dihedral):
+                for a in items_by_pdq[distinct[queries[match.query]]]:
+                    for b in items_by_pdq[distinct[match.match_id]]:
+                        if a != b:
+                            links[a][b] = links[b][a] = float(match.distance)
+        if kept is not None:
+            for (sha_a, sha_b), distance in kept.pairs.items():
+                item_a, item_b = item_of_sha.get(sha_a), item_of_sha.get(sha_b)
+                if item_a is not None and item_b is not None:
+                    links[item_a][item_b] = links[item_b][item_a] = distance
+            for a, near in links.items():
+                for b, distance in near.items():
+                    key = (sha_of_item[a], sha_of_item[b])
+                    if key[0] < key[1]:
+                        kept.pairs[key] = distance
+    if kept is not None:
+        kept.since = max(kept.since, max(int(r[4]) for r in rows))
+        kept.known = True
+    if around is not None:
+        relevant = mine | {other for item in mine for other in links.get(item, {})}
+        posts_by_item = {item: pids for item, pids in posts_by_item.items() if item in relevant}
+    infos = _post_infos(session, (pid for pids in posts_by_item.values() for pid in pids))
 
     def kind_of(item: int, other: int) -> str:
         return "media_sha256" if item == other else "media_pdq"
@@ -241,18 +276,20 @@ def content_overlaps(
     dihedral: bool = True,
     max_examples: int = MAX_EXAMPLES,
     around: Collection[int] | None = None,
+    media_links: MediaLinks | None = None,
 ) -> dict[tuple[int, int], ContentOverlap]:
     """Directed content overlaps keyed ``(source_id, target_id)``: content first seen in source
     that later reappears in target. With ``community_ids``, only pairs with at least one side in
     it. ``dihedral`` also matches mirrored/rotated images (8 queries per distinct hash).
 
-    ``around`` (an incremental cycle): only pairs with a side in it, and only the images of those
-    communities are range-searched against all the others (the expensive part); the figures of those
-    pairs are the same as a whole-store run's."""
+    ``around`` (an incremental cycle): only pairs with a side in it, reading only the posts that can
+    count for them; the figures of those pairs are the same as a whole-store run's. ``media_links``
+    (see :class:`MediaLinks`): only images newer than it are range-searched against all the others (the
+    expensive part of a whole-store run), and it is brought up to date."""
     wanted = set(community_ids) if community_ids is not None else None
     near = set(around) if around is not None else None
     acc = _Accumulator(near if near is not None else wanted, max_examples)
-    _media(session, acc, dihedral, near)
+    _media(session, acc, dihedral, near, media_links)
     _texts(session, acc, text_threshold)
     _forwards(session, acc)
     return acc.pairs

@@ -28,7 +28,7 @@ from detect import events as ev
 from detect.language import successor_phrases
 from detect.leads import COMMUNITY_LINKS, invite_handle
 from detect.names import key_similarity, normalise_name
-from detect.overlap import PairOverlap, members_per_platform, pair_metrics, reported_members_per_platform
+from detect.overlap import PairOverlap, pair_metrics, platform_universes
 from detect.scoring import (
     Announcement,
     MemberEvidence,
@@ -70,11 +70,22 @@ class CycleReport:
 # --- loading -------------------------------------------------------------------------------------
 
 
-def _communities(session: Session) -> dict[int, CommunityInfo]:
+def _communities(session: Session, ids: Iterable[int] | None = None) -> dict[int, CommunityInfo]:
+    """Every community (or those with the given ids) as detection reads it."""
+    if ids is not None:
+        wanted = sorted(set(ids))
+        return {k: v for start in range(0, len(wanted), 500)
+                for k, v in _communities_where(session, m.Community.id.in_(wanted[start:start + 500])).items()}
+    return _communities_where(session, None)
+
+
+def _communities_where(session: Session, where: Any) -> dict[int, CommunityInfo]:
     stmt = select(m.Community.id, m.Community.platform, m.Community.handle, m.Community.title, m.Community.status,
                   m.Community.kind, m.Community.watch_state, m.Community.member_count, m.Community.depth,
                   m.Community.created_at_platform, m.Community.first_seen, m.Community.last_seen,
                   m.Community.case_name, m.Community.labels, m.Community.url, m.Community.removed_at)
+    if where is not None:
+        stmt = stmt.where(where)
     return {row.id: CommunityInfo(id=row.id, platform=row.platform, handle=row.handle, title=row.title,
                                   status=row.status, kind=row.kind, watch_state=row.watch_state,
                                   member_count=row.member_count, case_name=row.case_name,
@@ -295,23 +306,30 @@ def _orient(a: int, b: int, interest: set[int], gone: dict[int, SourceEvent],
 
 def _name_pairs(gone: Iterable[int], communities: dict[int, CommunityInfo],
                 names: dict[int, list[str]]) -> set[tuple[int, int]]:
-    """For communities that shut down or renamed: the most similarly named other communities."""
-    keys: list[str] = []
-    owners: list[int] = []
-    for cid, ns in names.items():
-        for key in {normalise_name(n).replace(" ", "") for n in ns}:
+    """For communities that shut down or renamed: the most similarly named other communities (the
+    ``NAME_NEIGHBOURS + 5`` closest names, ties to the lower community id). Distinct names are compared
+    once: many communities share a name once it is normalised."""
+    owners_of: dict[str, list[int]] = defaultdict(list)
+    for cid in sorted(names):
+        for key in sorted({normalise_name(n).replace(" ", "") for n in names[cid]}):
             if key:
-                keys.append(key)
-                owners.append(cid)
+                owners_of[key].append(cid)
     pairs: set[tuple[int, int]] = set()
-    if not keys:
+    if not owners_of:
         return pairs
+    distinct = list(owners_of)
+    limit = NAME_NEIGHBOURS + 5
     for cid in gone:
         platform_keys = {normalise_name(n).replace(" ", "") for n in names.get(cid, [])} - {""}
         for key in platform_keys:
-            for _choice, _score, index in process.extract(key, keys, scorer=fuzz.ratio, score_cutoff=NAME_CUTOFF,
-                                                          limit=NAME_NEIGHBOURS + 5):
-                other = owners[index]
+            best: list[tuple[float, int]] = []
+            for _choice, score, index in process.extract(key, distinct, scorer=fuzz.ratio, score_cutoff=NAME_CUTOFF,
+                                                          limit=None):
+                if len(best) >= limit and score < best[limit - 1][0]:
+                    break
+                best.extend((score, owner) for owner in owners_of[distinct[index]][:limit])
+                best.sort(key=lambda item: (-item[0], item[1]))
+            for _score, other in best[:limit]:
                 if other != cid and other in communities:
                     pairs.add((cid, other))
     return pairs
@@ -361,8 +379,8 @@ def _arrivals_after_event(session: Session, pairs: list[tuple[int, int]],
     return out
 
 
-def _pair_overlaps(session: Session, pairs: set[tuple[int, int]],
-                   communities: dict[int, CommunityInfo]) -> dict[tuple[int, int], PairOverlap]:
+def _pair_overlaps(session: Session, pairs: set[tuple[int, int]], communities: dict[int, CommunityInfo],
+                   universes: Mapping[str, int] | None = None) -> dict[tuple[int, int], PairOverlap]:
     """Shared members of a few chosen pairs (the same statistics as :func:`member_overlaps`)."""
     if not pairs:
         return {}
@@ -375,12 +393,10 @@ def _pair_overlaps(session: Session, pairs: set[tuple[int, int]],
             chosen.append((a, b, shared))
     if not chosen:
         return {}
-    per_platform = members_per_platform(session)
-    reported = reported_members_per_platform(session)
+    known = platform_universes(session) if universes is None else universes
 
     def universe(a: int, b: int) -> int:
-        return sum(max(per_platform.get(p, 0), reported.get(p, 0))
-                   for p in {communities[a].platform, communities[b].platform})
+        return sum(known.get(p, 0) for p in {communities[a].platform, communities[b].platform})
 
     shared_arr = np.asarray([c[2] for c in chosen])
     size_a = np.asarray([len(members[c[0]]) for c in chosen])
@@ -392,7 +408,8 @@ def _pair_overlaps(session: Session, pairs: set[tuple[int, int]],
             for i, (a, b, shared) in enumerate(chosen)}
 
 
-def _handle_overlaps(session: Session, pairs: set[tuple[int, int]]) -> dict[tuple[int, int], PairOverlap]:
+def _handle_overlaps(session: Session, pairs: set[tuple[int, int]],
+                     universes: Mapping[str, int] | None = None) -> dict[tuple[int, int], PairOverlap]:
     """Shared members of directed pairs on different platforms, matched by handle pseudonym (the same
     handle gives the same keyed pseudonym on every platform). Sizes are the members with a handle; the
     universe is the two platforms' (reported or seen) populations, as for :func:`member_overlaps`."""
@@ -415,12 +432,10 @@ def _handle_overlaps(session: Session, pairs: set[tuple[int, int]]) -> dict[tupl
     chosen = [(a, b, n) for a, b, n in chosen if n >= MIN_SHARED]
     if not chosen:
         return {}
-    per_platform = members_per_platform(session)
-    reported = reported_members_per_platform(session)
+    known = platform_universes(session) if universes is None else universes
 
     def universe(a: int, b: int) -> int:
-        return sum(max(per_platform.get(p, 0), reported.get(p, 0))
-                   for p in {platform_of.get(a, ""), platform_of.get(b, "")})
+        return sum(known.get(p, 0) for p in {platform_of.get(a, ""), platform_of.get(b, "")})
 
     size_a = np.asarray([len(handles[a]) for a, _, _ in chosen])
     size_b = np.asarray([len(handles[b]) for _, b, _ in chosen])

@@ -26,7 +26,7 @@ stable whatever subset of communities a query looks at.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -252,14 +252,23 @@ def reported_members_per_platform(session: Session) -> dict[str, int]:
     return {str(p): int(n or 0) for p, n in session.execute(stmt)}
 
 
+def platform_universes(session: Session) -> dict[str, int]:
+    """Per platform, the population its members are drawn from: the larger of the members seen there
+    and the members its communities report (see the module docstring)."""
+    seen, reported = members_per_platform(session), reported_members_per_platform(session)
+    return {p: max(seen.get(p, 0), reported.get(p, 0)) for p in sorted(set(seen) | set(reported))}
+
+
 def member_overlaps(
-    session: Session, community_ids: Collection[int] | None = None, min_shared: int = 1
+    session: Session, community_ids: Collection[int] | None = None, min_shared: int = 1,
+    universes: Mapping[str, int] | None = None,
 ) -> dict[tuple[int, int], PairOverlap]:
     """Shared-member statistics for pairs of communities, keyed ``(min_id, max_id)``.
 
     ``community_ids=None`` computes all pairs; otherwise every pair with at least one side in
     ``community_ids`` (the other side may be any community). Pairs sharing fewer than
-    ``min_shared`` members are left out.
+    ``min_shared`` members are left out. ``universes`` (per platform, as :func:`platform_universes`
+    gives them) saves reading them again when the caller has them.
     """
     communities, members = _memberships(session, community_ids)
     if len(communities) == 0:
@@ -283,12 +292,10 @@ def member_overlaps(
     else:
         sizes = _sizes(session, involved)
     platforms = _platforms(session, involved)
-    per_platform = members_per_platform(session)
-    reported = reported_members_per_platform(session)
+    known = platform_universes(session) if universes is None else universes
 
     def universe(a: int, b: int) -> int:
-        names = {platforms.get(a, ""), platforms.get(b, "")}
-        return sum(max(per_platform.get(p, 0), reported.get(p, 0)) for p in names)
+        return sum(known.get(p, 0) for p in {platforms.get(a, ""), platforms.get(b, "")})
 
     size_a = np.asarray([sizes[int(v)] for v in a_ids], dtype=np.int64)
     size_b = np.asarray([sizes[int(v)] for v in b_ids], dtype=np.int64)
@@ -318,7 +325,8 @@ def members_first_seen_after(session: Session, target_id: int, source_id: int, s
 
 
 def member_overlaps_between(
-    session: Session, left: Collection[int], right: Collection[int], min_shared: int = 1
+    session: Session, left: Collection[int], right: Collection[int], min_shared: int = 1,
+    universes: Mapping[str, int] | None = None,
 ) -> dict[tuple[int, int], PairOverlap]:
     """The statistics of :func:`member_overlaps` for the pairs with one side in ``left`` and the other in
     ``right`` only (an incremental cycle: communities that gained members × communities that shut
@@ -349,12 +357,10 @@ def member_overlaps_between(
     a_ids, b_ids = community_ids_arr[i], community_ids_arr[j]
     involved = sorted({int(v) for v in np.concatenate([a_ids, b_ids])})
     platforms = _platforms(session, involved)
-    per_platform = members_per_platform(session)
-    reported = reported_members_per_platform(session)
+    known = platform_universes(session) if universes is None else universes
 
     def universe(a: int, b: int) -> int:
-        names = {platforms.get(a, ""), platforms.get(b, "")}
-        return sum(max(per_platform.get(p, 0), reported.get(p, 0)) for p in names)
+        return sum(known.get(p, 0) for p in {platforms.get(a, ""), platforms.get(b, "")})
 
     size_a = np.asarray([sizes[int(v)] for v in a_ids], dtype=np.int64)
     size_b = np.asarray([sizes[int(v)] for v in b_ids], dtype=np.int64)

@@ -35,7 +35,7 @@ from config.settings import Settings
 from detect import changes as ch
 from detect import cycle as c
 from detect import events as ev
-from detect.content import content_overlaps
+from detect.content import MediaLinks, content_overlaps
 from detect.hashlists import hash_match_drafts
 from detect.leads import NameSearch, discover_leads, follow_site_links, search_similar
 from detect.names import normalise_name
@@ -129,6 +129,8 @@ class Context:
     new_mark: ch.Watermark | None = None
     #: the communities as they were when the cycle started
     at_start: dict[int, CommunityInfo] = field(default_factory=dict)
+    #: per platform, the population member overlaps are judged against (read once, at the start)
+    universes: dict[str, int] | None = None
     report: c.CycleReport = field(default_factory=c.CycleReport)
     drafts: list[AlertDraft] = field(default_factory=list)
     now: datetime = field(default_factory=m.utcnow)
@@ -154,6 +156,15 @@ class Context:
 
     def reload_communities(self) -> None:
         self.communities = c._communities(self.session)
+        self.handles = c._handle_index(self.communities, self.snapshots)
+        self.names = c._names(self.communities, self.snapshots)
+
+    def refresh_communities(self, ids: Iterable[int]) -> None:
+        """Read again the given communities and any created since the cycle started (lead discovery)."""
+        newest = max(self.communities, default=0)
+        fresh = c._communities(self.session, ids)
+        fresh.update(c._communities_where(self.session, m.Community.id > newest))
+        self.communities = {**self.communities, **fresh}
         self.handles = c._handle_index(self.communities, self.snapshots)
         self.names = c._names(self.communities, self.snapshots)
 
@@ -187,22 +198,26 @@ def stage(name: str) -> Callable[[Stage], Stage]:
 def _events(ctx: Context) -> None:
     ctx.snapshots = ev.load_snapshots(ctx.session)  # every one: old handles and titles name communities
     ctx.event_drafts = ev.derive_events(ctx.session, ctx.settings.detect, ctx.snapshots, ctx.dirty)
-    ctx.reload_communities()
+    # the communities were read when the cycle started; events change none of them
+    ctx.handles = c._handle_index(ctx.communities, ctx.snapshots)
+    ctx.names = c._names(ctx.communities, ctx.snapshots)
 
 
 @stage("leads")
 def _leads(ctx: Context) -> None:
     leads = discover_leads(ctx.session, ctx.settings.crawl)
     if leads.watched:
-        ctx.reload_communities()
+        ctx.refresh_communities({*leads.watched, *(lead.community_id for lead in leads.new_leads
+                                                   if lead.community_id is not None)})
     ctx.report.leads = [{"url": lead.url, "state": lead.state, "kind": lead.kind, "platform": lead.platform,
                          "handle": lead.handle, "depth": lead.depth, "source_community_id": lead.source_community_id,
                          "reason": (lead.attrs or {}).get("reason")} for lead in leads.new_leads]
     ctx.first_events = ev.persist_events(ctx.session, ctx.event_drafts)
     ctx.gone, ctx.surges = c._event_summary(ctx.session)
     ctx.surge_details = c.surge_details(ctx.session)
-    if follow_site_links(ctx.session, sorted(ctx.gone), ctx.settings.crawl):
-        ctx.reload_communities()
+    followed = follow_site_links(ctx.session, sorted(ctx.gone), ctx.settings.crawl)
+    if followed:
+        ctx.refresh_communities(followed)
     ctx.interest = ({cid for cid, info in ctx.communities.items() if info.watch_state in WATCHED_STATES}
                     | set(ctx.gone))
     # Communities that lead discovery created or started watching just now are of interest from this
@@ -265,11 +280,14 @@ def _hash_lists(ctx: Context) -> None:
 def _pair_discovery(ctx: Context) -> None:
     interest, communities = ctx.interest, ctx.communities
     ctx.pairs = set(ctx.links.pairs)
+    # Near-duplicate images found by earlier cycles are kept (kv), so only new images are range-searched.
+    media_links = ch.load_media_links(ctx.session) if ctx.dirty is not None else MediaLinks()
     if ctx.dirty is None:
         use_all = len(interest) * 2 > len(communities)
-        found = content_overlaps(ctx.session, None if use_all else interest)
-    else:  # the dirty communities' images searched against all, for the pairs with a side there
-        found = content_overlaps(ctx.session, around=ctx.focus)
+        found = content_overlaps(ctx.session, None if use_all else interest, media_links=media_links)
+    else:
+        found = content_overlaps(ctx.session, around=ctx.focus, media_links=media_links)
+    ch.save_media_links(ctx.session, media_links)
     for (s, t), co in found.items():
         if s not in interest or not ctx.touched(s, t):
             continue
@@ -284,7 +302,7 @@ def _pair_discovery(ctx: Context) -> None:
     extra = set(ctx.content) | {p for p, anns in ctx.links.announcements.items()
                                 if any(a.phrases for a in anns) and ctx.touched(*p)}
     extra = {p for p in extra if (min(p), max(p)) not in overlaps}
-    overlaps.update(c._pair_overlaps(ctx.session, extra, communities))
+    overlaps.update(c._pair_overlaps(ctx.session, extra, communities, ctx.universes))
     ctx.pairs |= {p for p in c._name_pairs([cid for cid in ctx.gone if cid in communities], communities, ctx.names)
                   if ctx.touched(*p)}
     for cid, origin in ctx.session.execute(select(m.Community.id, m.Community.origin_community_id).where(
@@ -296,7 +314,7 @@ def _pair_discovery(ctx: Context) -> None:
     # checking in on its forum).
     cross = {p for p in ctx.pairs if p[0] in communities and p[1] in communities
              and communities[p[0]].platform != communities[p[1]].platform}
-    for cross_pair, ov in c._handle_overlaps(ctx.session, cross).items():
+    for cross_pair, ov in c._handle_overlaps(ctx.session, cross, ctx.universes).items():
         if cross_pair not in ctx.members:
             ctx.members[cross_pair] = MemberEvidence(ov.shared, ov.size_a, ov.size_b, ov.overlap_coefficient,
                                                      ov.jaccard, ov.significance, None)
@@ -324,22 +342,25 @@ def _gone_overlaps(ctx: Context, gone_ids: list[int]) -> dict[tuple[int, int], P
     if not gone_ids:
         return {}
     if ctx.dirty is None:
-        return member_overlaps(ctx.session, gone_ids, min_shared=c.MIN_SHARED)
+        return member_overlaps(ctx.session, gone_ids, min_shared=c.MIN_SHARED, universes=ctx.universes)
     # Incremental: a gone community that changed, with everyone; a changed community with every gone
     # one; and the extra pairs (whose member universe moved) one by one.
     gone = set(gone_ids)
     changed_gone = sorted(gone & ctx.dirty)
-    overlaps = member_overlaps(ctx.session, changed_gone, min_shared=c.MIN_SHARED) if changed_gone else {}
+    overlaps = (member_overlaps(ctx.session, changed_gone, min_shared=c.MIN_SHARED, universes=ctx.universes)
+                if changed_gone else {})
     live = (ctx.dirty - gone) & ctx.communities.keys()
-    overlaps.update(member_overlaps_between(ctx.session, live, gone_ids, min_shared=c.MIN_SHARED))
+    overlaps.update(member_overlaps_between(ctx.session, live, gone_ids, min_shared=c.MIN_SHARED,
+                                           universes=ctx.universes))
     overlaps.update(c._pair_overlaps(ctx.session, {p for p in ctx.extra if p[0] in gone or p[1] in gone},
-                                     ctx.communities))
+                                     ctx.communities, ctx.universes))
     return {p: ov for p, ov in overlaps.items() if ctx.touched(*p)}
 
 
 @stage("signals and scoring")
 def _scoring(ctx: Context) -> None:
-    keys = {cid: [(n, normalise_name(n)) for n in ns] for cid, ns in ctx.names.items()}
+    sides = {cid for pair in ctx.pairs for cid in pair}
+    keys = {cid: [(n, normalise_name(n)) for n in ns] for cid, ns in ctx.names.items() if cid in sides}
     invites = c.invite_details(ctx.session, {t for _, t in ctx.pairs})
     for source_id, target_id in ctx.pairs:
         if source_id not in ctx.communities or target_id not in ctx.communities or source_id == target_id:
@@ -399,6 +420,7 @@ def run_pipeline(session: Session, settings: Settings, *, search: NameSearch | N
     ctx.full = _full_rebuild(ctx.mark, settings, full)
     ctx.communities = ctx.at_start = c._communities(session)
     ctx.new_mark = now_mark = ch.current_watermark(session, settings, ctx.communities, ctx.mark, ctx.full)
+    ctx.universes = now_mark.universe
     if not ctx.full:
         assert ctx.mark is not None
         dirty = ch.dirty_since(session, ctx.mark, now_mark)
