@@ -189,17 +189,29 @@ def raise_alert(session: Session, draft: AlertDraft, settings: Settings, *, now:
     return existing
 
 
-def _signal_names(signals: object) -> set[str]:
-    return {str(s.get("name")) for s in signals if isinstance(s, dict)} if isinstance(signals, list) else set()
+def _facts(signals: object) -> set[tuple[str, str]]:
+    """(signal, evidence field) pairs that carry a value: what an alert knows, whatever the numbers."""
+    found: set[tuple[str, str]] = set()
+    for signal in signals if isinstance(signals, list) else []:
+        if not isinstance(signal, dict):
+            continue
+        name = str(signal.get("name"))
+        found.add((name, ""))
+        for item in signal.get("evidence") or []:
+            if isinstance(item, dict):
+                found.update((name, str(k)) for k, v in item.items() if v not in (None, "", [], {}, False))
+    return found
 
 
 def _add_new_evidence(session: Session, alert: m.Alert, draft: AlertDraft, now: datetime) -> None:
-    """A draft at the alert's own level that brings a kind of evidence the alert lacks (the public title
-    and member count of a private invite read after the alert was raised, a surge of the successor) is
-    not a new alert and makes no new delivery, but the stored alert -- what the workspace, ``alerts show``
-    and evidence bundles read -- gains it. The first payload's time and any recovery mark stay."""
+    """A draft at the alert's own level that brings evidence the alert lacks -- a signal it did not have
+    (a surge of the successor) or a field that was empty (the public title and member count of a private
+    invite whose page was read after the alert was raised) -- is not a new alert and makes no new
+    delivery, but the stored alert (what the workspace, ``alerts show`` and evidence bundles read) gains
+    it. Numbers that merely moved change nothing. The first payload's time and any recovery mark stay."""
     old = alert.payload or {}
-    if not _signal_names(draft.signals) - _signal_names(old.get("signals")):
+    added = _facts(draft.signals) - _facts(old.get("signals"))
+    if not added:
         return
     payload = build_payload(session, draft, now)
     for kept in ("created_at", "escalated_at", "recovered_at"):
@@ -210,8 +222,7 @@ def _add_new_evidence(session: Session, alert: m.Alert, draft: AlertDraft, now: 
     alert.score = max(alert.score, float(draft.score))
     alert.updated_at = now
     session.flush()
-    log.info("alert #%s gained evidence: %s", alert.id,
-             ", ".join(sorted(_signal_names(draft.signals) - _signal_names(old.get("signals")))))
+    log.info("alert #%s gained evidence: %s", alert.id, ", ".join(sorted(f"{s}.{k}" if k else s for s, k in added)))
 
 
 def is_recovery(draft: AlertDraft) -> bool:

@@ -104,6 +104,31 @@ def test_evidence_read_after_the_alert_joins_it_without_a_new_delivery(any_store
     assert [sig["name"] for sig in again["signals"]][-1] == "private_invite"
 
 
+def test_an_invite_page_read_after_the_alert_fills_in_its_title(any_store: Store, cfg: Settings) -> None:
+    """The invite signal is there from the start (the link is known), but its page is read a crawl later:
+    the empty title and member count are then filled in (seen on report seed 2007)."""
+    def invite(title: str | None, members: int | None) -> dict[str, object]:
+        return {"name": "private_invite", "score": 1.0, "evidence": [
+            {"invite_url": "https://t.me/+AbCdEfGhIjKlMnOp", "invite_title": title, "invite_members": members,
+             "page_read": title is not None}]}
+    with any_store.session() as s:
+        a, b = communities(s)
+        unread = draft(a, b, level="likely")
+        unread.signals.append(invite(None, None))
+        first = raise_alert(s, unread, cfg, now=NOW)
+        assert first is not None
+        alert_id = first.id
+    read = draft(a, b, level="likely")
+    read.signals.append(invite("Cortile Riserva ♻️", 483))
+    with any_store.session() as s:
+        assert raise_alert(s, read, cfg, now=NOW.replace(hour=12)) is None
+        row = s.get(m.Alert, alert_id)
+        assert row is not None
+        (item,) = alert_json(row, s)["signals"][-1]["evidence"]
+    assert (item["invite_title"], item["invite_members"], item["page_read"]) == ("Cortile Riserva ♻️", 483, True)
+    assert len(deliveries(any_store)) == 2
+
+
 def test_rising_level_escalates_the_same_alert_with_new_deliveries(any_store: Store, cfg: Settings) -> None:
     with any_store.session() as s:
         a, b = communities(s)
