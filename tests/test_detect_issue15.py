@@ -13,6 +13,7 @@ through the CLI are in tests/test_eval_classes.py).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -98,6 +99,39 @@ def test_a_community_still_gone_is_not_recovered(sqlite_store: Store, settings: 
         (alert,) = s.scalars(select(m.Alert))
         assert not any(sig["name"] == "recovered" for sig in alert.payload["signals"])
         assert not list(s.scalars(select(m.Event).where(m.Event.kind == "recovered")))
+
+
+def test_a_handle_change_found_after_the_old_handle_was_called_gone_recovers_it(sqlite_store: Store,
+                                                                               settings: Settings) -> None:
+    """Class 4, late: the old handle answered "does not exist" twice before anything led Resurface to the
+    new one (on report seeds this happens when the only mention of the new handle sits in a channel that
+    answered with an error on the first crawl). The strong shutdown is what the store said then; once the
+    channel is read under its new handle, the investigator gets the rebrand and the shutdown alert is
+    marked recovered, so it no longer reads as a dead channel."""
+    settings = _with_audiences(settings)
+    chan = Chan("9003", "vecchio_nome", "Il Vecchio Canale")
+    world = World(seeds=[chan])
+    world.add(chan.snap(END - timedelta(days=1), members=900))
+    for hours in (0, 2):
+        gone = chan.down(END + timedelta(hours=hours), status=r.CommunityStatus.DELETED)
+        world.add(replace(gone, extra={**gone.extra, r.STATUS_DEFINITIVE: True}))
+    load(sqlite_store, world)
+    detect(sqlite_store, settings)
+    with sqlite_store.session() as s:
+        (shutdown,) = s.scalars(select(m.Alert))
+        assert (shutdown.kind, shutdown.level) == ("shutdown", "strong")
+
+    moved = World()
+    moved.add(chan.snap(END + timedelta(hours=5), handle="nuovo_nome", members=905))
+    load(sqlite_store, moved)
+    detect(sqlite_store, settings)
+    with sqlite_store.session() as s:
+        alerts = {a.kind: a for a in s.scalars(select(m.Alert))}
+        recovered = [sig for sig in alerts["shutdown"].payload["signals"] if sig["name"] == "recovered"]
+        rebrand = alerts["rebrand"].payload
+    assert len(recovered) == 1
+    assert rebrand["source"]["handle"] == "vecchio_nome"
+    assert rebrand["target"]["handle"] == "nuovo_nome"
 
 
 # --- classes 1, 2, 6, 7: scoring --------------------------------------------------------------------
