@@ -43,6 +43,7 @@ from store import models as m
 
 WATERMARK_KEY = "detect.watermark"
 MEDIA_LINKS_KEY = "detect.media_links"
+NAME_KEYS_KEY = "detect.name_keys"
 #: Bump when what a watermark means changes: an older one then makes the next cycle a full rebuild.
 VERSION = 1
 
@@ -110,6 +111,24 @@ def save_media_links(session: Session, links: MediaLinks) -> None:
     row = session.get(m.KeyValue, MEDIA_LINKS_KEY)
     if row is None:
         session.add(m.KeyValue(key=MEDIA_LINKS_KEY, value=value, updated_at=m.utcnow()))
+    else:
+        row.value = value
+        row.updated_at = m.utcnow()
+
+
+def load_name_keys(session: Session) -> dict[str, str]:
+    """Names already reduced to their comparison key (``detect.names.normalise_name``) by earlier cycles."""
+    row = session.get(m.KeyValue, NAME_KEYS_KEY)
+    if row is None or not row.value or row.value.get("version") != VERSION:
+        return {}
+    return {str(k): str(v) for k, v in (row.value.get("keys") or {}).items()}
+
+
+def save_name_keys(session: Session, keys: dict[str, str]) -> None:
+    value = {"version": VERSION, "keys": keys}
+    row = session.get(m.KeyValue, NAME_KEYS_KEY)
+    if row is None:
+        session.add(m.KeyValue(key=NAME_KEYS_KEY, value=value, updated_at=m.utcnow()))
     else:
         row.value = value
         row.updated_at = m.utcnow()
@@ -195,5 +214,6 @@ def dirty_since(session: Session, mark: Watermark, now: Watermark) -> Dirty:
     return Dirty(dirty, moved, mark)
 
 
-__all__ = ["MEDIA_LINKS_KEY", "WATERMARK_KEY", "Dirty", "Watermark", "current_watermark", "dirty_since",
-           "load_media_links", "load_watermark", "save_media_links", "save_watermark", "settings_digest"]
+__all__ = ["MEDIA_LINKS_KEY", "NAME_KEYS_KEY", "WATERMARK_KEY", "Dirty", "Watermark", "current_watermark",
+           "dirty_since", "load_media_links", "load_name_keys", "load_watermark", "save_media_links", "save_name_keys",
+           "save_watermark", "settings_digest"]

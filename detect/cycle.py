@@ -304,14 +304,14 @@ def _orient(a: int, b: int, interest: set[int], gone: dict[int, SourceEvent],
     return (a, b) if started.get(a, never) <= started.get(b, never) else (b, a)
 
 
-def _name_pairs(gone: Iterable[int], communities: dict[int, CommunityInfo],
-                names: dict[int, list[str]]) -> set[tuple[int, int]]:
+def _name_pairs(gone: Iterable[int], communities: dict[int, CommunityInfo], names: dict[int, list[str]],
+                key_of: Callable[[str], str] = normalise_name) -> set[tuple[int, int]]:
     """For communities that shut down or renamed: the most similarly named other communities (the
     ``NAME_NEIGHBOURS + 5`` closest names, ties to the lower community id). Distinct names are compared
     once: many communities share a name once it is normalised."""
     owners_of: dict[str, list[int]] = defaultdict(list)
     for cid in sorted(names):
-        for key in sorted({normalise_name(n).replace(" ", "") for n in names[cid]}):
+        for key in sorted({key_of(n).replace(" ", "") for n in names[cid]}):
             if key:
                 owners_of[key].append(cid)
     pairs: set[tuple[int, int]] = set()
@@ -320,7 +320,7 @@ def _name_pairs(gone: Iterable[int], communities: dict[int, CommunityInfo],
     distinct = list(owners_of)
     limit = NAME_NEIGHBOURS + 5
     for cid in gone:
-        platform_keys = {normalise_name(n).replace(" ", "") for n in names.get(cid, [])} - {""}
+        platform_keys = {key_of(n).replace(" ", "") for n in names.get(cid, [])} - {""}
         for key in platform_keys:
             best: list[tuple[float, int]] = []
             for _choice, score, index in process.extract(key, distinct, scorer=fuzz.ratio, score_cutoff=NAME_CUTOFF,
@@ -351,31 +351,37 @@ def _members_value(ov: PairOverlap) -> float:
         ov.shared, ov.size_a, ov.size_b, ov.overlap_coefficient, ov.jaccard, ov.significance))).score
 
 
-def _memberships_of(session: Session, ids: Iterable[int]) -> dict[int, dict[int, datetime]]:
-    out: dict[int, dict[int, datetime]] = defaultdict(dict)
+def _member_ids_of(session: Session, ids: Iterable[int]) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = defaultdict(set)
     ordered = sorted(set(ids))
     for start in range(0, len(ordered), 500):
-        chunk = ordered[start:start + 500]
-        for cid, mid, first in session.execute(select(m.Membership.community_id, m.Membership.member_id,
-                                                      m.Membership.first_seen)
-                                               .where(m.Membership.community_id.in_(chunk))):
-            out[cid][mid] = first
+        for cid, mid in session.execute(select(m.Membership.community_id, m.Membership.member_id)
+                                        .where(m.Membership.community_id.in_(ordered[start:start + 500]))):
+            out[cid].add(mid)
     return out
 
 
 def _arrivals_after_event(session: Session, pairs: list[tuple[int, int]],
                           gone: dict[int, SourceEvent]) -> dict[tuple[int, int], int]:
     """For each (A, B): members of A first seen in B after A's shutdown or rename. The same figure as
-    :func:`detect.overlap.members_first_seen_after`, for many pairs with one read of their memberships."""
+    :func:`detect.overlap.members_first_seen_after`, for many pairs with one read of their memberships
+    (of B's, only those first seen after the earliest of those events)."""
     if not pairs:
         return {}
-    members = _memberships_of(session, {c for p in pairs for c in p})
+    in_source = _member_ids_of(session, {s for s, _ in pairs})
+    floor = min(gone[s].at for s, _ in pairs)
+    late: dict[int, dict[int, datetime]] = defaultdict(dict)
+    targets = sorted({t for _, t in pairs})
+    for start in range(0, len(targets), 500):
+        for cid, mid, first in session.execute(
+                select(m.Membership.community_id, m.Membership.member_id, m.Membership.first_seen)
+                .where(m.Membership.community_id.in_(targets[start:start + 500]), m.Membership.first_seen > floor)):
+            late[cid][mid] = first
     out = {}
     for source, target in pairs:
         since = gone[source].at
-        in_source = members.get(source, {}).keys()
-        late = {mid for mid, first in members.get(target, {}).items() if first > since}
-        out[(source, target)] = len(late & in_source)
+        arrived = {mid for mid, first in late.get(target, {}).items() if first > since}
+        out[(source, target)] = len(arrived & in_source.get(source, set()))
     return out
 
 
@@ -384,8 +390,7 @@ def _pair_overlaps(session: Session, pairs: set[tuple[int, int]], communities: d
     """Shared members of a few chosen pairs (the same statistics as :func:`member_overlaps`)."""
     if not pairs:
         return {}
-    members = {cid: set(ms) for cid, ms in _memberships_of(session, {c for p in pairs for c in p}).items()}
-    members = defaultdict(set, members)
+    members = _member_ids_of(session, {c for p in pairs for c in p})
     chosen = []
     for a, b in {(min(p), max(p)) for p in pairs}:
         shared = len(members[a] & members[b])
@@ -535,7 +540,13 @@ def candidate_drafts(session: Session, scores: Sequence[PairScore], communities:
     alerting ones, and return their migration alert drafts, best first."""
     detect = settings.detect
     kept = [s for s in scores if s.level is not None]
-    existing = {(c.source_id, c.target_id): c for c in session.scalars(select(m.Candidate))}
+    if len(kept) * 4 < len(communities):  # a few pairs (an incremental cycle): read only their rows
+        sources = sorted({s.source_id for s in kept})
+        existing = {(c.source_id, c.target_id): c for start in range(0, len(sources), 500)
+                    for c in session.scalars(select(m.Candidate).where(
+                        m.Candidate.source_id.in_(sources[start:start + 500])))}
+    else:
+        existing = {(c.source_id, c.target_id): c for c in session.scalars(select(m.Candidate))}
     threshold = level_rank(detect.alert_level)
     drafts: list[AlertDraft] = []
     for score in sorted(kept, key=lambda s: -s.score):
@@ -569,13 +580,15 @@ def stored_candidates(session: Session, skip: set[tuple[int, int]],
     """Report rows for the stored candidates an incremental cycle did not score again (nothing about
     them changed), in the shape :func:`candidate_drafts` reports."""
     out = []
-    for row in session.scalars(select(m.Candidate)):
-        if (row.source_id, row.target_id) in skip:
+    stmt = select(m.Candidate.source_id, m.Candidate.target_id, m.Candidate.score, m.Candidate.level,
+                  m.Candidate.state, m.Candidate.signals)
+    for source, target, score, level, state, signals in session.execute(stmt):
+        if (source, target) in skip:
             continue
-        out.append({"source_id": row.source_id, "target_id": row.target_id,
-                    "source": _label(communities.get(row.source_id)), "target": _label(communities.get(row.target_id)),
-                    "score": round(row.score, 4), "level": row.level, "state": row.state, "new": False,
-                    "signals": {s["name"]: round(float(s["score"]), 3) for s in row.signals or ()}})
+        out.append({"source_id": source, "target_id": target,
+                    "source": _label(communities.get(source)), "target": _label(communities.get(target)),
+                    "score": round(score, 4), "level": level, "state": state, "new": False,
+                    "signals": {s["name"]: round(float(s["score"]), 3) for s in signals or ()}})
     return out
 
 

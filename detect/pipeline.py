@@ -131,6 +131,8 @@ class Context:
     at_start: dict[int, CommunityInfo] = field(default_factory=dict)
     #: per platform, the population member overlaps are judged against (read once, at the start)
     universes: dict[str, int] | None = None
+    #: names reduced to their comparison key, kept between cycles (an incremental cycle reuses them)
+    name_keys: dict[str, str] = field(default_factory=dict)
     report: c.CycleReport = field(default_factory=c.CycleReport)
     drafts: list[AlertDraft] = field(default_factory=list)
     now: datetime = field(default_factory=m.utcnow)
@@ -173,6 +175,12 @@ class Context:
 
     def predecessor(self, a: int, b: int) -> bool:
         return c._orient(a, b, {a, b}, self.gone, self.started) == (a, b)
+
+    def key_of(self, name: str) -> str:
+        key = self.name_keys.get(name)
+        if key is None:
+            key = self.name_keys[name] = normalise_name(name)
+        return key
 
     def touched(self, a: int, b: int) -> bool:
         """Whether this cycle scores the pair: always in a full cycle; in an incremental one when a side
@@ -303,8 +311,8 @@ def _pair_discovery(ctx: Context) -> None:
                                 if any(a.phrases for a in anns) and ctx.touched(*p)}
     extra = {p for p in extra if (min(p), max(p)) not in overlaps}
     overlaps.update(c._pair_overlaps(ctx.session, extra, communities, ctx.universes))
-    ctx.pairs |= {p for p in c._name_pairs([cid for cid in ctx.gone if cid in communities], communities, ctx.names)
-                  if ctx.touched(*p)}
+    ctx.pairs |= {p for p in c._name_pairs([cid for cid in ctx.gone if cid in communities], communities, ctx.names,
+                                           ctx.key_of) if ctx.touched(*p)}
     for cid, origin in ctx.session.execute(select(m.Community.id, m.Community.origin_community_id).where(
             m.Community.watch_state == "candidate", m.Community.origin_community_id.is_not(None))):
         if origin is not None and ctx.touched(origin, cid):
@@ -322,6 +330,7 @@ def _pair_discovery(ctx: Context) -> None:
     # the bonus for arrivals after the event): on a busy platform popular accounts put most
     # communities a few members apart, and most of those pairs are noise.
     other_evidence = {(min(p), max(p)) for p in ctx.pairs}
+    ctx.post_times.prefetch({cid for pair in (*overlaps, *ctx.pairs) for cid in pair})
     oriented: list[tuple[tuple[int, int], PairOverlap]] = []
     for ab, ov in overlaps.items():
         if ab not in other_evidence and c._members_value(ov) < c.MEMBER_ONLY_FLOOR:
@@ -360,7 +369,7 @@ def _gone_overlaps(ctx: Context, gone_ids: list[int]) -> dict[tuple[int, int], P
 @stage("signals and scoring")
 def _scoring(ctx: Context) -> None:
     sides = {cid for pair in ctx.pairs for cid in pair}
-    keys = {cid: [(n, normalise_name(n)) for n in ns] for cid, ns in ctx.names.items() if cid in sides}
+    keys = {cid: [(n, ctx.key_of(n)) for n in ns] for cid, ns in ctx.names.items() if cid in sides}
     invites = c.invite_details(ctx.session, {t for _, t in ctx.pairs})
     for source_id, target_id in ctx.pairs:
         if source_id not in ctx.communities or target_id not in ctx.communities or source_id == target_id:
@@ -421,6 +430,7 @@ def run_pipeline(session: Session, settings: Settings, *, search: NameSearch | N
     ctx.communities = ctx.at_start = c._communities(session)
     ctx.new_mark = now_mark = ch.current_watermark(session, settings, ctx.communities, ctx.mark, ctx.full)
     ctx.universes = now_mark.universe
+    ctx.name_keys = {} if ctx.full else ch.load_name_keys(session)
     if not ctx.full:
         assert ctx.mark is not None
         dirty = ch.dirty_since(session, ctx.mark, now_mark)
@@ -438,6 +448,8 @@ def run_pipeline(session: Session, settings: Settings, *, search: NameSearch | N
         if on_stage is not None:
             on_stage(name)
     ch.save_watermark(session, now_mark)
+    in_use = {n for ns in ctx.names.values() for n in ns}
+    ch.save_name_keys(session, {n: k for n, k in ctx.name_keys.items() if n in in_use})
     session.flush()
     ctx.report.seconds = time.perf_counter() - started
     ctx.report.full = ctx.full
