@@ -34,6 +34,7 @@ from detect.scoring import (
     MemberEvidence,
     PairEvidence,
     PairScore,
+    Signal,
     members_signal,
 )
 from model.records import GONE_STATUSES
@@ -592,17 +593,55 @@ def stored_candidates(session: Session, skip: set[tuple[int, int]],
     return out
 
 
-def pairs_with_members(session: Session, platforms: set[str],
-                       communities: dict[int, CommunityInfo]) -> set[tuple[int, int]]:
-    """Stored candidates with shared members on a side in ``platforms`` (min id, max id): their member
-    significance is judged against the platform's population, which moved, so they are scored again."""
-    out: set[tuple[int, int]] = set()
-    for source, target, signals in session.execute(select(m.Candidate.source_id, m.Candidate.target_id,
-                                                          m.Candidate.signals)):
-        sides = {communities[x].platform for x in (source, target) if x in communities}
-        if sides & platforms and any(s.get("name") == "members" and s.get("score", 0) > 0 for s in signals or ()):
-            out.add((min(source, target), max(source, target)))
-    return out
+def pairs_with_members(session: Session, platforms: set[str], communities: dict[int, CommunityInfo],
+                       universes: Mapping[str, int], dirty: set[int]
+                       ) -> tuple[set[tuple[int, int]], list[PairScore]]:
+    """Stored candidates with shared members on a side in ``platforms``, whose member significance is
+    judged against the platform's population, which moved (``universes``: the new one). Pairs with a
+    dirty side are scored again anyway and left out. For the others nothing but that figure changed:
+
+    - when it was and stays clear of chance (−log10 p ≥ 2, where the members signal no longer depends
+      on it), the signal's value and so the pair's score stay the same and only the evidence's
+      significance moves: the stored candidate is returned with that figure updated (computed from the
+      stored counts, exactly as the overlap computes it);
+    - otherwise the pair (min id, max id) is returned to be scored again with all its evidence."""
+    rescore: set[tuple[int, int]] = set()
+    patched: list[PairScore] = []
+    stmt = select(m.Candidate.source_id, m.Candidate.target_id, m.Candidate.score, m.Candidate.level,
+                  m.Candidate.signals)
+    for source, target, score, level, signals in session.execute(stmt):
+        if source in dirty or target in dirty or source not in communities or target not in communities:
+            continue
+        sides = [communities[source].platform, communities[target].platform]
+        members = next((x for x in signals or () if x.get("name") == "members" and x.get("score", 0) > 0), None)
+        if members is None or not set(sides) & platforms:
+            continue
+        evidence = dict(members["evidence"][0]) if members.get("evidence") else {}
+        try:
+            shared, size_s, size_t = (int(evidence[k]) for k in ("shared_members", "source_members",
+                                                                   "target_members"))
+            before = float(evidence["significance_neg_log10_p"])
+        except (KeyError, TypeError, ValueError):
+            rescore.add((min(source, target), max(source, target)))
+            continue
+        # the overlap computes it with the lower id first (same platform) or source first (two platforms)
+        first, second = (size_s, size_t) if sides[0] != sides[1] or source < target else (size_t, size_s)
+        universe = sum(universes.get(p, 0) for p in set(sides))
+        after = float(pair_metrics(np.asarray([shared]), np.asarray([first]), np.asarray([second]),
+                                   np.asarray([universe]))[2][0])
+        if before < CHANCE_CLEAR or after < CHANCE_CLEAR:
+            rescore.add((min(source, target), max(source, target)))
+            continue
+        evidence["significance_neg_log10_p"] = round(after, 2)
+        patched.append(PairScore(source, target, float(score), level, tuple(
+            Signal(x["name"], float(x["score"]), [evidence] if x is members else list(x.get("evidence") or []))
+            for x in signals)))
+    return rescore, patched
+
+
+#: Member significance this far above the members signal's chance threshold (−log10 p = 2) no longer
+#: changes the signal's value (the margin covers the two decimals the evidence keeps).
+CHANCE_CLEAR = 2.02
 
 
 def _label(info: CommunityInfo | None) -> str:

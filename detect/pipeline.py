@@ -122,6 +122,8 @@ class Context:
     dirty: set[int] | None = None
     #: an incremental cycle: further pairs (min id, max id) to score again (their member universe moved)
     extra: set[tuple[int, int]] = field(default_factory=set)
+    #: an incremental cycle: stored candidates whose only change is their member significance, updated
+    patched: list[PairScore] = field(default_factory=list)
     #: what an incremental cycle reads evidence around: the dirty communities and both sides of ``extra``
     focus: set[int] = field(default_factory=set)
     #: the watermark of the last cycle (None: none yet), and the one this cycle leaves
@@ -391,6 +393,8 @@ def _scoring(ctx: Context) -> None:
         )
         ctx.scores.append(score_pair(evidence, ctx.settings.detect))
     ctx.report.pairs_scored = len(ctx.scores)
+    scored = {(s.source_id, s.target_id) for s in ctx.scores}
+    ctx.scores.extend(p for p in ctx.patched if (p.source_id, p.target_id) not in scored)
 
 
 @stage("event alerts")
@@ -435,11 +439,12 @@ def run_pipeline(session: Session, settings: Settings, *, search: NameSearch | N
         assert ctx.mark is not None
         dirty = ch.dirty_since(session, ctx.mark, now_mark)
         ctx.dirty = dirty.communities | set(ctx.changes.changed_community_ids or ())
-        ctx.extra = c.pairs_with_members(session, dirty.universe_moved, ctx.communities) if dirty.universe_moved \
-            else set()
+        if dirty.universe_moved:
+            ctx.extra, ctx.patched = c.pairs_with_members(session, dirty.universe_moved, ctx.communities,
+                                                          now_mark.universe, ctx.dirty)
         ctx.focus = ctx.dirty | {cid for pair in ctx.extra for cid in pair}
-        log.info("incremental detection: %d changed communities, %d pairs whose member universe moved",
-                 len(ctx.dirty), len(ctx.extra))
+        log.info("incremental detection: %d changed communities; member universe moved: %d pairs scored again, "
+                 "%d significances updated", len(ctx.dirty), len(ctx.extra), len(ctx.patched))
     timings: dict[str, float] = {}
     for name, fn in STAGES:
         t0 = time.perf_counter()
