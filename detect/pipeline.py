@@ -233,9 +233,12 @@ def _leads(ctx: Context) -> None:
     # Communities that lead discovery created or started watching just now are of interest from this
     # cycle on: they are dirty now, and their state as read here is what the next cycle compares with.
     changed = {cid for cid, info in ctx.communities.items() if ctx.at_start.get(cid) != info}
-    if ctx.dirty is not None:
-        ctx.dirty |= changed
-        ctx.focus |= changed
+    if ctx.dirty is not None:  # (a community that shut down was of interest already, watched or not)
+        now_of_interest = {cid for cid in changed if cid not in ctx.at_start or (
+            cid not in ctx.gone and ctx.at_start[cid].watch_state not in WATCHED_STATES
+            and ctx.communities[cid].watch_state in WATCHED_STATES)}
+        ctx.dirty |= now_of_interest
+        ctx.focus |= now_of_interest
     if ctx.new_mark is not None and changed:
         ctx.new_mark.communities.update(ch.community_digests(ctx.session, ctx.communities, changed))
     ctx.post_times = _PostTimes(ctx.session, everything=ctx.dirty is None)
