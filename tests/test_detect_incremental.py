@@ -70,7 +70,7 @@ def _late_world() -> tuple[World, World, dict[str, Chan]]:
                          media=[c_pdqs[i]] if i < len(c_pdqs) else []) for i in range(10))])
     before.add(c.down(SHUTDOWN - timedelta(days=5), r.CommunityStatus.BANNED))
     d_start = SHUTDOWN + timedelta(days=1)
-    before.add([d.snap(d_start, members=100), *d.joins(c_members[:3] + ["late-d-own"], d_start),
+    before.add([d.snap(d_start, members=100), *d.joins([*c_members[:3], "late-d-own"], d_start),
                 d.post(d_start + timedelta(hours=1), "ciao a tutti", user="late-d-own")])
     after_d: list[r.Record] = [d.snap(d_start + timedelta(days=3), members=100),
                                *d.joins(c_members[3:25], d_start + timedelta(days=2))]
@@ -82,8 +82,8 @@ def _late_world() -> tuple[World, World, dict[str, Chan]]:
     after.add(a.down(SHUTDOWN + timedelta(hours=2)))
     movers = rng.sample(members, 28)
     b_start = SHUTDOWN + timedelta(days=2)
-    b_records: list[r.Record] = [b.snap(b_start, members=300), *b.joins(movers + ["late-b-new1", "late-b-new2"],
-                                                                        b_start + timedelta(hours=3))]
+    b_records: list[r.Record] = [b.snap(b_start, members=300),
+                                 *b.joins([*movers, "late-b-new1", "late-b-new2"], b_start + timedelta(hours=3))]
     for i in range(12):
         media = [pdq_variant(pdqs[i], 5, rng)] if i < len(pdqs) else []
         b_records.append(b.post(b_start + timedelta(hours=6 * i + 4), rng.choice(cases.FILLER), user=movers[i],
@@ -104,8 +104,8 @@ def _ingest(store: Store, world: World) -> None:
 def _state(store: Store) -> dict[str, Any]:
     """What a user sees of a cycle: candidates (pair, score, level, signals, state) and alerts."""
     with store.session() as s:
-        candidates = sorted((c.source_id, c.target_id, round(c.score, 9), c.level, json.dumps(c.signals, sort_keys=True),
-                             c.state) for c in s.scalars(select(m.Candidate)))
+        candidates = sorted((c.source_id, c.target_id, round(c.score, 9), c.level,
+                             json.dumps(c.signals, sort_keys=True), c.state) for c in s.scalars(select(m.Candidate)))
         alerts = sorted((a.kind, a.dedup_key, a.level, round(a.score, 9), a.source_community_id, a.target_community_id,
                          a.escalations, json.dumps(a.payload.get("signals"), sort_keys=True))
                         for a in s.scalars(select(m.Alert)))
