@@ -25,9 +25,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from config.settings import CrawlSettings
+from crawlers.registry import crawlable_platforms
 from detect.names import best_name_match
 from model.errors import UsageError
-from model.records import CRAWLABLE, LinkKind, Platform
+from model.records import LinkKind, Platform
 from model.targets import parse_target
 from model.vocab import WATCHED_STATES, community_url
 from store import models as m
@@ -75,12 +76,18 @@ class LeadDecision:
     reason: str
 
 
+def _crawlable() -> frozenset[str]:
+    """The platforms a registered plugin crawls, except the catch-all web pages (a link to a plain web page
+    is a lead to record, not a community to follow)."""
+    return crawlable_platforms() - {Platform.WEB}
+
+
 def decide(link: LinkView, source_depth: int, crawl: CrawlSettings, member_count: int | None) -> LeadDecision:
     """What to do with a lead (pure): follow it, leave it for a human, or only record it."""
     url = community_url(link.target_platform, link.target_handle, link.url)
     depth = source_depth + 1
     platform = link.target_platform
-    if link.is_private or (platform is not None and platform not in CRAWLABLE):
+    if link.is_private or (platform is not None and platform not in _crawlable()):
         return LeadDecision(url, "needs_human", depth, "private invite: never joined automatically")
     if not platform or not link.target_handle:
         return LeadDecision(url, "new", depth, "no crawlable community behind this link")

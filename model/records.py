@@ -32,11 +32,6 @@ class Platform(StrEnum):
     OTHER = "other"
 
 
-#: Superseded: which platforms have a crawler is the plugins' to say, ``crawlers.registry.crawlable_platforms()``
-#: (a plugin added tomorrow is not in this list). Kept only until ``detect/leads.py`` reads the registry.
-CRAWLABLE = frozenset({Platform.TELEGRAM, Platform.REDDIT, Platform.DISCOURSE, Platform.PHPBB, Platform.XENFORO})
-
-
 class CommunityKind(StrEnum):
     CHANNEL = "channel"
     GROUP = "group"

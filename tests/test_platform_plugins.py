@@ -118,3 +118,22 @@ def test_watch_add_takes_a_new_platforms_url_from_its_plugin_and_crawls_it(
     code, out, err = call(capsys, "--config", str(config), "crawl", "--once", "--format", "json")
     assert code == 0, err
     assert [(r["source"], r["outcome"]) for r in json.loads(out)] == [("example_board", "ok")]
+
+
+def test_lead_discovery_follows_links_to_a_new_platform_once_its_plugin_is_registered() -> None:
+    """A link to the example board is a lead to follow (not a private invite for a human), because its
+    plugin is registered; nothing in detect/ names the platform."""
+    from datetime import UTC, datetime
+
+    from config.settings import CrawlSettings
+    from detect.leads import LinkView, decide
+
+    def link(platform: str, handle: str, url: str) -> LinkView:
+        return LinkView(1, 1, 1, url, "community", platform, handle, None, False, datetime(2026, 3, 1, tzinfo=UTC))
+
+    crawl = CrawlSettings(lead_platforms=["telegram", "example_board"])
+    board = decide(link("example_board", "night_owls", "https://board.example/b/night_owls"), 0, crawl, None)
+    assert (board.state, board.reason) == ("watching", "public lead within depth and filters")
+    # a platform nobody crawls is still a lead for a person, never followed
+    chat = decide(link("whatsapp", "AbCdEf", "https://chat.whatsapp.com/AbCdEf"), 0, crawl, None)
+    assert chat.state == "needs_human"
