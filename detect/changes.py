@@ -143,20 +143,24 @@ def _iso(value: datetime | None) -> str:
 
 
 def community_digests(session: Session, communities: dict[int, CommunityInfo],
-                      only: Collection[int] | None = None) -> dict[str, str]:
+                      only: Collection[int] | None = None, member_counts: dict[int, int] | None = None,
+                      ) -> dict[str, str]:
     """Per community (or per community in ``only``), a digest of what detection reads about it (see the
-    module docstring)."""
+    module docstring). ``member_counts``, when given, receives each community's number of memberships
+    (read for the digest anyway; the member overlaps of an incremental cycle use them as sizes)."""
     if only is not None:
         wanted = sorted(set(only))
         out: dict[str, str] = {}
         for start in range(0, len(wanted), 500):
             chunk = set(wanted[start:start + 500])
-            out.update(_digests(session, {c: i for c, i in communities.items() if c in chunk}, chunk))
+            out.update(_digests(session, {c: i for c, i in communities.items() if c in chunk}, chunk,
+                                member_counts))
         return out
-    return _digests(session, communities, None)
+    return _digests(session, communities, None, member_counts)
 
 
-def _digests(session: Session, communities: dict[int, CommunityInfo], ids: set[int] | None) -> dict[str, str]:
+def _digests(session: Session, communities: dict[int, CommunityInfo], ids: set[int] | None,
+             member_counts: dict[int, int] | None = None) -> dict[str, str]:
     parts: dict[int, list[str]] = defaultdict(list)
     for cid, info in communities.items():
         parts[cid].append(repr((info.platform, info.handle, info.title, info.status, info.kind, info.watch_state,
@@ -179,18 +183,22 @@ def _digests(session: Session, communities: dict[int, CommunityInfo], ids: set[i
         parts[int(cid)].append(f"s{count}:{observations}:{last_id}:{last_seen}")
     for cid, count, first, last in session.execute(members):
         parts[int(cid)].append(f"m{count}:{first}:{last}")
+        if member_counts is not None:
+            member_counts[int(cid)] = int(count)
     return {str(cid): hashlib.sha256("|".join(p).encode()).hexdigest()[:12] for cid, p in parts.items()}
 
 
 def current_watermark(session: Session, settings: Settings, communities: dict[int, CommunityInfo],
-                      previous: Watermark | None, full: bool) -> Watermark:
-    """The store as it is now (read before any stage runs)."""
+                      previous: Watermark | None, full: bool,
+                      member_counts: dict[int, int] | None = None) -> Watermark:
+    """The store as it is now (read before any stage runs). ``member_counts``: see :func:`community_digests`."""
     now = m.utcnow().isoformat()
     return Watermark(post_id=_max_id(session, m.Post.id), link_id=_max_id(session, m.Link.id),
                      fingerprint_id=_max_id(session, m.MediaFingerprint.id),
                      crawl_run_id=_max_id(session, m.CrawlRun.id), event_id=_max_id(session, m.Event.id), at=now,
                      full_at=now if full or previous is None else previous.full_at,
-                     settings=settings_digest(settings), communities=community_digests(session, communities),
+                     settings=settings_digest(settings),
+                     communities=community_digests(session, communities, member_counts=member_counts),
                      universe=platform_universes(session))
 
 

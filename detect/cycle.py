@@ -37,6 +37,7 @@ from detect.scoring import (
     Signal,
     members_signal,
 )
+from detect.signals.members import MIN_SHARED_FOR_FULL
 from model.records import GONE_STATUSES
 from model.vocab import WATCHED_STATES, AlertDraft, CommunityInfo, level_rank
 from store import models as m
@@ -350,6 +351,15 @@ def _members_value(ov: PairOverlap) -> float:
     """The members signal of a pair without the arrivals bonus (cheap; used to skip noise pairs)."""
     return members_signal(PairEvidence(ov.a, ov.b, members=MemberEvidence(
         ov.shared, ov.size_a, ov.size_b, ov.overlap_coefficient, ov.jaccard, ov.significance))).score
+
+
+def members_bound(shared: int, size_a: int, size_b: int) -> float:
+    """An upper bound of :func:`_members_value` from the counts alone: the members signal with its chance
+    factor at its most (1), so a pair below the floor here is below it whatever its significance."""
+    smaller = min(size_a, size_b)
+    overlap = shared / smaller if smaller > 0 else 0.0
+    # a hair above, so that rounding never drops a pair the exact value would keep
+    return min(1.0, overlap * 1.5) * min(1.0, shared / MIN_SHARED_FOR_FULL) * (1 + 1e-9)
 
 
 def _member_ids_of(session: Session, ids: Iterable[int]) -> dict[int, set[int]]:

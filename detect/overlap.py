@@ -311,6 +311,79 @@ def member_overlaps(
     return result
 
 
+def shared_with_all(session: Session, community_ids: Collection[int], min_shared: int = 1,
+                    ) -> dict[tuple[int, int], int]:
+    """Members shared by every pair with a side in ``community_ids`` (the other side any community), keyed
+    ``(min_id, max_id)``: the ``shared`` figure of :func:`member_overlaps` for the same pairs, counted by the
+    database from the members of those communities only (an incremental cycle: the few communities that
+    shut down or renamed since the last one). The (member, community) index makes each member's other
+    communities one index range, so the work grows with those members' memberships, not the store's."""
+    ids = sorted(set(community_ids))
+    mine, other = aliased(m.Membership), aliased(m.Membership)
+    out: dict[tuple[int, int], int] = {}
+    for start in range(0, len(ids), 200):
+        stmt = (select(mine.community_id, other.community_id, func.count())
+                .join(other, other.member_id == mine.member_id)
+                .where(mine.community_id.in_(ids[start:start + 200]), other.community_id != mine.community_id)
+                .group_by(mine.community_id, other.community_id)
+                .having(func.count() >= max(1, min_shared)))
+        for a, b, shared in session.execute(stmt):
+            out[(min(int(a), int(b)), max(int(a), int(b)))] = int(shared)
+    return out
+
+
+def shared_between(session: Session, left: Collection[int], right: Collection[int], min_shared: int = 1,
+                   ) -> tuple[dict[tuple[int, int], int], dict[int, int]]:
+    """Members shared by the pairs with one side in ``left`` and the other in ``right`` (keyed ``(min_id,
+    max_id)``, at least ``min_shared``), and the member count of every community read. Only the memberships
+    of those communities are read."""
+    wanted = sorted(set(left) | set(right))
+    if not set(left) or not set(right):
+        return {}, {}
+    rows: list[tuple[int, int]] = []
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        rows.extend((int(c), int(mb)) for c, mb in session.execute(
+            select(m.Membership.community_id, m.Membership.member_id).where(m.Membership.community_id.in_(chunk))))
+    if not rows:
+        return {}, {}
+    arr = np.asarray(rows, dtype=np.int64)
+    community_ids_arr, row = np.unique(arr[:, 0], return_inverse=True)
+    _member_ids, col = np.unique(arr[:, 1], return_inverse=True)
+    x = incidence(row, col, len(community_ids_arr), len(_member_ids))
+    sizes = {int(cid): int(s) for cid, s in zip(community_ids_arr, np.asarray(x.sum(axis=1)).ravel(), strict=True)}
+    is_left = np.isin(community_ids_arr, np.asarray(sorted(set(left)), dtype=np.int64))
+    is_right = np.isin(community_ids_arr, np.asarray(sorted(set(right)), dtype=np.int64))
+    i, j, shared = shared_pairs(x, interest=np.flatnonzero(is_left), min_shared=min_shared)
+    keep = (is_left[i] & is_right[j]) | (is_right[i] & is_left[j])
+    a_ids, b_ids, shared = community_ids_arr[i[keep]], community_ids_arr[j[keep]], shared[keep]
+    return {(int(a), int(b)): int(s) for a, b, s in zip(a_ids.tolist(), b_ids.tolist(), shared.tolist(),
+                                                        strict=True)}, sizes
+
+
+def overlaps_from_counts(counts: Mapping[tuple[int, int], int], sizes: Mapping[int, int],
+                         platforms: Mapping[int, str], universes: Mapping[str, int],
+                         ) -> dict[tuple[int, int], PairOverlap]:
+    """The statistics of :func:`member_overlaps` from shared counts (keyed ``(min_id, max_id)``), community
+    sizes (member counts) and platforms: the same figures for the same pairs."""
+    if not counts:
+        return {}
+    keys = list(counts)
+
+    def universe(a: int, b: int) -> int:
+        return sum(universes.get(p, 0) for p in {platforms.get(a, ""), platforms.get(b, "")})
+
+    shared = np.asarray([counts[k] for k in keys], dtype=np.int64)
+    size_a = np.asarray([sizes[a] for a, _ in keys], dtype=np.int64)
+    size_b = np.asarray([sizes[b] for _, b in keys], dtype=np.int64)
+    uni = np.asarray([universe(a, b) for a, b in keys], dtype=np.int64)
+    overlap, jaccard, significance = pair_metrics(shared, size_a, size_b, uni)
+    return {(a, b): PairOverlap(a=a, b=b, shared=int(shared[k]), size_a=int(size_a[k]), size_b=int(size_b[k]),
+                                overlap_coefficient=float(overlap[k]), jaccard=float(jaccard[k]),
+                                significance=float(significance[k]))
+            for k, (a, b) in enumerate(keys)}
+
+
 def members_first_seen_after(session: Session, target_id: int, source_id: int, since: datetime) -> int:
     """Members first seen in ``target`` after ``since`` who are also members of ``source``:
     people who turned up in B after A went dark, and had been in A."""

@@ -39,7 +39,7 @@ from detect.content import MediaLinks, content_overlaps
 from detect.hashlists import hash_match_drafts
 from detect.leads import NameSearch, discover_leads, follow_site_links, search_similar
 from detect.names import normalise_name
-from detect.overlap import PairOverlap, member_overlaps, member_overlaps_between
+from detect.overlap import PairOverlap, member_overlaps, overlaps_from_counts, shared_between, shared_with_all
 from detect.scoring import ContentEvidence, MemberEvidence, PairEvidence, PairScore, score_pair
 from detect.textsig import signature_missing_posts
 from model.vocab import WATCHED_STATES, AlertDraft, CommunityInfo
@@ -133,6 +133,8 @@ class Context:
     at_start: dict[int, CommunityInfo] = field(default_factory=dict)
     #: per platform, the population member overlaps are judged against (read once, at the start)
     universes: dict[str, int] | None = None
+    #: memberships per community (read with the watermark, at the start)
+    member_counts: dict[int, int] = field(default_factory=dict)
     #: names reduced to their comparison key, kept between cycles (an incremental cycle reuses them)
     name_keys: dict[str, str] = field(default_factory=dict)
     report: c.CycleReport = field(default_factory=c.CycleReport)
@@ -306,22 +308,22 @@ def _pair_discovery(ctx: Context) -> None:
             continue
         ctx.content[(s, t)] = ContentEvidence(co.media_matches, co.text_matches, co.forwards, tuple(co.examples[:10]))
         ctx.pairs.add((s, t))
-    # Members: every neighbour of a community that shut down or renamed; for live watched ones only
-    # pairs that already have an announcement with successor wording or shared content (members
-    # alone cannot make a live community's neighbour a migration, and the significance of every
-    # pair of a busy platform is the expensive part).
-    gone_ids = sorted(cid for cid in ctx.gone if cid in communities)
-    overlaps = _gone_overlaps(ctx, gone_ids)
-    extra = set(ctx.content) | {p for p, anns in ctx.links.announcements.items()
-                                if any(a.phrases for a in anns) and ctx.touched(*p)}
-    extra = {p for p in extra if (min(p), max(p)) not in overlaps}
-    overlaps.update(c._pair_overlaps(ctx.session, extra, communities, ctx.universes))
     ctx.pairs |= {p for p in c._name_pairs([cid for cid in ctx.gone if cid in communities], communities, ctx.names,
                                            ctx.key_of) if ctx.touched(*p)}
     for cid, origin in ctx.session.execute(select(m.Community.id, m.Community.origin_community_id).where(
             m.Community.watch_state == "candidate", m.Community.origin_community_id.is_not(None))):
         if origin is not None and ctx.touched(origin, cid):
             ctx.pairs.add((origin, cid))
+    # Members: every neighbour of a community that shut down or renamed; for live watched ones only
+    # pairs that already have an announcement with successor wording or shared content (members
+    # alone cannot make a live community's neighbour a migration, and the significance of every
+    # pair of a busy platform is the expensive part).
+    gone_ids = sorted(cid for cid in ctx.gone if cid in communities)
+    overlaps = _gone_overlaps(ctx, gone_ids, {(min(p), max(p)) for p in ctx.pairs})
+    extra = set(ctx.content) | {p for p, anns in ctx.links.announcements.items()
+                                if any(a.phrases for a in anns) and ctx.touched(*p)}
+    extra = {p for p in extra if (min(p), max(p)) not in overlaps}
+    overlaps.update(c._pair_overlaps(ctx.session, extra, communities, ctx.universes))
     # Across platforms, member pseudonyms differ by design; the same handle (a platform-independent
     # pseudonym) on both sides is the shared member (issue 15, class 5: a banned subreddit's usernames
     # checking in on its forum).
@@ -351,21 +353,28 @@ def _pair_discovery(ctx: Context) -> None:
         ctx.pairs.add(pair)
 
 
-def _gone_overlaps(ctx: Context, gone_ids: list[int]) -> dict[tuple[int, int], PairOverlap]:
-    """Shared members of every pair with a side that shut down or renamed (those this cycle scores)."""
+def _gone_overlaps(ctx: Context, gone_ids: list[int], other_evidence: set[tuple[int, int]],
+                   ) -> dict[tuple[int, int], PairOverlap]:
+    """Shared members of every pair with a side that shut down or renamed (those this cycle scores).
+    ``other_evidence``: the pairs (min id, max id) with evidence besides members."""
     if not gone_ids:
         return {}
     if ctx.dirty is None:
         return member_overlaps(ctx.session, gone_ids, min_shared=c.MIN_SHARED, universes=ctx.universes)
-    # Incremental: a gone community that changed, with everyone; a changed community with every gone
-    # one; and the extra pairs (whose member universe moved) one by one.
+    # Incremental: a gone community that changed, with everyone (counted by the database); a changed
+    # community with every gone one; and the extra pairs (whose member universe moved) one by one. A pair
+    # seen through members only whose members signal cannot reach the floor whatever its significance is
+    # dropped before the significance is computed (the scoring would drop it; see c.members_bound).
     gone = set(gone_ids)
     changed_gone = sorted(gone & ctx.dirty)
-    overlaps = (member_overlaps(ctx.session, changed_gone, min_shared=c.MIN_SHARED, universes=ctx.universes)
-                if changed_gone else {})
+    counts = shared_with_all(ctx.session, changed_gone, c.MIN_SHARED) if changed_gone else {}
     live = (ctx.dirty - gone) & ctx.communities.keys()
-    overlaps.update(member_overlaps_between(ctx.session, live, gone_ids, min_shared=c.MIN_SHARED,
-                                           universes=ctx.universes))
+    counts.update(shared_between(ctx.session, live, gone_ids, c.MIN_SHARED)[0])
+    sizes = ctx.member_counts
+    counts = {p: n for p, n in counts.items() if ctx.touched(*p) and (
+        p in other_evidence or c.members_bound(n, sizes[p[0]], sizes[p[1]]) >= c.MEMBER_ONLY_FLOOR)}
+    overlaps = overlaps_from_counts(counts, sizes, {cid: info.platform for cid, info in ctx.communities.items()},
+                                    ctx.universes or {})
     overlaps.update(c._pair_overlaps(ctx.session, {p for p in ctx.extra if p[0] in gone or p[1] in gone},
                                      ctx.communities, ctx.universes))
     return {p: ov for p, ov in overlaps.items() if ctx.touched(*p)}
@@ -435,7 +444,8 @@ def run_pipeline(session: Session, settings: Settings, *, search: NameSearch | N
     ctx.mark = ch.load_watermark(session)
     ctx.full = _full_rebuild(ctx.mark, settings, full)
     ctx.communities = ctx.at_start = c._communities(session)
-    ctx.new_mark = now_mark = ch.current_watermark(session, settings, ctx.communities, ctx.mark, ctx.full)
+    ctx.new_mark = now_mark = ch.current_watermark(session, settings, ctx.communities, ctx.mark, ctx.full,
+                                                     member_counts=ctx.member_counts)
     ctx.universes = now_mark.universe
     ctx.name_keys = {} if ctx.full else ch.load_name_keys(session)
     if not ctx.full:

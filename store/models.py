@@ -181,6 +181,7 @@ class Post(Base):
 
 class Membership(Base):
     __tablename__ = "memberships"
+    __table_args__ = (Index("ix_memberships_member_community", "member_id", "community_id"),)
 
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True)
     member_id: Mapped[int] = mapped_column(
