@@ -151,8 +151,11 @@ def _media(session: Session, acc: _Accumulator, dihedral: bool, around: set[int]
     posts whose item is, or is near, an item of that side. ``kept``: links found by earlier searches;
     only newer images are searched (the distance is symmetric, so each link is kept both ways), and the
     links found are added to it."""
+    if around is not None:
+        _media_around(session, acc, dihedral, around, kept)
+        return
     stmt = select(m.MediaFingerprint.post_id, m.MediaFingerprint.sha256, m.MediaFingerprint.pdq,
-                  m.MediaFingerprint.pdq_quality, m.MediaFingerprint.id, m.Post.community_id).join(
+                  m.MediaFingerprint.pdq_quality, m.MediaFingerprint.id).join(
         m.Post, m.Post.id == m.MediaFingerprint.post_id)
     rows = session.execute(stmt.order_by(m.MediaFingerprint.id)).all()
     if not rows:
@@ -161,18 +164,31 @@ def _media(session: Session, acc: _Accumulator, dihedral: bool, around: set[int]
     item_of_sha: dict[str, int] = {}
     posts_by_item: dict[int, list[int]] = defaultdict(list)
     pdq_of_item: dict[int, str] = {}
-    mine: set[int] = set()
     fresh: set[int] = set()
     since = kept.since if kept is not None and kept.known else -1
-    for post_id, sha, pdq, quality, fid, community in rows:
+    for post_id, sha, pdq, quality, fid in rows:
         item = item_of_sha.setdefault(sha, len(item_of_sha))
         posts_by_item[item].append(int(post_id))
         if pdq and (quality is None or quality >= MIN_QUALITY) and item not in pdq_of_item:
             pdq_of_item[item] = pdq
-        if around is not None and community in around:
-            mine.add(item)
         if fid > since:
             fresh.add(item)
+    links = _near_links(item_of_sha, pdq_of_item, fresh, dihedral, kept)
+    if kept is not None:
+        kept.since = max(kept.since, max(int(r[4]) for r in rows))
+        kept.known = True
+    infos = _post_infos(session, (pid for pids in posts_by_item.values() for pid in pids))
+    _propagate(acc, posts_by_item, links, infos, _media_kind, "media_matches")
+
+
+def _media_kind(item: int, other: int) -> str:
+    return "media_sha256" if item == other else "media_pdq"
+
+
+def _near_links(item_of_sha: dict[str, int], pdq_of_item: dict[int, str], fresh: set[int], dihedral: bool,
+                kept: MediaLinks | None) -> dict[int, dict[int, float]]:
+    """Items linked by a PDQ within the match distance: the ``fresh`` items range-searched against all,
+    plus the links ``kept`` from earlier searches (which gets the new ones)."""
     sha_of_item = {item: sha for sha, item in item_of_sha.items()}
     links: dict[int, dict[int, float]] = defaultdict(dict)
     if pdq_of_item:
@@ -201,18 +217,50 @@ def _media(session: Session, acc: _Accumulator, dihedral: bool, around: set[int]
                     key = (sha_of_item[a], sha_of_item[b])
                     if key[0] < key[1]:
                         kept.pairs[key] = distance
+    return links
+
+
+def _media_around(session: Session, acc: _Accumulator, dihedral: bool, around: set[int],
+                  kept: MediaLinks | None) -> None:
+    """:func:`_media` for the pairs with a side in ``around``, with the same figures and examples: every
+    image's hash is read (to number the items in order of first appearance and search the new ones), but
+    posts only for the items of ``around``'s communities and the items near them."""
+    fp = m.MediaFingerprint
+    rows = session.execute(select(fp.sha256, fp.pdq, fp.pdq_quality, fp.id).order_by(fp.id)).all()
+    if not rows:
+        return
+    item_of_sha: dict[str, int] = {}
+    pdq_of_item: dict[int, str] = {}
+    fresh: set[int] = set()
+    since = kept.since if kept is not None and kept.known else -1
+    for sha, pdq, quality, fid in rows:
+        item = item_of_sha.setdefault(sha, len(item_of_sha))
+        if pdq and (quality is None or quality >= MIN_QUALITY) and item not in pdq_of_item:
+            pdq_of_item[item] = pdq
+        if fid > since:
+            fresh.add(item)
+    links = _near_links(item_of_sha, pdq_of_item, fresh, dihedral, kept)
     if kept is not None:
-        kept.since = max(kept.since, max(int(r[4]) for r in rows))
+        kept.since = max(kept.since, max(int(r[3]) for r in rows))
         kept.known = True
-    if around is not None:
-        relevant = mine | {other for item in mine for other in links.get(item, {})}
-        posts_by_item = {item: pids for item, pids in posts_by_item.items() if item in relevant}
+    ids = sorted(around)
+    mine: set[int] = set()
+    for start in range(0, len(ids), 500):
+        mine.update(item_of_sha[sha] for sha in session.scalars(
+            select(fp.sha256).join(m.Post, m.Post.id == fp.post_id)
+            .where(m.Post.community_id.in_(ids[start:start + 500])).distinct()))
+    relevant = mine | {other for item in mine for other in links.get(item, {})}
+    sha_of_item = {item: sha for sha, item in item_of_sha.items()}
+    shas = sorted(sha_of_item[item] for item in relevant)
+    found: list[tuple[int, int, str]] = []
+    for start in range(0, len(shas), 500):
+        found.extend((int(fid), int(pid), str(sha)) for fid, pid, sha in session.execute(
+            select(fp.id, fp.post_id, fp.sha256).where(fp.sha256.in_(shas[start:start + 500]))))
+    posts_by_item: dict[int, list[int]] = defaultdict(list)
+    for _fid, pid, sha in sorted(found):  # in fingerprint order, as a whole-store read groups them
+        posts_by_item[item_of_sha[sha]].append(pid)
     infos = _post_infos(session, (pid for pids in posts_by_item.values() for pid in pids))
-
-    def kind_of(item: int, other: int) -> str:
-        return "media_sha256" if item == other else "media_pdq"
-
-    _propagate(acc, posts_by_item, links, infos, kind_of, "media_matches")
+    _propagate(acc, posts_by_item, links, infos, _media_kind, "media_matches")
 
 
 def _texts(session: Session, acc: _Accumulator, threshold: float) -> None:

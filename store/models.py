@@ -181,7 +181,8 @@ class Post(Base):
 
 class Membership(Base):
     __tablename__ = "memberships"
-    __table_args__ = (Index("ix_memberships_member_community", "member_id", "community_id"),)
+    __table_args__ = (Index("ix_memberships_member_community", "member_id", "community_id"),
+                      Index("ix_memberships_community_first_seen", "community_id", "first_seen"))
 
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True)
     member_id: Mapped[int] = mapped_column(
