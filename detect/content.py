@@ -200,7 +200,11 @@ def _near_links(item_of_sha: dict[str, int], pdq_of_item: dict[int, str], fresh:
         queries = [q for q, pdq in enumerate(distinct) if any(i in fresh for i in items_by_pdq[pdq])]
         if queries:
             index = PdqIndex()
-            index.add(list(range(len(distinct))), distinct)
+            codes = _codes_if_all_valid(distinct)
+            if codes is None:  # some value is malformed: the index skips those one by one
+                index.add(list(range(len(distinct))), distinct)
+            else:
+                index.add_codes(np.arange(len(distinct), dtype=np.int64), codes)
             index.flush()
             for match in index.search([distinct[q] for q in queries], radius=MATCH_DISTANCE, dihedral=dihedral):
                 for a in items_by_pdq[distinct[queries[match.query]]]:
@@ -218,6 +222,19 @@ def _near_links(item_of_sha: dict[str, int], pdq_of_item: dict[int, str], fresh:
                     if key[0] < key[1]:
                         kept.pairs[key] = distance
     return links
+
+
+def _codes_if_all_valid(hashes: list[str]) -> np.ndarray | None:
+    """Hex PDQ hashes as an (n, 32) uint8 array in one conversion, or None when any is not 64 hex digits."""
+    if any(len(h) != 64 for h in hashes):
+        return None
+    try:
+        blob = bytes.fromhex("".join(hashes))
+    except ValueError:
+        return None
+    if len(blob) != 32 * len(hashes):  # fromhex skips whitespace: a value had some
+        return None
+    return np.frombuffer(blob, dtype=np.uint8).reshape(-1, 32).copy()
 
 
 def _media_around(session: Session, acc: _Accumulator, dihedral: bool, around: set[int],
