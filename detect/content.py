@@ -197,7 +197,8 @@ def _near_links(item_of_sha: dict[str, int], pdq_of_item: dict[int, str], fresh:
         for item, pdq in pdq_of_item.items():
             items_by_pdq[pdq.lower()].append(item)
         distinct = list(items_by_pdq)
-        queries = [q for q, pdq in enumerate(distinct) if any(i in fresh for i in items_by_pdq[pdq])]
+        fresh_pdqs = {pdq_of_item[i].lower() for i in fresh if i in pdq_of_item}
+        queries = [q for q, pdq in enumerate(distinct) if pdq in fresh_pdqs]
         if queries:
             index = PdqIndex()
             codes = _codes_if_all_valid(distinct)

@@ -353,13 +353,14 @@ def _members_value(ov: PairOverlap) -> float:
         ov.shared, ov.size_a, ov.size_b, ov.overlap_coefficient, ov.jaccard, ov.significance))).score
 
 
-def members_bound(shared: int, size_a: int, size_b: int) -> float:
-    """An upper bound of :func:`_members_value` from the counts alone: the members signal with its chance
-    factor at its most (1), so a pair below the floor here is below it whatever its significance."""
-    smaller = min(size_a, size_b)
-    overlap = shared / smaller if smaller > 0 else 0.0
+def members_bound(shared: np.ndarray, size_a: np.ndarray, size_b: np.ndarray) -> np.ndarray:
+    """Per pair, an upper bound of :func:`_members_value` from the counts alone: the members signal with its
+    chance factor at its most (1), so a pair below the floor here is below it whatever its significance."""
+    smaller = np.minimum(size_a, size_b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        overlap = np.where(smaller > 0, shared / smaller, 0.0)
     # a hair above, so that rounding never drops a pair the exact value would keep
-    return min(1.0, overlap * 1.5) * min(1.0, shared / MIN_SHARED_FOR_FULL) * (1 + 1e-9)
+    return np.minimum(1.0, overlap * 1.5) * np.minimum(1.0, shared / MIN_SHARED_FOR_FULL) * (1 + 1e-9)
 
 
 def _member_ids_of(session: Session, ids: Iterable[int]) -> dict[int, set[int]]:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -371,8 +372,13 @@ def _gone_overlaps(ctx: Context, gone_ids: list[int], other_evidence: set[tuple[
     live = (ctx.dirty - gone) & ctx.communities.keys()
     counts.update(shared_between(ctx.session, live, gone_ids, c.MIN_SHARED)[0])
     sizes = ctx.member_counts
-    counts = {p: n for p, n in counts.items() if ctx.touched(*p) and (
-        p in other_evidence or c.members_bound(n, sizes[p[0]], sizes[p[1]]) >= c.MEMBER_ONLY_FLOOR)}
+    counts = {p: n for p, n in counts.items() if ctx.touched(*p)}
+    keys = list(counts)
+    bound = c.members_bound(np.asarray([counts[p] for p in keys], dtype=np.float64),
+                            np.asarray([sizes[a] for a, _ in keys], dtype=np.float64),
+                            np.asarray([sizes[b] for _, b in keys], dtype=np.float64))
+    counts = {p: counts[p] for p, high in zip(keys, bound.tolist(), strict=True)
+              if p in other_evidence or high >= c.MEMBER_ONLY_FLOOR}
     overlaps = overlaps_from_counts(counts, sizes, {cid: info.platform for cid, info in ctx.communities.items()},
                                     ctx.universes or {})
     overlaps.update(c._pair_overlaps(ctx.session, {p for p in ctx.extra if p[0] in gone or p[1] in gone},
