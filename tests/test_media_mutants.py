@@ -404,7 +404,7 @@ def test_downloads_skip_bad_pictures_and_keep_each_picture_once(caplog: pytest.L
     logged and skipped and the next ones are still fetched; the same picture twice is kept once; each
     download is asked for with the configured byte cap."""
     # Three different pictures, ordered lowest, highest, middle digest: kept whatever the order.
-    low, high, middle = sorted((_png((64, 48)), _png((48, 64)), _png((50, 50))),
+    low, middle, high = sorted((_png((64, 48)), _png((48, 64)), _png((50, 50))),
                                key=lambda d: hashlib.sha256(d).hexdigest())
     first, second, third = low, middle, high
     huge = _png((200, 200))
