@@ -200,6 +200,25 @@ def test_wide_greyscale_is_stretched_to_the_full_8_bit_range() -> None:
     assert scaled[..., 0].tolist() == [[0, 63, 255]]
 
 
+def test_nothing_at_or_below_zero_becomes_brighter_than_black() -> None:
+    """A float or 32-bit image (TIFF can hold them) is scaled by its peak only when the peak is positive:
+    an all-black one stays black without dividing by zero, one with no positive value at all stays
+    black instead of being turned white by dividing negatives by a negative peak."""
+    black = np.asarray(to_rgb(Image.fromarray(np.zeros((2, 2), dtype=np.uint16))))
+    assert black.max() == 0
+    negative = np.asarray(to_rgb(Image.fromarray(np.array([[-3.0, -1.0]], dtype=np.float32))))
+    assert negative[..., 0].tolist() == [[0, 0]]
+    mixed = np.asarray(to_rgb(Image.fromarray(np.array([[-3.0, 0.0, 2.0]], dtype=np.float32))))
+    assert mixed[..., 0].tolist() == [[0, 0, 255]]
+
+
+def test_the_caps_are_never_taken_by_position() -> None:
+    """`fingerprint_image(data, 40_000_000)` must not quietly pass a cap: max_pixels, max_bytes, the
+    source and the kind are named."""
+    with pytest.raises(TypeError):
+        fingerprint_image(b"", 10)  # type: ignore[misc]
+
+
 def test_transparency_is_composited_over_pure_white() -> None:
     clear = Image.new("RGBA", (4, 4), (0, 0, 0, 0))
     assert to_rgb(clear).getpixel((0, 0)) == (255, 255, 255)
