@@ -258,3 +258,37 @@ def test_the_scheduler_job_is_incremental_with_a_full_rebuild_every_day(tmp_path
             assert mark is not None and mark.full_at > first_full  # a day later: a full rebuild
     finally:
         app.close()
+
+
+def test_shared_members_counted_by_the_database_equal_the_in_memory_overlaps(any_store: Store) -> None:
+    """An incremental cycle counts a newly gone community's shared members in SQL and takes the sizes from
+    the watermark's member counts: the figures must be those a full cycle computes."""
+    from detect.changes import community_digests
+    from detect.cycle import _communities
+    from detect.overlap import member_overlaps, overlaps_from_counts, platform_universes, shared_with_all
+    from tests import factories as f
+
+    def members(handle: str, native: str, users: range) -> list[r.Membership]:
+        ref = f.ref(native, handle)
+        return [r.Membership(ref, r.RawMember(r.Platform.TELEGRAM, f"user{u}"), f.T0) for u in users]
+
+    with any_store.session() as s:
+        ctx = IngestContext(key=TEST_KEY)
+        ingest(s, [f.snapshot("1", "alpha"), f.snapshot("2", "beta"), f.snapshot("3", "gamma")], ctx)
+        ingest(s, members("alpha", "1", range(0, 100)), ctx)
+        ingest(s, members("beta", "2", range(60, 140)), ctx)  # 40 shared with alpha
+        ingest(s, members("gamma", "3", range(98, 101)), ctx)  # 2 with alpha, 3 with beta
+    with any_store.session() as s:
+        ids = {h: i for i, h in s.execute(select(m.Community.id, m.Community.handle))}
+        communities = _communities(s)
+        sizes: dict[int, int] = {}
+        community_digests(s, communities, member_counts=sizes)
+        universes = platform_universes(s)
+        platforms = {cid: info.platform for cid, info in communities.items()}
+        for gone in (["alpha"], ["gamma"], ["alpha", "beta"]):
+            gone_ids = [ids[h] for h in gone]
+            counted = shared_with_all(s, gone_ids, 3)
+            assert overlaps_from_counts(counted, sizes, platforms, universes) == member_overlaps(
+                s, gone_ids, min_shared=3, universes=universes)
+        assert shared_with_all(s, [ids["gamma"]], 3) == {(min(ids["beta"], ids["gamma"]),
+                                                          max(ids["beta"], ids["gamma"])): 3}
