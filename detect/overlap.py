@@ -290,24 +290,9 @@ def member_overlaps(
         sizes = {int(cid): int(s) for cid, s in zip(community_ids_arr, row_sizes, strict=True)}
     else:
         sizes = _sizes(session, involved)
-    platforms = _platforms(session, involved)
     known = platform_universes(session) if universes is None else universes
-
-    def universe(a: int, b: int) -> int:
-        return sum(known.get(p, 0) for p in {platforms.get(a, ""), platforms.get(b, "")})
-
-    size_a = np.asarray([sizes[int(v)] for v in a_ids], dtype=np.int64)
-    size_b = np.asarray([sizes[int(v)] for v in b_ids], dtype=np.int64)
-    uni = np.asarray([universe(int(a), int(b)) for a, b in zip(a_ids, b_ids, strict=True)], dtype=np.int64)
-    overlap, jaccard, significance = pair_metrics(shared, size_a, size_b, uni)
-    result: dict[tuple[int, int], PairOverlap] = {}
-    for k in range(len(i)):
-        a, b = int(a_ids[k]), int(b_ids[k])
-        result[(a, b)] = PairOverlap(
-            a=a, b=b, shared=int(shared[k]), size_a=int(size_a[k]), size_b=int(size_b[k]),
-            overlap_coefficient=float(overlap[k]), jaccard=float(jaccard[k]), significance=float(significance[k]),
-        )
-    return result
+    counts = {(int(a), int(b)): int(n) for a, b, n in zip(a_ids, b_ids, shared, strict=True)}
+    return overlaps_from_counts(counts, sizes, _platforms(session, involved), known)
 
 
 def shared_with_all(session: Session, community_ids: Collection[int], min_shared: int = 1,
@@ -428,17 +413,6 @@ def member_overlaps_between(
         return {}
     a_ids, b_ids = community_ids_arr[i], community_ids_arr[j]
     involved = sorted({int(v) for v in np.concatenate([a_ids, b_ids])})
-    platforms = _platforms(session, involved)
     known = platform_universes(session) if universes is None else universes
-
-    def universe(a: int, b: int) -> int:
-        return sum(known.get(p, 0) for p in {platforms.get(a, ""), platforms.get(b, "")})
-
-    size_a = np.asarray([sizes[int(v)] for v in a_ids], dtype=np.int64)
-    size_b = np.asarray([sizes[int(v)] for v in b_ids], dtype=np.int64)
-    uni = np.asarray([universe(int(a), int(b)) for a, b in zip(a_ids, b_ids, strict=True)], dtype=np.int64)
-    overlap, jaccard, significance = pair_metrics(shared, size_a, size_b, uni)
-    return {(int(a_ids[k]), int(b_ids[k])): PairOverlap(
-        a=int(a_ids[k]), b=int(b_ids[k]), shared=int(shared[k]), size_a=int(size_a[k]), size_b=int(size_b[k]),
-        overlap_coefficient=float(overlap[k]), jaccard=float(jaccard[k]), significance=float(significance[k]))
-        for k in range(len(i))}
+    counts = {(int(a), int(b)): int(n) for a, b, n in zip(a_ids, b_ids, shared, strict=True)}
+    return overlaps_from_counts(counts, sizes, _platforms(session, involved), known)
