@@ -20,7 +20,7 @@ the post in B appeared (ISO 8601).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -161,24 +161,37 @@ def _media(session: Session, acc: _Accumulator, dihedral: bool, around: set[int]
     if not rows:
         return
     # Items: distinct sha256 values. Their PDQ (first good one) links items that look alike.
-    item_of_sha: dict[str, int] = {}
+    _, items, links = _linked_items([(sha, pdq, quality, fid) for _, sha, pdq, quality, fid in rows], dihedral, kept)
     posts_by_item: dict[int, list[int]] = defaultdict(list)
+    for (post_id, *_), item in zip(rows, items, strict=True):
+        posts_by_item[item].append(int(post_id))
+    infos = _post_infos(session, (pid for pids in posts_by_item.values() for pid in pids))
+    _propagate(acc, posts_by_item, links, infos, _media_kind, "media_matches")
+
+
+def _linked_items(rows: Sequence[tuple[str, str | None, int | None, int]], dihedral: bool,
+                  kept: MediaLinks | None) -> tuple[dict[str, int], list[int], dict[int, dict[int, float]]]:
+    """Number the distinct files (sha256) of ``rows`` (sha256, pdq, quality, fingerprint id; in id order) in
+    order of first appearance, and link the items that look alike (their first good PDQ), searching only
+    items with a fingerprint newer than ``kept`` (whose links are reused and extended). Returns the
+    numbering, the item of each row, and the links."""
+    item_of_sha: dict[str, int] = {}
+    items: list[int] = []
     pdq_of_item: dict[int, str] = {}
     fresh: set[int] = set()
     since = kept.since if kept is not None and kept.known else -1
-    for post_id, sha, pdq, quality, fid in rows:
+    for sha, pdq, quality, fid in rows:
         item = item_of_sha.setdefault(sha, len(item_of_sha))
-        posts_by_item[item].append(int(post_id))
+        items.append(item)
         if pdq and (quality is None or quality >= MIN_QUALITY) and item not in pdq_of_item:
             pdq_of_item[item] = pdq
         if fid > since:
             fresh.add(item)
     links = _near_links(item_of_sha, pdq_of_item, fresh, dihedral, kept)
     if kept is not None:
-        kept.since = max(kept.since, max(int(r[4]) for r in rows))
+        kept.since = max(kept.since, max(int(r[3]) for r in rows))
         kept.known = True
-    infos = _post_infos(session, (pid for pids in posts_by_item.values() for pid in pids))
-    _propagate(acc, posts_by_item, links, infos, _media_kind, "media_matches")
+    return item_of_sha, items, links
 
 
 def _media_kind(item: int, other: int) -> str:
@@ -247,20 +260,8 @@ def _media_around(session: Session, acc: _Accumulator, dihedral: bool, around: s
     rows = session.execute(select(fp.sha256, fp.pdq, fp.pdq_quality, fp.id).order_by(fp.id)).all()
     if not rows:
         return
-    item_of_sha: dict[str, int] = {}
-    pdq_of_item: dict[int, str] = {}
-    fresh: set[int] = set()
-    since = kept.since if kept is not None and kept.known else -1
-    for sha, pdq, quality, fid in rows:
-        item = item_of_sha.setdefault(sha, len(item_of_sha))
-        if pdq and (quality is None or quality >= MIN_QUALITY) and item not in pdq_of_item:
-            pdq_of_item[item] = pdq
-        if fid > since:
-            fresh.add(item)
-    links = _near_links(item_of_sha, pdq_of_item, fresh, dihedral, kept)
-    if kept is not None:
-        kept.since = max(kept.since, max(int(r[3]) for r in rows))
-        kept.known = True
+    item_of_sha, _, links = _linked_items([(sha, pdq, quality, fid) for sha, pdq, quality, fid in rows], dihedral,
+                                          kept)
     ids = sorted(around)
     mine: set[int] = set()
     for start in range(0, len(ids), 500):
