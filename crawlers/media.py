@@ -55,6 +55,8 @@ from model.records import MediaFingerprint
 #: Formats decoded in memory only. Others are refused: Pillow hands some (EPS via Ghostscript) to
 #: external programs through temporary files, and media bytes must never touch the disk.
 DECODABLE_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
+#: Formats whose decoder can produce a reduced image directly (Pillow's ``draft``): plain and multi-picture JPEG.
+DRAFTABLE_FORMATS = ("JPEG", "MPO")
 
 log = logging.getLogger(__name__)
 
@@ -252,8 +254,9 @@ def check_budget(image: Image.Image, where: str, budget: int = MEMORY_BUDGET) ->
     """Make an opened (not yet decoded) image affordable or raise :class:`ImageOverBudget`.
 
     A JPEG is drafted first: the decoder then produces at most 1/8 of the pixels per side, never
-    fewer than ``HASH_SIDE``, which PDQ cannot tell apart (it works on 64 × 64 anyway)."""
-    if image.format == "JPEG" and max(image.size) > HASH_SIDE:
+    fewer than ``HASH_SIDE``, which PDQ cannot tell apart (it works on 64 × 64 anyway). A JPEG holding
+    several pictures (MPO, as phones and cameras write) opens as format "MPO" and drafts the same way."""
+    if image.format in DRAFTABLE_FORMATS and max(image.size) > HASH_SIDE:
         image.draft("RGB" if image.mode in ("RGB", "YCbCr") else image.mode, (HASH_SIDE, HASH_SIDE))
     estimate = decode_cost(image.mode, image.size)
     if estimate > budget:

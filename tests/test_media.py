@@ -327,3 +327,19 @@ def test_pdq_of_normal_images_is_unchanged_by_the_budget() -> None:
     transparent = encode(Image.fromarray(rgba, "RGBA"), "PNG")
     for data in (photo, transparent):
         assert fp(data) == _reference_pdq(data)
+
+
+def test_a_large_multi_picture_jpeg_is_drafted_and_fingerprinted_like_a_plain_one() -> None:
+    """Phones and cameras write MPO (a JPEG holding several pictures); Pillow opens it as format "MPO".
+    A 5000 × 4000 one was refused as over the memory budget because only format "JPEG" was drafted."""
+    rng = np.random.default_rng(7)
+    base = Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).resize((5000, 4000))
+    plain, mpo = io.BytesIO(), io.BytesIO()
+    base.save(plain, format="JPEG", quality=85)
+    base.save(mpo, format="MPO", save_all=True, append_images=[base.resize((640, 512))], quality=85)
+    assert Image.open(io.BytesIO(mpo.getvalue())).format == "MPO"
+    from_mpo = fingerprint_image(mpo.getvalue(), max_pixels=50_000_000)
+    from_jpeg = fingerprint_image(plain.getvalue(), max_pixels=50_000_000)
+    assert from_mpo is not None and from_jpeg is not None
+    assert (from_mpo.width, from_mpo.height) == (5000, 4000)
+    assert hamming(from_mpo.pdq, from_jpeg.pdq) <= 8
