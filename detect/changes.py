@@ -78,6 +78,16 @@ def settings_digest(settings: Settings) -> str:
     return hashlib.sha256(json.dumps(settings.detect.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _put(session: Session, key: str, value: dict[str, Any]) -> None:
+    """Write one ``kv`` row (insert or update)."""
+    row = session.get(m.KeyValue, key)
+    if row is None:
+        session.add(m.KeyValue(key=key, value=value, updated_at=m.utcnow()))
+    else:
+        row.value = value
+        row.updated_at = m.utcnow()
+
+
 def load_watermark(session: Session) -> Watermark | None:
     row = session.get(m.KeyValue, WATERMARK_KEY)
     if row is None or not row.value or row.value.get("version") != VERSION:
@@ -87,13 +97,7 @@ def load_watermark(session: Session) -> Watermark | None:
 
 
 def save_watermark(session: Session, mark: Watermark) -> None:
-    row = session.get(m.KeyValue, WATERMARK_KEY)
-    value = asdict(mark)
-    if row is None:
-        session.add(m.KeyValue(key=WATERMARK_KEY, value=value, updated_at=m.utcnow()))
-    else:
-        row.value = value
-        row.updated_at = m.utcnow()
+    _put(session, WATERMARK_KEY, asdict(mark))
 
 
 def load_media_links(session: Session) -> MediaLinks:
@@ -108,12 +112,7 @@ def load_media_links(session: Session) -> MediaLinks:
 def save_media_links(session: Session, links: MediaLinks) -> None:
     value = {"version": VERSION, "since": links.since,
              "pairs": [[a, b, d] for (a, b), d in sorted(links.pairs.items())]}
-    row = session.get(m.KeyValue, MEDIA_LINKS_KEY)
-    if row is None:
-        session.add(m.KeyValue(key=MEDIA_LINKS_KEY, value=value, updated_at=m.utcnow()))
-    else:
-        row.value = value
-        row.updated_at = m.utcnow()
+    _put(session, MEDIA_LINKS_KEY, value)
 
 
 def load_name_keys(session: Session) -> dict[str, str]:
@@ -126,12 +125,7 @@ def load_name_keys(session: Session) -> dict[str, str]:
 
 def save_name_keys(session: Session, keys: dict[str, str]) -> None:
     value = {"version": VERSION, "keys": keys}
-    row = session.get(m.KeyValue, NAME_KEYS_KEY)
-    if row is None:
-        session.add(m.KeyValue(key=NAME_KEYS_KEY, value=value, updated_at=m.utcnow()))
-    else:
-        row.value = value
-        row.updated_at = m.utcnow()
+    _put(session, NAME_KEYS_KEY, value)
 
 
 def _max_id(session: Session, column: Any) -> int:

@@ -380,39 +380,3 @@ def members_first_seen_after(session: Session, target_id: int, source_id: int, s
     )
     return int(session.scalar(stmt) or 0)
 
-
-def member_overlaps_between(
-    session: Session, left: Collection[int], right: Collection[int], min_shared: int = 1,
-    universes: Mapping[str, int] | None = None,
-) -> dict[tuple[int, int], PairOverlap]:
-    """The statistics of :func:`member_overlaps` for the pairs with one side in ``left`` and the other in
-    ``right`` only (an incremental cycle: communities that gained members × communities that shut
-    down), keyed ``(min_id, max_id)``. Only the memberships of those communities are read, so the work
-    grows with their size, not with the store's."""
-    wanted = sorted(set(left) | set(right))
-    if not set(left) or not set(right):
-        return {}
-    rows: list[tuple[int, int]] = []
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
-        rows.extend((int(c), int(mb)) for c, mb in session.execute(
-            select(m.Membership.community_id, m.Membership.member_id).where(m.Membership.community_id.in_(chunk))))
-    if not rows:
-        return {}
-    arr = np.asarray(rows, dtype=np.int64)
-    community_ids_arr, row = np.unique(arr[:, 0], return_inverse=True)
-    _member_ids, col = np.unique(arr[:, 1], return_inverse=True)
-    x = incidence(row, col, len(community_ids_arr), len(_member_ids))
-    sizes = {int(cid): int(s) for cid, s in zip(community_ids_arr, np.asarray(x.sum(axis=1)).ravel(), strict=True)}
-    is_left = np.isin(community_ids_arr, np.asarray(sorted(set(left)), dtype=np.int64))
-    is_right = np.isin(community_ids_arr, np.asarray(sorted(set(right)), dtype=np.int64))
-    i, j, shared = shared_pairs(x, interest=np.flatnonzero(is_left), min_shared=min_shared)
-    keep = (is_left[i] & is_right[j]) | (is_right[i] & is_left[j])
-    i, j, shared = i[keep], j[keep], shared[keep]
-    if len(i) == 0:
-        return {}
-    a_ids, b_ids = community_ids_arr[i], community_ids_arr[j]
-    involved = sorted({int(v) for v in np.concatenate([a_ids, b_ids])})
-    known = platform_universes(session) if universes is None else universes
-    counts = {(int(a), int(b)): int(n) for a, b, n in zip(a_ids, b_ids, shared, strict=True)}
-    return overlaps_from_counts(counts, sizes, _platforms(session, involved), known)
