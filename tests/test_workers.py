@@ -344,9 +344,11 @@ def test_scheduler_and_three_workers_crawl_200_forums_once_within_the_shared_rat
         seen = world.paths()
         assert all(seen[f"/f{n}/about.json"] == 1 for n in range(forums)), "a forum was crawled twice"
         # Slots are 40 ms apart in Redis; a request reaches the server a moment after its worker took its slot,
-        # and a window starting just after one arrival holds one more: tolerance 10% (at most 27 in any second).
-        # Each worker pacing itself alone (no shared limiter) let 48 through at a limit of 40.
-        assert world.max_in_window(1.0) <= int(rate * 1.1)
+        # and a window starting just after one arrival holds one more; on a loaded machine a worker descheduled
+        # between its slot and its request lands next to the following one (28 seen once with a mutation run
+        # beside the suite): tolerance 20%, at most 30 in any second. Without the shared limiter the three
+        # workers send about 50 a second here, so a limiter that does not bind still fails this.
+        assert world.max_in_window(1.0) <= int(rate * 1.2)
         assert len(report.workers) == 3 and report.error is None
     finally:
         store.close()
