@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -93,7 +95,13 @@ def load_watermark(session: Session) -> Watermark | None:
     if row is None or not row.value or row.value.get("version") != VERSION:
         return None
     known = set(Watermark.__dataclass_fields__)
-    return Watermark(**{k: v for k, v in row.value.items() if k in known})
+    try:
+        return TypeAdapter(Watermark).validate_python({k: v for k, v in row.value.items() if k in known})
+    except ValidationError as exc:  # a damaged row costs one full rebuild, never a failing cycle
+        logging.getLogger("resurface.detect").warning(
+            "kv row %s is not a watermark (%s); this cycle rebuilds in full", WATERMARK_KEY,
+            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3]))
+        return None
 
 
 def save_watermark(session: Session, mark: Watermark) -> None:

@@ -292,3 +292,15 @@ def test_shared_members_counted_by_the_database_equal_the_in_memory_overlaps(any
                 s, gone_ids, min_shared=3, universes=universes)
         assert shared_with_all(s, [ids["gamma"]], 3) == {(min(ids["beta"], ids["gamma"]),
                                                           max(ids["beta"], ids["gamma"])): 3}
+
+
+def test_a_damaged_watermark_row_means_one_full_rebuild_not_a_failing_cycle(
+        sqlite_store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    from detect.changes import VERSION, WATERMARK_KEY, load_watermark
+
+    with sqlite_store.session() as s:
+        s.add(m.KeyValue(key=WATERMARK_KEY, value={"version": VERSION, "post_id": "many", "communities": [1, 2]},
+                         updated_at=m.utcnow()))
+    with sqlite_store.session() as s, caplog.at_level("WARNING", logger="resurface.detect"):
+        assert load_watermark(s) is None
+    assert "rebuilds in full" in caplog.text and "post_id" in caplog.text
