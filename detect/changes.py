@@ -113,8 +113,13 @@ def load_media_links(session: Session) -> MediaLinks:
     row = session.get(m.KeyValue, MEDIA_LINKS_KEY)
     if row is None or not row.value or row.value.get("version") != VERSION:
         return MediaLinks()
-    return MediaLinks({(str(a), str(b)): float(d) for a, b, d in row.value.get("pairs", [])},
-                      int(row.value.get("since", 0)), True)
+    try:
+        return MediaLinks({(str(a), str(b)): float(d) for a, b, d in row.value.get("pairs", [])},
+                          int(row.value.get("since", 0)), True)
+    except (TypeError, ValueError) as exc:  # damaged: every image is searched again (MediaLinks(): unknown)
+        logging.getLogger("resurface.detect").warning("kv row %s is damaged (%s); images are searched afresh",
+                                                      MEDIA_LINKS_KEY, exc)
+        return MediaLinks()
 
 
 def save_media_links(session: Session, links: MediaLinks) -> None:

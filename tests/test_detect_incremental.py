@@ -304,3 +304,14 @@ def test_a_damaged_watermark_row_means_one_full_rebuild_not_a_failing_cycle(
     with sqlite_store.session() as s, caplog.at_level("WARNING", logger="resurface.detect"):
         assert load_watermark(s) is None
     assert "rebuilds in full" in caplog.text and "post_id" in caplog.text
+
+
+def test_damaged_image_links_are_searched_afresh(sqlite_store: Store) -> None:
+    from detect.changes import MEDIA_LINKS_KEY, VERSION, load_media_links
+
+    with sqlite_store.session() as s:
+        s.add(m.KeyValue(key=MEDIA_LINKS_KEY, value={"version": VERSION, "since": 9, "pairs": [["a", "b"]]},
+                         updated_at=m.utcnow()))
+    with sqlite_store.session() as s:
+        links = load_media_links(s)
+    assert (links.pairs, links.known) == ({}, False)
