@@ -450,6 +450,22 @@ def _shutdown(t: Lang, alert: Mapping[str, Any]) -> list[str]:
         sentences.append(t.ngettext("Resurface found it unreadable {n} time in a row and treats it as shut down.",
                                     "Resurface found it unreadable {n} times in a row and treats it as shut down.",
                                     failed))
+    pending, read = _count(item.get("pending_leads")), _count(item.get("leads_read"))
+    if pending and alert.get("level") == "likely":
+        # a Telegram handle that says "does not exist" may have moved: held while links are unread
+        sentences.append(t.ngettext(
+            "A channel that changes its address answers the same way, and {n} link found since it was last "
+            "read is not read yet: this stays likely until it is.",
+            "A channel that changes its address answers the same way, and {n} links found since it was last "
+            "read are not read yet: this stays likely until they are.", pending))
+    elif read is not None and _when(item.get("held_until")):
+        sentences.append(t._("The links found since it was last read could not all be read in time; none of "
+                             "those read led to it under a new address."))
+    elif read:
+        sentences.append(t.ngettext("The {n} link found since it was last read was read; it did not lead to it "
+                                    "under a new address.",
+                                    "The {n} links found since it was last read were read; none led to it "
+                                    "under a new address.", read))
     back = _first(alert, "recovered")
     if back.get("recovered") is True:
         # the community reads normally again (a flaky answer, or a group that was private for a while):

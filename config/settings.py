@@ -145,6 +145,12 @@ class DetectSettings(Section):
     surge_factor: float = Field(default=3.0, gt=1, description="Growth over the usual rate that is a surge.")
     min_text_length: int = Field(default=60, ge=1, description="Shorter texts get no MinHash signature.")
     timing_window_days: int = Field(default=14, ge=1)
+    shutdown_hold_hours: int = Field(
+        default=24, ge=0,
+        description="A Telegram handle that says it does not exist may have moved: its shutdown stays 'likely' "
+                    "while public Telegram links found since it was last read are unread, at most this long "
+                    "(0: never held).",
+    )
     full_every_hours: int = Field(
         default=24, ge=0,
         description="Detection works from what changed since its last cycle; a cycle rebuilds from the whole "

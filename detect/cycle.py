@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from detect import events as ev
+from detect.hold import Hold
 from detect.language import successor_phrases
 from detect.leads import COMMUNITY_LINKS, invite_handle
 from detect.names import key_similarity, normalise_name
@@ -501,8 +502,11 @@ def _digest(parts: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()[:16]
 
 
-def event_alert_drafts(new_events: Sequence[m.Event], communities: dict[int, CommunityInfo]) -> list[AlertDraft]:
-    """Shutdown and rebrand alerts for watched communities, from the events this cycle stored."""
+def event_alert_drafts(new_events: Sequence[m.Event], communities: dict[int, CommunityInfo],
+                       holds: Mapping[int, Hold] | None = None) -> list[AlertDraft]:
+    """Shutdown and rebrand alerts for watched communities, from the events this cycle stored. ``holds``:
+    shutdowns that stay "likely" while links that may lead to the same channel are unread
+    (:mod:`detect.hold`)."""
     drafts: list[AlertDraft] = []
     renames: dict[int, list[m.Event]] = defaultdict(list)
     for event in new_events:
@@ -516,12 +520,15 @@ def event_alert_drafts(new_events: Sequence[m.Event], communities: dict[int, Com
             # answers (a bare 403/404) confirms a shutdown at "likely"
             confirmed_gone = (event.evidence.get("status") in GONE_STATUSES
                               and event.evidence.get("definitive", True) is not False)
-            drafts.append(AlertDraft(kind="shutdown", level="strong" if confirmed_gone else "likely",
-                                     score=1.0 if confirmed_gone else 0.8, source_community_id=event.community_id,
+            hold = (holds or {}).get(event.community_id) if confirmed_gone else None
+            strong = confirmed_gone and hold is None
+            drafts.append(AlertDraft(kind="shutdown", level="strong" if strong else "likely",
+                                     score=1.0 if strong else 0.8, source_community_id=event.community_id,
                                      target_community_id=None,
-                                     signals=[{"name": "shutdown", "score": 1.0 if confirmed_gone else 0.8,
+                                     signals=[{"name": "shutdown", "score": 1.0 if strong else 0.8,
                                                "evidence": [{**event.evidence,
-                                                             "occurred_at": event.occurred_at.isoformat()}]}],
+                                                             "occurred_at": event.occurred_at.isoformat(),
+                                                             **(hold.evidence() if hold else {})}]}],
                                      dedup_key=event.dedup_key))
         elif event.kind == "recovered" and event.evidence.get("shutdown_key"):
             # the shutdown alert of a community that came back is marked recovered (issue 15, class 8):

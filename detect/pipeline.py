@@ -36,6 +36,7 @@ from config.settings import Settings
 from detect import changes as ch
 from detect import cycle as c
 from detect import events as ev
+from detect import hold
 from detect.content import MediaLinks, content_overlaps
 from detect.hashlists import hash_match_drafts
 from detect.leads import NameSearch, discover_leads, follow_site_links, search_similar
@@ -417,7 +418,14 @@ def _scoring(ctx: Context) -> None:
 
 @stage("event alerts")
 def _event_alerts(ctx: Context) -> None:
-    ctx.drafts.extend(c.event_alert_drafts(ctx.new_events, ctx.communities))
+    hours = ctx.settings.detect.shutdown_hold_hours
+    holds = {e.community_id: h for e in ctx.new_events if e.kind == "shutdown"
+             for h in [hold.hold_for(ctx.session, ctx.communities.get(e.community_id), e.evidence, ctx.now, hours)]
+             if h is not None}
+    drafts = c.event_alert_drafts(ctx.new_events, ctx.communities, holds)
+    ctx.drafts.extend(drafts)
+    # shutdowns held by an earlier cycle whose leads have now been read (or whose hold ran out)
+    ctx.drafts.extend(hold.released_drafts(ctx.session, ctx.now, [d.key for d in drafts]))
 
 
 @stage("candidates")

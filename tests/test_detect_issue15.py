@@ -13,12 +13,14 @@ through the CLI are in tests/test_eval_classes.py).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from alerts.render import redact_for_ngo
+from alerts.summary import summarise
 from config.settings import AudienceSettings, DetectSettings, Settings
 from detect.events import SnapshotView, member_count_surges
 from detect.scoring import ContentEvidence, MemberEvidence, PairEvidence, score_pair
@@ -132,6 +134,124 @@ def test_a_handle_change_found_after_the_old_handle_was_called_gone_recovers_it(
     assert len(recovered) == 1
     assert rebrand["source"]["handle"] == "vecchio_nome"
     assert rebrand["target"]["handle"] == "nuovo_nome"
+
+
+def _moved_world(chan: Chan, hub: Chan, mention: str) -> World:
+    """``chan`` read, then "does not exist" twice; ``hub`` (watched) posts a link to ``mention`` meanwhile."""
+    world = World(seeds=[chan, hub])
+    world.add(chan.snap(END - timedelta(days=1), members=900), hub.snap(END - timedelta(days=1), members=300))
+    for hours in (0, 2):
+        gone = chan.down(END + timedelta(hours=hours), status=r.CommunityStatus.DELETED)
+        world.add(replace(gone, extra={**gone.extra, r.STATUS_DEFINITIVE: True}))
+    world.add(hub.post(END + timedelta(hours=1), f"guardate qui https://t.me/{mention}"))
+    return world
+
+
+def _shutdown(store: Store) -> m.Alert:
+    with store.session() as s:
+        alert = s.scalar(select(m.Alert).where(m.Alert.kind == "shutdown"))
+        assert alert is not None
+        s.expunge(alert)
+        return alert
+
+
+def _item(alert: m.Alert) -> dict[str, object]:
+    (signal,) = [sig for sig in alert.payload["signals"] if sig["name"] == "shutdown"]
+    item: dict[str, object] = signal["evidence"][0]
+    return item
+
+
+def test_a_gone_handle_is_held_at_likely_while_a_link_found_since_is_unread_then_marked_recovered(
+        sqlite_store: Store, settings: Settings) -> None:
+    """Class 4, late (the case report seeds 3000-3039 missed twice): the old handle says "does not exist"
+    twice while the only link to the new handle has just been found and not yet crawled. From the old
+    handle alone a deleted channel and a moved one look the same, so the shutdown says "likely", with the
+    number of unread links; read under its new handle, the channel's shutdown is marked recovered and
+    never became strong, and the rebrand names old and new."""
+    settings = _with_audiences(settings)
+    chan, hub = Chan("9004", "vecchio_nome", "Il Vecchio Canale"), Chan("9005", "piazza", "La Piazza")
+    load(sqlite_store, _moved_world(chan, hub, "nuovo_nome"))
+    detect(sqlite_store, settings)
+    held = _shutdown(sqlite_store)
+    assert held.level == "likely"
+    item = _item(held)
+    assert item["pending_leads"] == 1 and item["pending_lead_urls"] == ["https://t.me/nuovo_nome"]
+    ngo = redact_for_ngo(held.payload)
+    ngo_item = ngo["signals"][0]["evidence"][0]
+    assert ngo_item["pending_leads"] == 1 and "pending_lead_urls" not in ngo_item  # a count, not where
+    assert "1 link found since it was last read is not read yet: this stays likely" in summarise(ngo, "en")
+    assert "1 link trovato da quando è stato letto l'ultima volta non è ancora stato letto" in summarise(ngo, "it")
+
+    detect(sqlite_store, settings)  # nothing read yet: still held, not escalated
+    assert _shutdown(sqlite_store).level == "likely"
+
+    moved = World()
+    moved.add(chan.snap(END + timedelta(hours=5), handle="nuovo_nome", members=905))
+    load(sqlite_store, moved)
+    detect(sqlite_store, settings)
+    after = _shutdown(sqlite_store)
+    assert after.level == "likely" and after.escalations == 0
+    assert any(sig["name"] == "recovered" for sig in after.payload["signals"])
+    with sqlite_store.session() as s:
+        rebrand = s.scalar(select(m.Alert).where(m.Alert.kind == "rebrand"))
+        assert rebrand is not None
+        assert (rebrand.payload["source"]["handle"], rebrand.payload["target"]["handle"]) == (
+            "vecchio_nome", "nuovo_nome")
+
+
+def test_a_held_shutdown_becomes_strong_once_the_links_are_read_and_none_was_the_channel(
+        sqlite_store: Store, settings: Settings) -> None:
+    """A channel really deleted: the link found meanwhile leads to another channel. Once it has been read
+    the shutdown is raised to strong (an escalation, so the audiences that wait for strong hear of it)."""
+    settings = _with_audiences(settings)
+    chan, hub = Chan("9006", "chiuso_davvero", "Chiuso Davvero"), Chan("9007", "piazza_due", "La Piazza Due")
+    load(sqlite_store, _moved_world(chan, hub, "altro_canale"))
+    detect(sqlite_store, settings)
+    assert _shutdown(sqlite_store).level == "likely"
+    other = Chan("9008", "altro_canale", "Un Altro Canale")
+    read = World()
+    read.add(other.snap(END + timedelta(hours=5), members=40))
+    load(sqlite_store, read)
+    detect(sqlite_store, settings)
+    strong = _shutdown(sqlite_store)
+    assert (strong.level, strong.escalations) == ("strong", 1)
+    item = _item(strong)
+    assert item["leads_read"] == 1 and "pending_leads" not in item and "held_until" not in item
+    assert "The 1 link found since it was last read was read; it did not lead to it" in summarise(
+        redact_for_ngo(strong.payload), "en")
+    with sqlite_store.session() as s:
+        levels = sorted(d.level for d in s.scalars(select(m.Delivery).where(m.Delivery.alert_id == strong.id)))
+    assert levels == ["likely", "likely", "strong", "strong"]
+
+
+def test_a_hold_that_runs_out_raises_the_shutdown_to_strong_and_says_so(sqlite_store: Store,
+                                                                        settings: Settings) -> None:
+    settings = _with_audiences(settings)
+    chan, hub = Chan("9009", "mai_letto", "Mai Letto"), Chan("9010", "piazza_tre", "La Piazza Tre")
+    load(sqlite_store, _moved_world(chan, hub, "irraggiungibile"))
+    detect(sqlite_store, settings)
+    with sqlite_store.session() as s:  # time passes: the hold's end is now behind us
+        alert = s.scalar(select(m.Alert).where(m.Alert.kind == "shutdown"))
+        assert alert is not None and alert.level == "likely"
+        payload = copy.deepcopy(alert.payload)
+        payload["signals"][0]["evidence"][0]["held_until"] = (m.utcnow() - timedelta(minutes=1)).isoformat()
+        alert.payload = payload
+    detect(sqlite_store, settings)
+    strong = _shutdown(sqlite_store)
+    assert strong.level == "strong"
+    item = _item(strong)
+    assert item["leads_read"] == 0 and "held_until" in item
+    assert "could not all be read in time" in summarise(strong.payload, "en")
+
+
+def test_without_a_hold_or_off_platform_a_gone_handle_is_strong_at_once(sqlite_store: Store,
+                                                                        settings: Settings) -> None:
+    settings = _with_audiences(settings)
+    settings.detect.shutdown_hold_hours = 0
+    chan, hub = Chan("9011", "senza_attesa", "Senza Attesa"), Chan("9012", "piazza_quattro", "La Piazza Quattro")
+    load(sqlite_store, _moved_world(chan, hub, "nuovo_posto"))
+    detect(sqlite_store, settings)
+    assert _shutdown(sqlite_store).level == "strong"
 
 
 # --- classes 1, 2, 6, 7: scoring --------------------------------------------------------------------
