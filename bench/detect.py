@@ -408,6 +408,9 @@ def main() -> None:
                         help="share of the communities crawled in the round (the 1 %% of posts is spread over them)")
     parser.add_argument("--compare", action="store_true",
                         help="also rebuild the final store in full and check both leave the same candidates")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="copy the store after the crawl round (before the incremental cycle) to DIR/round.db, "
+                             "to profile the incremental cycle on it")
     parser.add_argument("--cycle-only", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="auto", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -427,6 +430,9 @@ def main() -> None:
         round_seconds = time.perf_counter() - started
         if args.compare:
             shutil.copyfile(Path(tmp) / "bench.db", Path(tmp) / "copy.db")
+        if args.keep:
+            Path(args.keep).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(tmp) / "bench.db", Path(args.keep) / "round.db")
         incremental = run_child(url, "incremental")
         rebuilt = run_child(f"sqlite:///{Path(tmp) / 'copy.db'}", "full") if args.compare else None
     levels = {(a, b): lvl for a, b, lvl in result["levels"]}

@@ -42,6 +42,7 @@ from detect.signals.members import MIN_SHARED_FOR_FULL
 from model.records import GONE_STATUSES
 from model.vocab import WATCHED_STATES, AlertDraft, CommunityInfo, level_rank
 from store import models as m
+from store.resolve import CommunityResolver
 
 log = logging.getLogger("resurface.detect")
 
@@ -98,7 +99,24 @@ def _communities_where(session: Session, where: Any) -> dict[int, CommunityInfo]
             for row in session.execute(stmt)}
 
 
-def _names(communities: dict[int, CommunityInfo], snapshots: dict[int, list[ev.SnapshotView]]) -> dict[int, list[str]]:
+#: Per community, the handle and title of each snapshot and whether it was read normally (a native id and
+#: no gone status: its handle was the community's then), oldest first.
+SnapshotNames = dict[int, list[tuple[str | None, str | None, bool]]]
+
+
+def _snapshot_names(session: Session) -> SnapshotNames:
+    """Every snapshot's handle and title (the names a community had): three narrow columns, not the
+    snapshots themselves, which an incremental cycle reads only for the communities that changed."""
+    stmt = (select(m.Snapshot.community_id, m.Snapshot.handle, m.Snapshot.title, m.Snapshot.native_id.is_not(None),
+                   m.Snapshot.status)
+            .order_by(m.Snapshot.community_id, m.Snapshot.observed_at, m.Snapshot.id))
+    out: SnapshotNames = defaultdict(list)
+    for cid, handle, title, has_native, status in session.execute(stmt):
+        out[int(cid)].append((handle, title, bool(has_native) and status not in GONE_STATUSES))
+    return out
+
+
+def _names(communities: dict[int, CommunityInfo], snapshots: SnapshotNames) -> dict[int, list[str]]:
     """Every title and handle a community has had, newest first."""
     names: dict[int, list[str]] = {}
     for cid, info in communities.items():
@@ -106,26 +124,19 @@ def _names(communities: dict[int, CommunityInfo], snapshots: dict[int, list[ev.S
         for name in (info.title, info.handle):
             if name:
                 seen.setdefault(name, None)
-        for snap in reversed(snapshots.get(cid, [])):
-            for name in (snap.title, snap.handle):
+        for handle, title, _ in reversed(snapshots.get(cid, [])):
+            for name in (title, handle):
                 if name:
                     seen.setdefault(name, None)
         names[cid] = list(seen)
     return names
 
 
-def _handle_index(communities: dict[int, CommunityInfo],
-                  snapshots: dict[int, list[ev.SnapshotView]]) -> dict[tuple[str, str], int]:
-    index: dict[tuple[str, str], int] = {}
-    for cid, snaps in snapshots.items():  # old handles first; current ones override
-        platform = communities[cid].platform if cid in communities else None
-        for snap in snaps:
-            if platform and snap.handle:
-                index[(platform, snap.handle.lower())] = cid
-    for cid, info in communities.items():
-        if info.handle:
-            index[(info.platform, info.handle.lower())] = cid
-    return index
+def _resolver(communities: dict[int, CommunityInfo], snapshots: SnapshotNames) -> CommunityResolver:
+    """Which community a link's handle names, by the store's rules (:mod:`store.resolve`): a current handle,
+    else one a community had in a readable snapshot; where two share one, the older community."""
+    old = ((cid, handle) for cid in sorted(snapshots) for handle, _, readable in snapshots[cid] if readable and handle)
+    return CommunityResolver.build(sorted(communities.values(), key=lambda info: info.id), {}, old)
 
 
 def _post_times(session: Session, ids: Iterable[int] | None = None
@@ -212,14 +223,14 @@ class _Links:
     events: list[ev.EventDraft] = field(default_factory=list)
 
 
-def _resolve_link(handles: dict[tuple[str, str], int], platform: str | None, handle: str | None,
+def _resolve_link(handles: CommunityResolver, platform: str | None, handle: str | None,
                   code: str | None) -> int | None:
     if not handle and code:  # a private invite, stored as the community "+CODE" (detect.leads)
         handle = invite_handle(code)
-    return handles.get((platform, handle.lower())) if platform and handle else None
+    return handles.handle(platform, handle)
 
 
-def _posters_around(session: Session, focus: set[int], handles: dict[tuple[str, str], int]) -> set[int]:
+def _posters_around(session: Session, focus: set[int], handles: CommunityResolver) -> set[int]:
     """The communities whose links can make an announcement of a pair with a side in ``focus``: the
     focus itself and every community linking into it."""
     posters = set(focus)
@@ -232,7 +243,7 @@ def _posters_around(session: Session, focus: set[int], handles: dict[tuple[str, 
     return posters
 
 
-def _link_announcements(session: Session, interest: set[int], handles: dict[tuple[str, str], int],
+def _link_announcements(session: Session, interest: set[int], handles: CommunityResolver,
                         predecessor: Callable[[int, int], bool], focus: set[int] | None = None) -> _Links:
     """Links between communities as announcements. A post in A linking to B supports A → B; a post in B
     linking back to A with successor wording ("backup of @A") supports A → B too, but only when A is

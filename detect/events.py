@@ -239,10 +239,11 @@ def load_snapshots(session: Session, community_ids: Sequence[int] | None = None)
     stmt = select(m.Snapshot.id, m.Snapshot.community_id, m.Snapshot.observed_at, m.Snapshot.last_observed_at,
                   m.Snapshot.observations, m.Snapshot.native_id, m.Snapshot.handle, m.Snapshot.title,
                   m.Snapshot.status, m.Snapshot.member_count, m.Snapshot.source_url, m.Snapshot.attrs)
-    if community_ids is not None:
-        stmt = stmt.where(m.Snapshot.community_id.in_(list(community_ids)))
+    stmt = stmt.order_by(m.Snapshot.community_id, m.Snapshot.observed_at, m.Snapshot.id)
     out: dict[int, list[SnapshotView]] = defaultdict(list)
-    for row in session.execute(stmt.order_by(m.Snapshot.community_id, m.Snapshot.observed_at, m.Snapshot.id)):
+    rows = (row for chunk in _chunks(None if community_ids is None else set(community_ids))
+            for row in session.execute(stmt if chunk is None else stmt.where(m.Snapshot.community_id.in_(chunk))))
+    for row in rows:
         attrs = row.attrs or {}
         out[row.community_id].append(SnapshotView(
             row.id, row.community_id, row.observed_at, row.last_observed_at, row.observations, row.native_id,

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from config.settings import CrawlSettings
-from crawlers.registry import crawlable_platforms
+from crawlers.registry import link_recognisers
 from detect.names import best_name_match
 from model.errors import UsageError
 from model.records import LinkKind, Platform
@@ -77,9 +77,12 @@ class LeadDecision:
 
 
 def _crawlable() -> frozenset[str]:
-    """The platforms a registered plugin crawls, except the catch-all web pages (a link to a plain web page
-    is a lead to record, not a community to follow)."""
-    return crawlable_platforms() - {Platform.WEB}
+    """The platforms whose links a registered plugin recognises (a plugin that recognises links to its
+    communities crawls them), except the catch-all web pages (a link to a plain web page is a lead to
+    record, not a community to follow). Read from the link recognisers, which the plugin packages declare
+    at module level: building the plugins themselves would import every platform's sources (Telethon,
+    Scrapy, ...), seconds of a detection cycle."""
+    return frozenset(recogniser.platform for recogniser in link_recognisers()) - {Platform.WEB}
 
 
 def decide(link: LinkView, source_depth: int, crawl: CrawlSettings, member_count: int | None) -> LeadDecision:
@@ -145,6 +148,14 @@ def _set_watermark(session: Session, value: int) -> None:
         row.updated_at = m.utcnow()
 
 
+def _watched(session: Session, ids: set[int]) -> dict[int, m.Community]:
+    """The watched communities among ``ids`` (those whose links become leads), by id."""
+    wanted = sorted(ids)
+    return {c.id: c for start in range(0, len(wanted), 500) for c in session.scalars(
+        select(m.Community).where(m.Community.id.in_(wanted[start:start + 500]),
+                                  m.Community.watch_state.in_(WATCHED_STATES)))}
+
+
 @dataclass
 class LeadResult:
     new_leads: list[m.Lead]
@@ -157,19 +168,15 @@ def discover_leads(session: Session, crawl: CrawlSettings) -> LeadResult:
     Batched: the communities and known lead URLs are read once, so the first run over a large store
     costs one pass over its links, not a query per link."""
     since = _watermark(session)
-    sources = {c.id: c for c in session.scalars(select(m.Community).where(m.Community.watch_state.in_(WATCHED_STATES)))}
     stmt = (select(m.Link.id, m.Link.post_id, m.Link.community_id, m.Link.url, m.Link.kind, m.Link.target_platform,
                    m.Link.target_handle, m.Link.invite_code, m.Link.is_private, m.Link.found_at)
             .where(m.Link.id > since, m.Link.kind.in_([str(k) for k in COMMUNITY_LINKS]))
             .order_by(m.Link.id))
     result = LeadResult([], [])
-    last = since
-    links = []
-    for row in session.execute(stmt):
-        link = LinkView(**row._asdict())
-        last = max(last, link.id)
-        if link.community_id in sources:
-            links.append(link)
+    found = [LinkView(**row._asdict()) for row in session.execute(stmt)]
+    last = max([since, *(link.id for link in found)])
+    sources = _watched(session, {link.community_id for link in found})
+    links = [link for link in found if link.community_id in sources]
     if not links:
         if last > since:
             _set_watermark(session, last)
