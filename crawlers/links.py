@@ -31,6 +31,7 @@ links to anything.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -67,6 +68,7 @@ __all__ = [
     "discourse_link",
     "extract_links",
     "extract_links_html",
+    "is_bare_host",
     "is_telegram_handle",
     "normalize_url",
     "parse_url",
@@ -411,6 +413,24 @@ class LinkRecogniser:
     platform: str
     match: Callable[[UrlParts], LinkVerdict]
     by_shape: bool = False
+    #: Hosts of the platform's own that posts name without a scheme (``board.example/b/x``): a mention of one
+    #: followed by a path is a link candidate, as ``t.me/x`` is. Dotted host names only (``e.g.`` or a lone
+    #: ``txt`` is refused); a ``www.`` host needs no entry, and ``match`` still decides what the link names.
+    hosts: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for host in self.hosts:
+            if not is_bare_host(host):
+                raise ValueError(f"{self.platform}: {host!r} is not a host name a post could mention without a "
+                                 "scheme (lower-case ASCII labels, at least two, the last not all digits)")
+
+
+def is_bare_host(host: str) -> bool:
+    """A lower-case ASCII host name of two or more labels whose last label is not all digits (``board.example``,
+    not ``e.g.``, ``txt`` or an IP address)."""
+    labels = host.split(".")
+    return (len(labels) >= 2 and len(host) <= 253 and not labels[-1].isdigit()
+            and all(_HOST_LABEL_RE.fullmatch(label) for label in labels))
 
 
 def web_link(parts: UrlParts) -> LinkMatch:
@@ -743,15 +763,30 @@ _BARE_HOSTS = (
     r"(?:(?:www|old|new|np|m)\.)?(?:t\.me|telegram\.me|telegram\.dog|discord\.gg|"
     r"discord(?:app)?\.com/invite|chat\.whatsapp\.com|signal\.group|reddit\.com|redd\.it)"
 )
-_CANDIDATE = re.compile(
-    rf"(?<![A-Za-z0-9_.+\-])(?:https?|tg)://{_URL_CHAR}+"
-    rf"|(?<![A-Za-z0-9_.@/:\-])www\.[a-z0-9\-]{{1,63}}\.{_URL_CHAR}+"
-    rf"|(?<![A-Za-z0-9_.@/:\-]){_BARE_HOSTS}(?=[/#][A-Za-z0-9+_%\-]){_URL_CHAR}+"
-    # a bare subreddit mention, "r/name" or "/r/name" ("u/name" is a person: never matched); not
-    # inside a word, a path or an address ("w/r/t", "example.org/r/x" are no mentions)
-    r"|(?<![A-Za-z0-9_.@/:\-])/?r/(?P<sub>[A-Za-z0-9][A-Za-z0-9_]{1,20})(?![A-Za-z0-9_\-])",
-    re.IGNORECASE,
-)
+
+
+@functools.lru_cache(maxsize=16)
+def _candidate_re(plugin_hosts: tuple[str, ...]) -> re.Pattern[str]:
+    """Link candidates in text; a scheme-less mention counts on the built-in messaging hosts and on the hosts
+    the plugins declare (``LinkRecogniser.hosts``), each only when a path follows, so "file.txt" or "e.g."
+    never is one. The hosts are literals: the alternation adds no backtracking."""
+    bare = "|".join([_BARE_HOSTS, *(re.escape(host) for host in plugin_hosts)])
+    return re.compile(
+        rf"(?<![A-Za-z0-9_.+\-])(?:https?|tg)://{_URL_CHAR}+"
+        rf"|(?<![A-Za-z0-9_.@/:\-])www\.[a-z0-9\-]{{1,63}}\.{_URL_CHAR}+"
+        rf"|(?<![A-Za-z0-9_.@/:\-])(?:{bare})(?=[/#][A-Za-z0-9+_%\-]){_URL_CHAR}+"
+        # a bare subreddit mention, "r/name" or "/r/name" ("u/name" is a person: never matched); not
+        # inside a word, a path or an address ("w/r/t", "example.org/r/x" are no mentions)
+        r"|(?<![A-Za-z0-9_.@/:\-])/?r/(?P<sub>[A-Za-z0-9][A-Za-z0-9_]{1,20})(?![A-Za-z0-9_\-])",
+        re.IGNORECASE,
+    )
+
+
+def _plugin_hosts() -> tuple[str, ...]:
+    """Every host the plugins' recognisers declare for scheme-less mentions, longest first."""
+    hosts = {host for recogniser in link_recognisers() for host in recogniser.hosts}
+    return tuple(sorted(hosts, key=lambda host: (-len(host), host)))
+
 #: Links on these hosts are ASCII: "t.me/foo加入我们" ends at "foo".
 _ASCII_ONLY_HOST = re.compile(
     r"(?:(?:https?|tg)://)?(?:[a-z0-9\-]+\.)?(?:t\.me|telegram\.(?:me|dog)|discord(?:app)?\.(?:gg|com)|"
@@ -803,7 +838,7 @@ def _split_markdown(text: str) -> str:
 
 def _candidates(text: str) -> Iterator[tuple[str, str]]:
     """``(candidate URL, raw text)`` pairs in reading order."""
-    for match in _CANDIDATE.finditer(_split_markdown(text)):
+    for match in _candidate_re(_plugin_hosts()).finditer(_split_markdown(text)):
         candidate = match.group(0)
         sub = match.group("sub")
         if sub is not None:
@@ -841,7 +876,8 @@ def _collect(candidates: Iterable[tuple[str, str]], seen: dict[str, ExtractedLin
 def extract_links(text: str, *, limit: int = MAX_LINKS) -> list[ExtractedLink]:
     """Links in plain text or Markdown, after :func:`deobfuscate`, deduplicated by canonical URL in
     first-seen order. Finds ``scheme://`` URLs, ``www.`` hosts, bare messaging links (``t.me/x``,
-    ``discord.gg/x``, ``reddit.com/r/x``...), Markdown links of every shape and subreddit mentions
+    ``discord.gg/x``, ``reddit.com/r/x``...) and bare links on the hosts plugins declare
+    (``LinkRecogniser.hosts``), Markdown links of every shape and subreddit mentions
     (``r/x``, ``/r/x``); ``@mentions``, ``u/name`` and e-mail addresses are not links. ``raw`` is
     the link as it reads after deobfuscation. At most ``limit`` links."""
     seen: dict[str, ExtractedLink] = {}

@@ -1,7 +1,8 @@
 """The platform registry: one :class:`PlatformPlugin` per platform package, declaring everything about it.
 
 A plugin says which platform it crawls, which URLs are its own (``recognise``: what ``watch add`` takes;
-``links``: which links in posts are its own, asked by :mod:`crawlers.links`), its settings section and default
+``links``: which links in posts are its own, asked by :mod:`crawlers.links`, and which of its hosts posts name
+without a scheme), its settings section and default
 crawl interval, its sources, an optional name search, an optional CLI command group, and how its statuses map
 to the shared ones. The scheduler's intervals, the runner's source factories, which platforms are crawlable,
 detection's name searches, link classification and the contract tests all read it from here.

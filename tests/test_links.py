@@ -4,6 +4,7 @@ hostile input (which must never crash and must stay linear)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -14,10 +15,12 @@ from hypothesis import strategies as st
 from crawlers.links import (
     MAX_URL_CHARS,
     InvalidURL,
+    LinkRecogniser,
     classify_url,
     deobfuscate,
     extract_links,
     extract_links_html,
+    is_bare_host,
     is_telegram_handle,
     normalize_url,
 )
@@ -715,6 +718,19 @@ def test_extract_links_homoglyph_is_not_telegram() -> None:
 def test_extract_links_ignores_bare_host_without_path() -> None:
     assert extract_links("t.me/ and t . me/ alone") == []
     assert urls(extract_links("https://t.me/")) == ["https://t.me/"]
+
+
+@pytest.mark.parametrize("host", ["e.g.", "txt", "file.", ".example", "10.0.0.1", "Board.Example", "board example",
+                                  "board.example/b", "-board.example"])
+def test_a_recogniser_refuses_a_declared_host_no_post_could_write_bare(host: str) -> None:
+    with pytest.raises(ValueError, match=f"x: {re.escape(repr(host))} is not a host name"):
+        LinkRecogniser("x", lambda parts: None, hosts=(host,))
+
+
+def test_a_recogniser_takes_dotted_host_names() -> None:
+    hosts = ("board.example", "forum.example-host.org", "xn--bcher-kva.example")
+    assert LinkRecogniser("x", lambda parts: None, hosts=hosts).hosts == hosts
+    assert is_bare_host("board.example") and not is_bare_host("192.168.0.1")
 
 
 def test_extract_links_limit() -> None:

@@ -77,6 +77,41 @@ def test_link_classification_asks_the_plugins_and_a_test_plugin_is_asked_too() -
         "telegram", "reddit", "discourse", "phpbb", "xenforo", "example_board"}
 
 
+def test_a_plugin_host_written_without_a_scheme_is_a_link_to_that_platform() -> None:
+    """The example board declares its host in its one module; a post that names a board without ``https://``
+    links to it like a ``t.me/x`` mention does, in plain text and in a page's visible text."""
+    text = "we moved: Board.Example/b/Night_Owls/12, rules at board.example/about. file.txt e.g. board.example"
+    assert [(link.url, link.platform, link.handle, link.post_id, link.raw) for link in extract_links(text)] == [
+        ("https://board.example/b/night_owls/12", "example_board", "night_owls", "12",
+         "Board.Example/b/Night_Owls/12"),
+        ("https://board.example/about", "web", None, None, "board.example/about"),
+    ]
+    [link] = extract_links_html("<p>new home:<br>board.example/b/night_owls</p>")
+    assert (link.url, link.platform, link.handle) == ("https://board.example/b/night_owls", "example_board",
+                                                      "night_owls")
+
+
+@pytest.mark.parametrize("platform", sorted(ALL))
+def test_every_host_a_plugin_declares_for_bare_mentions_is_one_its_recogniser_owns(platform: str) -> None:
+    from crawlers.links import parse_url
+
+    recogniser = ALL[platform].links
+    for host in recogniser.hosts if recogniser is not None else ():
+        assert recogniser is not None and recogniser.match(parse_url(f"{host}/")) is not None, host
+
+
+@pytest.mark.parametrize("text", [
+    "notboard.example/b/night_owls/12",  # another host that ends in the declared one
+    "mirror.board.example/b/night_owls",  # a subdomain the plugin did not declare
+    "mail me at owls@board.example/b/night_owls",  # an address, not a link
+    "board.examples/b/night_owls",  # a longer name
+    "board.example alone, or board.example. at the end of a sentence",  # no path: a word, not a link
+    "see file.txt and e.g. notes.md/draft",  # dotted words nobody declared
+])
+def test_words_that_only_resemble_a_plugin_host_are_no_links(text: str) -> None:
+    assert extract_links(text) == []
+
+
 @pytest.mark.parametrize(("url", "platform"), [
     ("https://t.me/some_channel/5", "telegram"), ("tg://resolve?domain=some_channel", "telegram"),
     ("https://some_channel.t.me", "telegram"), ("https://old.reddit.com/r/somesub", "reddit"),

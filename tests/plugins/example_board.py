@@ -1,7 +1,8 @@
 """A minimal platform plugin (a made-up "example board"): one package-like module and one register call.
 
 It owns the URLs of one host, ``board.example``: ``/b/<name>`` is a board, ``/b/<name>/<n>`` a post on it. The
-same recogniser answers link extraction (``links``) and ``watch add`` (``recognise``), with no other file touched.
+same recogniser answers link extraction (``links``) and ``watch add`` (``recognise``), with no other file touched;
+it declares its host, so a post naming ``board.example/b/<name>`` without a scheme links to the board too.
 """
 
 from __future__ import annotations
@@ -62,6 +63,6 @@ PLUGIN = register(PlatformPlugin(
     sources=(ExampleBoardSource,),
     default_interval=lambda s: s.forums.interval_minutes,
     recognise=_recognise,
-    links=LinkRecogniser(PLATFORM, _link),
+    links=LinkRecogniser(PLATFORM, _link, hosts=(HOST,)),
     statuses={"closed": r.CommunityStatus.DELETED},
 ))
