@@ -29,25 +29,24 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from detect.content import MediaLinks
 from detect.overlap import platform_universes
-from model.vocab import CommunityInfo
 from store import models as m
 
 WATERMARK_KEY = "detect.watermark"
 MEDIA_LINKS_KEY = "detect.media_links"
 NAME_KEYS_KEY = "detect.name_keys"
 #: Bump when what a watermark means changes: an older one then makes the next cycle a full rebuild.
-VERSION = 1
+VERSION = 2
 
 
 @dataclass
@@ -105,7 +104,8 @@ def load_watermark(session: Session) -> Watermark | None:
 
 
 def save_watermark(session: Session, mark: Watermark) -> None:
-    _put(session, WATERMARK_KEY, asdict(mark))
+    # (asdict would deep-copy the ten thousand digests; the row is written as it is)
+    _put(session, WATERMARK_KEY, {name: getattr(mark, name) for name in Watermark.__dataclass_fields__})
 
 
 def load_media_links(session: Session) -> MediaLinks:
@@ -149,9 +149,8 @@ def _iso(value: datetime | None) -> str:
     return value.isoformat() if value is not None else ""
 
 
-def community_digests(session: Session, communities: dict[int, CommunityInfo],
-                      only: Collection[int] | None = None, member_counts: dict[int, int] | None = None,
-                      ) -> dict[str, str]:
+def community_digests(session: Session, only: Collection[int] | None = None,
+                      member_counts: dict[int, int] | None = None) -> dict[str, str]:
     """Per community (or per community in ``only``), a digest of what detection reads about it (see the
     module docstring). ``member_counts``, when given, receives each community's number of memberships
     (read for the digest anyway; the member overlaps of an incremental cycle use them as sizes)."""
@@ -159,33 +158,39 @@ def community_digests(session: Session, communities: dict[int, CommunityInfo],
         wanted = sorted(set(only))
         out: dict[str, str] = {}
         for start in range(0, len(wanted), 500):
-            chunk = set(wanted[start:start + 500])
-            out.update(_digests(session, {c: i for c, i in communities.items() if c in chunk}, chunk,
-                                member_counts))
+            out.update(_digests(session, set(wanted[start:start + 500]), member_counts))
         return out
-    return _digests(session, communities, None, member_counts)
+    return _digests(session, None, member_counts)
 
 
-def _digests(session: Session, communities: dict[int, CommunityInfo], ids: set[int] | None,
-             member_counts: dict[int, int] | None = None) -> dict[str, str]:
+def _text(column: Any) -> Any:
+    """A column read as the database's text of it: a digest compares values with the last cycle's, so
+    parsing dates and JSON into objects (most of the time of reading every community) is not needed."""
+    return cast(column, String)
+
+
+#: What a digest reads of a community's own row (everything detection reads of it).
+_ROW = (m.Community.platform, m.Community.handle, m.Community.title, m.Community.status, m.Community.kind,
+        m.Community.watch_state, m.Community.member_count, m.Community.depth, m.Community.created_at_platform,
+        m.Community.first_seen, m.Community.removed_at, m.Community.url, m.Community.case_name, m.Community.attrs,
+        m.Community.description)
+
+
+def _digests(session: Session, ids: set[int] | None, member_counts: dict[int, int] | None = None) -> dict[str, str]:
     parts: dict[int, list[str]] = defaultdict(list)
-    for cid, info in communities.items():
-        parts[cid].append(repr((info.platform, info.handle, info.title, info.status, info.kind, info.watch_state,
-                                info.member_count, info.depth, _iso(info.created_at_platform),
-                                _iso(info.first_seen), _iso(info.removed_at), info.url, info.case_name)))
-    rows = select(m.Community.id, m.Community.attrs, m.Community.description)
+    rows = select(m.Community.id, *(_text(c) for c in _ROW))
     snaps = (select(m.Snapshot.community_id, func.count(), func.sum(m.Snapshot.observations),
-                    func.max(m.Snapshot.id), func.max(m.Snapshot.last_observed_at))
+                    func.max(m.Snapshot.id), _text(func.max(m.Snapshot.last_observed_at)))
              .group_by(m.Snapshot.community_id))
-    members = (select(m.Membership.community_id, func.count(), func.min(m.Membership.first_seen),
-                      func.max(m.Membership.first_seen))
+    members = (select(m.Membership.community_id, func.count(), _text(func.min(m.Membership.first_seen)),
+                      _text(func.max(m.Membership.first_seen)))
                .group_by(m.Membership.community_id))
     if ids is not None:
         rows = rows.where(m.Community.id.in_(ids))
         snaps = snaps.where(m.Snapshot.community_id.in_(ids))
         members = members.where(m.Membership.community_id.in_(ids))
-    for cid, attrs, description in session.execute(rows):
-        parts[int(cid)].append(json.dumps(attrs or {}, sort_keys=True, default=str) + repr(description))
+    for cid, *row in session.execute(rows):
+        parts[int(cid)].append("\x1f".join(map(str, row)))
     for cid, count, observations, last_id, last_seen in session.execute(snaps):
         parts[int(cid)].append(f"s{count}:{observations}:{last_id}:{last_seen}")
     for cid, count, first, last in session.execute(members):
@@ -195,8 +200,7 @@ def _digests(session: Session, communities: dict[int, CommunityInfo], ids: set[i
     return {str(cid): hashlib.sha256("|".join(p).encode()).hexdigest()[:12] for cid, p in parts.items()}
 
 
-def current_watermark(session: Session, settings: Settings, communities: dict[int, CommunityInfo],
-                      previous: Watermark | None, full: bool,
+def current_watermark(session: Session, settings: Settings, previous: Watermark | None, full: bool,
                       member_counts: dict[int, int] | None = None) -> Watermark:
     """The store as it is now (read before any stage runs). ``member_counts``: see :func:`community_digests`."""
     now = m.utcnow().isoformat()
@@ -205,7 +209,7 @@ def current_watermark(session: Session, settings: Settings, communities: dict[in
                      crawl_run_id=_max_id(session, m.CrawlRun.id), event_id=_max_id(session, m.Event.id), at=now,
                      full_at=now if full or previous is None else previous.full_at,
                      settings=settings_digest(settings),
-                     communities=community_digests(session, communities, member_counts=member_counts),
+                     communities=community_digests(session, member_counts=member_counts),
                      universe=platform_universes(session))
 
 

@@ -635,9 +635,11 @@ def pairs_with_members(session: Session, platforms: set[str], communities: dict[
       stored counts, exactly as the overlap computes it);
     - otherwise the pair (min id, max id) is returned to be scored again with all its evidence."""
     rescore: set[tuple[int, int]] = set()
-    patched: list[PairScore] = []
     stmt = select(m.Candidate.source_id, m.Candidate.target_id, m.Candidate.score, m.Candidate.level,
                   m.Candidate.signals)
+    #: the pairs whose new significance is computed (all at once, below), with their counts and stored figure
+    moved: list[tuple[int, int, float, str | None, Any, dict[str, Any], dict[str, Any], tuple[int, int, int, int],
+                      float]] = []
     for source, target, score, level, signals in session.execute(stmt):
         if source in dirty or target in dirty or source not in communities or target not in communities:
             continue
@@ -656,13 +658,18 @@ def pairs_with_members(session: Session, platforms: set[str], communities: dict[
         # the overlap computes it with the lower id first (same platform) or source first (two platforms)
         first, second = (size_s, size_t) if sides[0] != sides[1] or source < target else (size_t, size_s)
         universe = sum(universes.get(p, 0) for p in set(sides))
-        after = float(pair_metrics(np.asarray([shared]), np.asarray([first]), np.asarray([second]),
-                                   np.asarray([universe]))[2][0])
+        moved.append((source, target, float(score), level, signals, members, evidence,
+                      (shared, first, second, universe), before))
+    counts = np.asarray([row[7] for row in moved], dtype=np.int64).reshape(-1, 4)
+    after_all = pair_metrics(counts[:, 0], counts[:, 1], counts[:, 2], counts[:, 3])[2].tolist() if moved else []
+    patched: list[PairScore] = []
+    for (source, target, score, level, signals, members, evidence, _, before), after in zip(
+            moved, after_all, strict=True):
         if before < CHANCE_CLEAR or after < CHANCE_CLEAR:
             rescore.add((min(source, target), max(source, target)))
             continue
         evidence["significance_neg_log10_p"] = round(after, 2)
-        patched.append(PairScore(source, target, float(score), level, tuple(
+        patched.append(PairScore(source, target, score, level, tuple(
             Signal(x["name"], float(x["score"]), [evidence] if x is members else list(x.get("evidence") or []))
             for x in signals)))
     return rescore, patched

@@ -365,12 +365,12 @@ def derive_events(session: Session, settings: DetectSettings,
     drafts.extend(_recoveries(session, snapshots, ids))
     for cid, joins in _daily_joins(session, ids).items():
         drafts.extend(join_surges(cid, joins, settings.surge_factor, settings.timing_window_days))
-    rows = session.execute(select(m.Community.id, m.Community.platform, m.Community.status, m.Community.removed_at,
-                                  m.Community.first_seen, m.Community.attrs))
+    stmt = select(m.Community.id, m.Community.platform, m.Community.status, m.Community.removed_at,
+                  m.Community.first_seen, m.Community.attrs)
+    rows = (row for chunk in _chunks(ids)
+            for row in session.execute(stmt if chunk is None else stmt.where(m.Community.id.in_(chunk))))
     pointing: list[tuple[int, str, str, datetime]] = []
     for cid, platform, status, removed_at, first_seen, attrs in rows:
-        if ids is not None and cid not in ids:
-            continue
         if cid not in snapshots:
             manual = manual_shutdown_event(cid, status, removed_at, first_seen)
             if manual is not None:

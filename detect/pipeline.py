@@ -252,7 +252,7 @@ def _leads(ctx: Context) -> None:
         ctx.dirty |= now_of_interest
         ctx.focus |= now_of_interest
     if ctx.new_mark is not None and changed:
-        ctx.new_mark.communities.update(ch.community_digests(ctx.session, ctx.communities, changed))
+        ctx.new_mark.communities.update(ch.community_digests(ctx.session, changed))
     ctx.post_times = _PostTimes(ctx.session, everything=ctx.dirty is None)
     ctx.post_times.prefetch(ctx.focus)
     ctx.compute_started()
@@ -489,10 +489,11 @@ def _run(session: Session, settings: Settings, *, search: NameSearch | None, cha
     ctx.mark = ch.load_watermark(session)
     ctx.full = _full_rebuild(ctx.mark, settings, full)
     ctx.communities = ctx.at_start = c._communities(session)
-    ctx.new_mark = now_mark = ch.current_watermark(session, settings, ctx.communities, ctx.mark, ctx.full,
+    ctx.new_mark = now_mark = ch.current_watermark(session, settings, ctx.mark, ctx.full,
                                                      member_counts=ctx.member_counts)
     ctx.universes = now_mark.universe
     ctx.name_keys = {} if ctx.full else ch.load_name_keys(session)
+    kept_keys = dict(ctx.name_keys)
     if not ctx.full:
         assert ctx.mark is not None
         dirty = ch.dirty_since(session, ctx.mark, now_mark)
@@ -512,7 +513,9 @@ def _run(session: Session, settings: Settings, *, search: NameSearch | None, cha
             on_stage(name)
     ch.save_watermark(session, now_mark)
     in_use = {n for ns in ctx.names.values() for n in ns}
-    ch.save_name_keys(session, {n: k for n, k in ctx.name_keys.items() if n in in_use})
+    name_keys = {n: k for n, k in ctx.name_keys.items() if n in in_use}
+    if ctx.full or name_keys != kept_keys:  # (the row is large: written when a name came or went)
+        ch.save_name_keys(session, name_keys)
     session.flush()
     ctx.report.seconds = time.perf_counter() - started
     ctx.report.full = ctx.full

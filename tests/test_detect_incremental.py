@@ -282,7 +282,7 @@ def test_shared_members_counted_by_the_database_equal_the_in_memory_overlaps(any
         ids = {h: i for i, h in s.execute(select(m.Community.id, m.Community.handle))}
         communities = _communities(s)
         sizes: dict[int, int] = {}
-        community_digests(s, communities, member_counts=sizes)
+        community_digests(s, member_counts=sizes)
         universes = platform_universes(s)
         platforms = {cid: info.platform for cid, info in communities.items()}
         for gone in (["alpha"], ["gamma"], ["alpha", "beta"]):
