@@ -133,7 +133,13 @@ def load_name_keys(session: Session) -> dict[str, str]:
     row = session.get(m.KeyValue, NAME_KEYS_KEY)
     if row is None or not row.value or row.value.get("version") != VERSION:
         return {}
-    return {str(k): str(v) for k, v in (row.value.get("keys") or {}).items()}
+    keys = row.value.get("keys") or {}
+    if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
+        # damaged: every name is reduced again (and the row rewritten), never a failing cycle
+        logging.getLogger("resurface.detect").warning("kv row %s is damaged; names are reduced afresh",
+                                                      NAME_KEYS_KEY)
+        return {}
+    return {str(k): v for k, v in keys.items()}
 
 
 def save_name_keys(session: Session, keys: dict[str, str]) -> None:

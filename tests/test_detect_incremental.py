@@ -315,3 +315,34 @@ def test_damaged_image_links_are_searched_afresh(sqlite_store: Store) -> None:
     with sqlite_store.session() as s:
         links = load_media_links(s)
     assert (links.pairs, links.known) == ({}, False)
+
+
+def test_a_damaged_name_key_row_is_rebuilt_by_the_next_cycle(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The names already reduced are kept between cycles and written only when they change: a damaged row
+    is logged, its names reduced afresh and the row written again, and the cycle finds what it found."""
+    from detect.changes import NAME_KEYS_KEY, VERSION, load_name_keys
+
+    settings = _settings(tmp_path)
+    store = open_store(f"sqlite:///{tmp_path / 'names.db'}")
+    world = cases.background()
+    case = cases.explicit_announcement("it", 0.5, 1, seed=31)
+    world.seeds.extend(case.world.seeds)
+    world.batches.extend(case.world.batches)
+    load(store, world)
+    for _ in range(2):
+        with store.session() as s:
+            run_detection(s, settings)
+    with store.session() as s:
+        kept = load_name_keys(s)
+        assert kept
+        row = s.get(m.KeyValue, NAME_KEYS_KEY)
+        assert row is not None
+        row.value = {"version": VERSION, "keys": [["a", 1]]}
+    before = _state(store)
+    with store.session() as s, caplog.at_level("WARNING", logger="resurface.detect"):
+        again = run_detection(s, settings)
+    assert not again.full and "names are reduced afresh" in caplog.text
+    assert _state(store) == before
+    with store.session() as s:
+        assert load_name_keys(s) == kept
+    store.close()
