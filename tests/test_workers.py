@@ -38,6 +38,7 @@ from tests.support.workers import (
     ForumWorld,
     PrivateRedis,
     kill_group,
+    most_in_window,
     processes,
     start_scheduler,
     start_worker,
@@ -368,13 +369,7 @@ def granted_slots(redis_url: str, namespace: str, rate: float) -> Iterator[list[
 
 def most_in_one_second(micros: list[int]) -> int:
     """The most of ``micros`` inside any half-open second ``[t, t + 1 s)``."""
-    times = sorted(micros)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= SECOND_MICROS:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
+    return most_in_window(micros, SECOND_MICROS)
 
 
 def realtime_offset() -> float:

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -91,13 +91,8 @@ class ForumWorld:
     def max_in_window(self, seconds: float = 1.0) -> int:
         """The most requests that arrived within any ``seconds`` (a sliding window over arrival times)."""
         with self._lock:
-            times = sorted(t for t, _ in self.arrivals)
-        best, start = 0, 0
-        for end, t in enumerate(times):
-            while t - times[start] >= seconds:
-                start += 1
-            best = max(best, end - start + 1)
-        return best
+            times = [t for t, _ in self.arrivals]
+        return most_in_window(times, seconds)
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
@@ -286,3 +281,14 @@ class PrivateRedis:
             self.proc.kill()
             self.proc.wait(10)
             self.proc = None
+
+
+def most_in_window(values: Iterable[float], width: float) -> int:
+    """The most of ``values`` inside any half-open window ``[t, t + width)``."""
+    times = sorted(values)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= width:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
