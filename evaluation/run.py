@@ -364,19 +364,48 @@ def summarise(worlds: list[World], results: list[WorldResult]) -> dict[str, Any]
                          strong_on_live=score.strong_on_live)
         details.append(entry)
 
-    def table(counts: Counts) -> dict[str, Any]:
-        p, r = counts.precision, counts.recall
-        return {**asdict(counts), "precision": None if p is None else round(p, 3),
-                "recall": None if r is None else round(r, 3)}
-
     return {
         "worlds": len(results), "failed": sum(r.error is not None for r in results),
         "seconds": round(sum(r.seconds for r in results), 1),
-        "per_level": {lvl: table(c) for lvl, c in per_level.items()},
-        "per_class": {cls: {lvl: table(c) for lvl, c in per_class[cls].items()}
+        "per_level": {lvl: _table(c) for lvl, c in per_level.items()},
+        "per_class": {cls: {lvl: _table(c) for lvl, c in per_class[cls].items()}
                       for cls in sorted(per_class, key=_order)},
         "strong_alerts_on_live_communities": strong_on_live,
         "worlds_detail": details,
+    }
+
+
+def _counts(row: dict[str, Any]) -> Counts:
+    return Counts(int(row["tp"]), int(row["fp"]), int(row["fn"]))
+
+
+def _table(counts: Counts) -> dict[str, Any]:
+    p, r = counts.precision, counts.recall
+    return {**asdict(counts), "precision": None if p is None else round(p, 3),
+            "recall": None if r is None else round(r, 3)}
+
+
+def merge(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One report from reports of separate runs (seed ranges run one after the other): counts add up,
+    precision and recall are computed from the sums, the worlds' details are kept in order."""
+    per_level = {lvl: Counts() for lvl in LEVELS}
+    per_class: dict[str, dict[str, Counts]] = {}
+    for report in reports:
+        for lvl in LEVELS:
+            per_level[lvl].add(_counts(report["per_level"][lvl]))
+        for cls, levels in report["per_class"].items():
+            target = per_class.setdefault(cls, {lvl: Counts() for lvl in LEVELS})
+            for lvl in LEVELS:
+                target[lvl].add(_counts(levels[lvl]))
+    return {
+        "worlds": sum(int(r["worlds"]) for r in reports), "failed": sum(int(r["failed"]) for r in reports),
+        "seconds": round(sum(float(r["seconds"]) for r in reports), 1),
+        "per_level": {lvl: _table(c) for lvl, c in per_level.items()},
+        "per_class": {cls: {lvl: _table(c) for lvl, c in per_class[cls].items()}
+                      for cls in sorted(per_class, key=_order)},
+        "strong_alerts_on_live_communities": sum(int(r["strong_alerts_on_live_communities"]) for r in reports),
+        "worlds_detail": [w for r in reports for w in r.get("worlds_detail", [])],
+        "seeds": ",".join(str(r.get("seeds", "?")) for r in reports),
     }
 
 
@@ -447,12 +476,22 @@ def parse_params(text: str | None) -> Params:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluation.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", required=True, help="e.g. 1000-1039 (REPORT) or 0-99 (TUNING)")
+    parser.add_argument("--seeds", help="e.g. 1000-1039 (REPORT) or 0-99 (TUNING)")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="REPORT",
+                        help="instead of running worlds: combine the JSON reports of separate runs")
     parser.add_argument("--params", help="JSON object of Params fields")
     parser.add_argument("--out", type=Path, help="write the JSON report here")
     parser.add_argument("--keep", type=Path, help="keep each world's store and config in KEEP/<seed> to inspect")
     parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown instead of JSON")
     args = parser.parse_args(argv)
+    if args.merge:
+        try:
+            report = merge([json.loads(path.read_text(encoding="utf-8")) for path in args.merge])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            parser.error(f"cannot merge {' '.join(map(str, args.merge))}: {exc!r}")
+        return _emit(report, args.out, args.markdown)
+    if not args.seeds:
+        parser.error("--seeds is required (or --merge REPORT ...)")
     try:
         seeds = parse_seeds(args.seeds)
         params = parse_params(args.params)
@@ -476,10 +515,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = summarise(worlds, results)
     report["seeds"] = args.seeds
     report["params"] = asdict(params)
-    text = json.dumps(report, ensure_ascii=False, indent=2)
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
-    if args.markdown:
+    return _emit(report, args.out, args.markdown)
+
+
+def _emit(report: dict[str, Any], out: Path | None, as_markdown: bool) -> int:
+    if out:
+        out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if as_markdown:
         print(markdown(report))
     else:
         print(json.dumps({k: report[k] for k in ("worlds", "failed", "seconds", "per_level", "per_class",

@@ -9,6 +9,7 @@ import base64
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -177,6 +178,31 @@ def test_summary_adds_worlds_and_reports_failed_ones_apart() -> None:
     report = summarise([world, world], [good, bad])
     assert report["failed"] == 1 and report["worlds_detail"][1]["error"] == "CliFailed: crawl exited 2"
     assert report["per_level"]["likely"] == {"tp": 1, "fp": 0, "fn": 1, "precision": 1.0, "recall": 0.5}
+
+
+def test_reports_of_two_runs_merge_into_the_report_of_both(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                            ) -> None:
+    from evaluation.run import WorldResult, main, markdown, merge
+
+    world = hand_world()
+    first = summarise([world], [WorldResult(1, "en", ["c1"], alerts=[alert("shutdown", "strong", "gone")])])
+    second = summarise([world], [WorldResult(2, "en", ["c1"], alerts=[])])
+    both = summarise([world, world], [WorldResult(1, "en", ["c1"], alerts=[alert("shutdown", "strong", "gone")]),
+                                      WorldResult(2, "en", ["c1"], alerts=[])])
+    merged = merge([first, second])
+    for key in ("worlds", "failed", "per_level", "per_class", "strong_alerts_on_live_communities", "worlds_detail"):
+        assert merged[key] == both[key], key
+    paths = []
+    for name, report in (("a.json", first), ("b.json", second)):
+        paths.append(tmp_path / name)
+        paths[-1].write_text(json.dumps(report), encoding="utf-8")
+    assert main(["--merge", *map(str, paths), "--markdown"]) == 0
+    assert capsys.readouterr().out.strip() == markdown(both).strip()
+    broken = tmp_path / "broken.json"
+    broken.write_text("{}", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        main(["--merge", str(paths[0]), str(broken)])
+    assert "broken.json" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------- servers
