@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
@@ -40,6 +41,7 @@ from sqlalchemy.orm import Session
 from config.settings import Settings
 from detect.content import MediaLinks
 from detect.overlap import platform_universes
+from detect.pdq_index import BYTES
 from store import models as m
 
 WATERMARK_KEY = "detect.watermark"
@@ -109,21 +111,35 @@ def save_watermark(session: Session, mark: Watermark) -> None:
 
 
 def load_media_links(session: Session) -> MediaLinks:
-    """The near-duplicate image links earlier cycles found (empty and unknown when there are none)."""
+    """What the image searches of earlier cycles found. Empty and unknown (every image is then read and
+    searched again) when nothing is kept; likewise, logged, when the row is damaged or from before each
+    file's PDQ was kept."""
     row = session.get(m.KeyValue, MEDIA_LINKS_KEY)
     if row is None or not row.value or row.value.get("version") != VERSION:
+        logging.getLogger("resurface.detect").warning("no kv row %s of this version; images are searched afresh",
+                                                      MEDIA_LINKS_KEY)
         return MediaLinks()
+    value = row.value
     try:
-        return MediaLinks({(str(a), str(b)): float(d) for a, b, d in row.value.get("pairs", [])},
-                          int(row.value.get("since", 0)), True)
-    except (TypeError, ValueError) as exc:  # damaged: every image is searched again (MediaLinks(): unknown)
+        files, odd = value["files"], value["odd"]
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise TypeError("files is not a list of file hashes")
+        if not isinstance(odd, dict) or not all(isinstance(p, str) and p for p in odd.values()):
+            raise TypeError("odd is not a map of files to hashes")
+        codes = np.frombuffer(bytes.fromhex(value["pdqs"]), dtype=np.uint8)
+        if codes.size != BYTES * len(files):
+            raise ValueError(f"{codes.size // BYTES} hashes for {len(files)} files")
+        return MediaLinks({(str(a), str(b)): float(d) for a, b, d in value["pairs"]}, int(value["since"]), True,
+                          files, codes.reshape(-1, BYTES).copy(), odd, int(value["count"]))
+    except (KeyError, TypeError, ValueError) as exc:  # damaged: every image is searched again (MediaLinks(): unknown)
         logging.getLogger("resurface.detect").warning("kv row %s is damaged (%s); images are searched afresh",
                                                       MEDIA_LINKS_KEY, exc)
         return MediaLinks()
 
 
 def save_media_links(session: Session, links: MediaLinks) -> None:
-    value = {"version": VERSION, "since": links.since,
+    value = {"version": VERSION, "since": links.since, "count": links.count, "files": links.files,
+             "pdqs": links.codes.tobytes().hex(), "odd": links.odd,
              "pairs": [[a, b, d] for (a, b), d in sorted(links.pairs.items())]}
     _put(session, MEDIA_LINKS_KEY, value)
 

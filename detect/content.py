@@ -19,6 +19,7 @@ the post in B appeared (ISO 8601).
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,10 +31,12 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from detect import textsig
-from detect.pdq_index import MATCH_DISTANCE, MIN_QUALITY, PdqIndex
+from detect.pdq_index import BYTES, MATCH_DISTANCE, MIN_QUALITY, InvalidHash, PdqIndex, parse_hex
 from store import models as m
 
 MAX_EXAMPLES = 5
+
+log = logging.getLogger("resurface.detect")
 
 
 @dataclass
@@ -132,27 +135,39 @@ def _propagate(acc: _Accumulator, posts_by_item: dict[int, list[int]], links: di
 
 @dataclass
 class MediaLinks:
-    """Images that look alike (PDQ within the match distance) though their files differ, as pairs of
-    SHA-256 (smaller first) with their distance, found by the range searches so far. Kept between
-    cycles (:mod:`detect.pipeline` stores it): a search is symmetric and two stored images never
-    move, so an incremental cycle searches only the images stored since ``since`` (a fingerprint id)
-    and takes the older links from here."""
+    """What the range searches over images found so far, kept between cycles (:mod:`detect.pipeline`
+    stores it): the pairs of files (SHA-256, smaller first) whose PDQ hashes are within the match
+    distance, with their distance, and the PDQ each file is compared by (its first fingerprint of
+    usable quality). A search is symmetric and two stored images never move, so an incremental cycle
+    reads only the fingerprints stored since ``since`` (a fingerprint id), searches the PDQ of the files
+    new there against the kept ones and takes the older links from here."""
 
     pairs: dict[tuple[str, str], float] = field(default_factory=dict)
     since: int = 0
-    #: False: nothing kept yet, so every image is searched
+    #: False: nothing kept yet, so every image is read and searched
     known: bool = False
+    #: the files with a PDQ of usable quality, in the order they were kept, and that PDQ of each (n × 32 bytes)
+    files: list[str] = field(default_factory=list)
+    codes: np.ndarray = field(default_factory=lambda: np.zeros((0, BYTES), dtype=np.uint8))
+    #: files whose PDQ is not a hash (never searched, but it stays the one they are compared by)
+    odd: dict[str, str] = field(default_factory=dict)
+    #: how many fingerprints had an id up to ``since`` when this was kept (fewer later: some were deleted)
+    count: int = 0
+
+    def forget(self) -> None:
+        self.pairs, self.since, self.known, self.count = {}, 0, False, 0
+        self.files, self.codes, self.odd = [], np.zeros((0, BYTES), dtype=np.uint8), {}
 
 
 def _media(session: Session, acc: _Accumulator, dihedral: bool, around: set[int] | None = None,
            kept: MediaLinks | None = None) -> None:
     """Reposted images. ``around``: only pairs with a side in it are wanted, so only the items (distinct
     files) with a post there, and the items near them, are counted: a pair with a side there counts
-    posts whose item is, or is near, an item of that side. ``kept``: links found by earlier searches;
-    only newer images are searched (the distance is symmetric, so each link is kept both ways), and the
-    links found are added to it."""
+    posts whose item is, or is near, an item of that side. ``kept``: what earlier searches found; only
+    newer images are searched (the distance is symmetric, so each link is kept both ways), and what is
+    found is added to it."""
     if around is not None:
-        _media_around(session, acc, dihedral, around, kept)
+        _media_around(session, acc, dihedral, around, kept if kept is not None else MediaLinks())
         return
     stmt = select(m.MediaFingerprint.post_id, m.MediaFingerprint.sha256, m.MediaFingerprint.pdq,
                   m.MediaFingerprint.pdq_quality, m.MediaFingerprint.id).join(
@@ -160,126 +175,137 @@ def _media(session: Session, acc: _Accumulator, dihedral: bool, around: set[int]
     rows = session.execute(stmt.order_by(m.MediaFingerprint.id)).all()
     if not rows:
         return
-    # Items: distinct sha256 values. Their PDQ (first good one) links items that look alike.
-    _, items, links = _linked_items([(sha, pdq, quality, fid) for _, sha, pdq, quality, fid in rows], dihedral, kept)
+    # Items: distinct sha256 values, numbered in order of first appearance. Their PDQ links items that look alike.
+    kept = kept if kept is not None else MediaLinks()
+    if not kept.known:
+        kept.forget()
+    since = kept.since if kept.known else -1
+    near = _extend_links([(sha, pdq, quality, fid) for _, sha, pdq, quality, fid in rows if fid > since], dihedral,
+                         kept)
+    item_of_sha: dict[str, int] = {}
     posts_by_item: dict[int, list[int]] = defaultdict(list)
-    for (post_id, *_), item in zip(rows, items, strict=True):
-        posts_by_item[item].append(int(post_id))
+    for post_id, sha, *_ in rows:
+        posts_by_item[item_of_sha.setdefault(sha, len(item_of_sha))].append(int(post_id))
+    links = _item_links(near, item_of_sha)
     infos = _post_infos(session, (pid for pids in posts_by_item.values() for pid in pids))
     _propagate(acc, posts_by_item, links, infos, _media_kind, "media_matches")
 
 
-def _linked_items(rows: Sequence[tuple[str, str | None, int | None, int]], dihedral: bool,
-                  kept: MediaLinks | None) -> tuple[dict[str, int], list[int], dict[int, dict[int, float]]]:
-    """Number the distinct files (sha256) of ``rows`` (sha256, pdq, quality, fingerprint id; in id order) in
-    order of first appearance, and link the items that look alike (their first good PDQ), searching only
-    items with a fingerprint newer than ``kept`` (whose links are reused and extended). Returns the
-    numbering, the item of each row, and the links."""
-    item_of_sha: dict[str, int] = {}
-    items: list[int] = []
-    pdq_of_item: dict[int, str] = {}
-    fresh: set[int] = set()
-    since = kept.since if kept is not None and kept.known else -1
-    for sha, pdq, quality, fid in rows:
-        item = item_of_sha.setdefault(sha, len(item_of_sha))
-        items.append(item)
-        if pdq and (quality is None or quality >= MIN_QUALITY) and item not in pdq_of_item:
-            pdq_of_item[item] = pdq
-        if fid > since:
-            fresh.add(item)
-    links = _near_links(item_of_sha, pdq_of_item, fresh, dihedral, kept)
-    if kept is not None:
+def _extend_links(rows: Sequence[tuple[str, str | None, int | None, int]], dihedral: bool,
+                  kept: MediaLinks) -> dict[str, dict[str, float]]:
+    """Bring ``kept`` up to the fingerprints ``rows`` (sha256, pdq, quality, fingerprint id; in id order,
+    all newer than ``kept.since``): each new file's PDQ (its first of usable quality) is kept, the new
+    files are range-searched against every kept PDQ, and the links found are added. A file kept before
+    needs no search: its links with everything stored since were found when those were searched. Returns
+    every link, both ways."""
+    known = {*kept.files, *kept.odd}
+    files: list[str] = []
+    codes: list[bytes] = []
+    for sha, pdq, quality, _ in rows:
+        if not pdq or (quality is not None and quality < MIN_QUALITY) or sha in known:
+            continue
+        known.add(sha)
+        try:
+            codes.append(parse_hex(pdq))
+            files.append(sha)
+        except InvalidHash:
+            kept.odd[sha] = pdq
+    if files:
+        new = np.frombuffer(b"".join(codes), dtype=np.uint8).reshape(-1, BYTES)
+        kept.files.extend(files)
+        kept.codes = np.concatenate([kept.codes, new])
+        kept.pairs.update(_search_near(kept.files, kept.codes, len(kept.files) - len(files), dihedral))
+    if rows:
         kept.since = max(kept.since, max(int(r[3]) for r in rows))
-        kept.known = True
-    return item_of_sha, items, links
+        kept.count += len(rows)
+    kept.known = True
+    near: dict[str, dict[str, float]] = defaultdict(dict)
+    for (a, b), distance in kept.pairs.items():
+        near[a][b] = near[b][a] = distance
+    return near
+
+
+def _search_near(files: list[str], codes: np.ndarray, first_new: int, dihedral: bool) -> dict[tuple[str, str], float]:
+    """The pairs of ``files`` (smaller sha256 first) whose ``codes`` are within the match distance, with a
+    side from ``first_new`` on, with their distance. Files with the same hash are linked at distance 0;
+    each distinct hash is indexed and searched once, so a picture reposted many times is one query."""
+    distinct, group = np.unique(np.ascontiguousarray(codes).view(np.dtype((np.void, BYTES))).ravel(),
+                                return_inverse=True)
+    group = group.ravel()
+    order = np.argsort(group, kind="stable")
+    starts = np.searchsorted(group[order], np.arange(len(distinct) + 1))
+
+    def files_of(code: int) -> list[str]:
+        return [files[i] for i in order[starts[code]:starts[code + 1]].tolist()]
+
+    queries = np.unique(group[first_new:])
+    index = PdqIndex()
+    index.add_codes(np.arange(len(distinct), dtype=np.int64), distinct.view(np.uint8).reshape(-1, BYTES))
+    index.flush()
+    q, ids, dist = index.nearest_codes(distinct.view(np.uint8).reshape(-1, BYTES)[queries], radius=MATCH_DISTANCE,
+                                       dihedral=dihedral)
+    found: dict[tuple[str, str], float] = {}
+    for qi, match, distance in zip(queries[q].tolist(), ids.tolist(), dist.tolist(), strict=True):
+        for a in files_of(qi):
+            for b in files_of(match):
+                if a != b:
+                    found[(a, b) if a < b else (b, a)] = float(distance)
+    return found
+
+
+def _item_links(near: dict[str, dict[str, float]], item_of_sha: dict[str, int]) -> dict[int, dict[int, float]]:
+    """The links between files, between the items of ``item_of_sha`` (files not there are left out)."""
+    links: dict[int, dict[int, float]] = defaultdict(dict)
+    for sha, others in near.items():
+        item = item_of_sha.get(sha)
+        if item is None:
+            continue
+        for other, distance in others.items():
+            other_item = item_of_sha.get(other)
+            if other_item is not None:
+                links[item][other_item] = distance
+    return links
 
 
 def _media_kind(item: int, other: int) -> str:
     return "media_sha256" if item == other else "media_pdq"
 
 
-def _near_links(item_of_sha: dict[str, int], pdq_of_item: dict[int, str], fresh: set[int], dihedral: bool,
-                kept: MediaLinks | None) -> dict[int, dict[int, float]]:
-    """Items linked by a PDQ within the match distance: the ``fresh`` items range-searched against all,
-    plus the links ``kept`` from earlier searches (which gets the new ones)."""
-    sha_of_item = {item: sha for sha, item in item_of_sha.items()}
-    links: dict[int, dict[int, float]] = defaultdict(dict)
-    if pdq_of_item:
-        # Distinct PDQ values only: identical hashes are linked by grouping, not by the index.
-        items_by_pdq: dict[str, list[int]] = defaultdict(list)
-        for item, pdq in pdq_of_item.items():
-            items_by_pdq[pdq.lower()].append(item)
-        distinct = list(items_by_pdq)
-        fresh_pdqs = {pdq_of_item[i].lower() for i in fresh if i in pdq_of_item}
-        queries = [q for q, pdq in enumerate(distinct) if pdq in fresh_pdqs]
-        if queries:
-            index = PdqIndex()
-            codes = _codes_if_all_valid(distinct)
-            if codes is None:  # some value is malformed: the index skips those one by one
-                index.add(list(range(len(distinct))), distinct)
-            else:
-                index.add_codes(np.arange(len(distinct), dtype=np.int64), codes)
-            index.flush()
-            for match in index.search([distinct[q] for q in queries], radius=MATCH_DISTANCE, dihedral=dihedral):
-                for a in items_by_pdq[distinct[queries[match.query]]]:
-                    for b in items_by_pdq[distinct[match.match_id]]:
-                        if a != b:
-                            links[a][b] = links[b][a] = float(match.distance)
-        if kept is not None:
-            for (sha_a, sha_b), distance in kept.pairs.items():
-                item_a, item_b = item_of_sha.get(sha_a), item_of_sha.get(sha_b)
-                if item_a is not None and item_b is not None:
-                    links[item_a][item_b] = links[item_b][item_a] = distance
-            for a, near in links.items():
-                for b, distance in near.items():
-                    key = (sha_of_item[a], sha_of_item[b])
-                    if key[0] < key[1]:
-                        kept.pairs[key] = distance
-    return links
-
-
-def _codes_if_all_valid(hashes: list[str]) -> np.ndarray | None:
-    """Hex PDQ hashes as an (n, 32) uint8 array in one conversion, or None when any is not 64 hex digits."""
-    if any(len(h) != 64 for h in hashes):
-        return None
-    try:
-        blob = bytes.fromhex("".join(hashes))
-    except ValueError:
-        return None
-    if len(blob) != 32 * len(hashes):  # fromhex skips whitespace: a value had some
-        return None
-    return np.frombuffer(blob, dtype=np.uint8).reshape(-1, 32).copy()
-
-
-def _media_around(session: Session, acc: _Accumulator, dihedral: bool, around: set[int],
-                  kept: MediaLinks | None) -> None:
-    """:func:`_media` for the pairs with a side in ``around``, with the same figures and examples: every
-    image's hash is read (to number the items in order of first appearance and search the new ones), but
-    posts only for the items of ``around``'s communities and the items near them."""
+def _kept_is_whole(session: Session, kept: MediaLinks) -> bool:
+    """Whether every fingerprint ``kept`` was brought up to is still stored (none was deleted since)."""
     fp = m.MediaFingerprint
-    rows = session.execute(select(fp.sha256, fp.pdq, fp.pdq_quality, fp.id).order_by(fp.id)).all()
-    if not rows:
-        return
-    item_of_sha, _, links = _linked_items([(sha, pdq, quality, fid) for sha, pdq, quality, fid in rows], dihedral,
-                                          kept)
+    return int(session.scalar(select(func.count()).select_from(fp).where(fp.id <= kept.since)) or 0) == kept.count
+
+
+def _media_around(session: Session, acc: _Accumulator, dihedral: bool, around: set[int], kept: MediaLinks) -> None:
+    """:func:`_media` for the pairs with a side in ``around``, with the same figures and examples: only the
+    fingerprints stored since ``kept`` are read and searched (all of them when nothing is kept, or when a
+    fingerprint it counted was deleted since), and posts only for the files of ``around``'s communities and
+    the files near them. A file's item is its first fingerprint's id (items are ordered as a whole-store
+    read numbers them: by first appearance)."""
+    fp = m.MediaFingerprint
+    if kept.known and not _kept_is_whole(session, kept):
+        log.info("image fingerprints were deleted since the last cycle: every image is searched again")
+        kept.forget()
+    rows = session.execute(select(fp.sha256, fp.pdq, fp.pdq_quality, fp.id)
+                           .where(fp.id > (kept.since if kept.known else -1)).order_by(fp.id)).all()
+    near = _extend_links([(sha, pdq, quality, fid) for sha, pdq, quality, fid in rows], dihedral, kept)
     ids = sorted(around)
-    mine: set[int] = set()
+    mine: set[str] = set()
     for start in range(0, len(ids), 500):
-        mine.update(item_of_sha[sha] for sha in session.scalars(
-            select(fp.sha256).join(m.Post, m.Post.id == fp.post_id)
-            .where(m.Post.community_id.in_(ids[start:start + 500])).distinct()))
-    relevant = mine | {other for item in mine for other in links.get(item, {})}
-    sha_of_item = {item: sha for sha, item in item_of_sha.items()}
-    shas = sorted(sha_of_item[item] for item in relevant)
+        mine.update(session.scalars(select(fp.sha256).join(m.Post, m.Post.id == fp.post_id)
+                                    .where(m.Post.community_id.in_(ids[start:start + 500])).distinct()))
+    shas = sorted(mine | {other for sha in mine for other in near.get(sha, {})})
     found: list[tuple[int, int, str]] = []
     for start in range(0, len(shas), 500):
         found.extend((int(fid), int(pid), str(sha)) for fid, pid, sha in session.execute(
             select(fp.id, fp.post_id, fp.sha256).where(fp.sha256.in_(shas[start:start + 500]))))
+    item_of_sha: dict[str, int] = {}
     posts_by_item: dict[int, list[int]] = defaultdict(list)
-    for _fid, pid, sha in sorted(found):  # in fingerprint order, as a whole-store read groups them
-        posts_by_item[item_of_sha[sha]].append(pid)
+    for fid, pid, sha in sorted(found):  # in fingerprint order, as a whole-store read groups them
+        posts_by_item[item_of_sha.setdefault(sha, fid)].append(pid)
     infos = _post_infos(session, (pid for pids in posts_by_item.values() for pid in pids))
-    _propagate(acc, posts_by_item, links, infos, _media_kind, "media_matches")
+    _propagate(acc, posts_by_item, _item_links(near, item_of_sha), infos, _media_kind, "media_matches")
 
 
 def _texts(session: Session, acc: _Accumulator, threshold: float) -> None:

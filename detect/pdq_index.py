@@ -299,19 +299,26 @@ class PdqIndex:
             valid.append(value)
         if not valid:
             return []
-        codes = codes_from_hex(valid)
+        q, ids, dist = self.nearest_codes(codes_from_hex(valid), radius=radius, dihedral=dihedral)
+        return [PdqMatch(positions[qi], ident, d) for qi, ident, d in zip(q.tolist(), ids.tolist(), dist.tolist(),
+                                                                          strict=True)]
+
+    def nearest_codes(self, codes: np.ndarray, *, radius: int = MATCH_DISTANCE,
+                      dihedral: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Matches of (n, 32) uint8 codes as arrays (query position, id, distance), one per query and id,
+        sorted by query then id. With ``dihedral`` each query also matches mirrored/rotated copies (the
+        closest variant wins)."""
         if dihedral:
-            variants = dihedral_codes(codes).reshape(-1, BYTES)
-            q, ids, dist = self.search_codes(variants, radius)
+            q, ids, dist = self.search_codes(dihedral_codes(np.asarray(codes, dtype=np.uint8)).reshape(-1, BYTES),
+                                             radius)
             q = q // 8
         else:
             q, ids, dist = self.search_codes(codes, radius)
-        best: dict[tuple[int, int], int] = {}
-        for qi, ident, d in zip(q.tolist(), ids.tolist(), dist.tolist(), strict=True):
-            key = (positions[qi], ident)
-            if key not in best or d < best[key]:
-                best[key] = d
-        return [PdqMatch(qk, ident, d) for (qk, ident), d in sorted(best.items())]
+        order = np.lexsort((dist, ids, q))  # per (query, id) the closest first
+        q, ids, dist = q[order], ids[order], dist[order]
+        first = np.ones(len(q), dtype=bool)
+        first[1:] = (q[1:] != q[:-1]) | (ids[1:] != ids[:-1])
+        return q[first], ids[first], dist[first]
 
     # --- the store ----------------------------------------------------------------------------
 

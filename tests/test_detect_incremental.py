@@ -346,3 +346,53 @@ def test_a_damaged_name_key_row_is_rebuilt_by_the_next_cycle(tmp_path: Path, cap
     with store.session() as s:
         assert load_name_keys(s) == kept
     store.close()
+
+
+def test_images_kept_between_cycles_give_the_figures_of_a_whole_store_read(
+        any_store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    """An incremental cycle reads only the images stored since the last one and searches them against the
+    hashes kept in kv; what it counts for the changed communities is what reading every image counts. A
+    damaged kept row, or an image deleted since, is logged and costs one read of every image."""
+    from detect.changes import MEDIA_LINKS_KEY, load_media_links, save_media_links
+    from detect.content import MediaLinks, content_overlaps
+
+    before, after, chans = _late_world()
+    load(any_store, before)
+    with any_store.session() as s:
+        kept = MediaLinks()
+        content_overlaps(s, around=set(s.scalars(select(m.Community.id))), media_links=kept)
+        save_media_links(s, kept)
+    _ingest(any_store, after)
+    around = {_id(any_store, chans[k].native_id) for k in ("b", "d")}
+
+    def whole(s: Any) -> dict[Any, Any]:
+        return {p: o for p, o in content_overlaps(s).items() if p[0] in around or p[1] in around}
+
+    with any_store.session() as s:
+        expected = whole(s)
+        assert sum(o.media_matches for o in expected.values()) >= 10  # B's and D's re-encoded images
+        links = load_media_links(s)
+        assert links.known and links.files
+        assert content_overlaps(s, around=around, media_links=links) == expected
+        assert links.since == s.scalar(select(m.MediaFingerprint.id).order_by(m.MediaFingerprint.id.desc()).limit(1))
+
+        row = s.get(m.KeyValue, MEDIA_LINKS_KEY)
+        assert row is not None
+        row.value = {**row.value, "pdqs": row.value["pdqs"][:-64]}
+        s.flush()
+        with caplog.at_level("WARNING", logger="resurface.detect"):
+            damaged = load_media_links(s)
+        assert "images are searched afresh" in caplog.text and not damaged.known
+        assert content_overlaps(s, around=around, media_links=damaged) == expected
+
+    with any_store.session() as s:  # an image of A deleted after it was kept
+        kept = MediaLinks()
+        content_overlaps(s, around=around, media_links=kept)
+        a_post = s.scalar(select(m.MediaFingerprint.post_id).join(m.Post, m.Post.id == m.MediaFingerprint.post_id)
+                          .where(m.Post.community_id == _id(any_store, chans["a"].native_id))
+                          .order_by(m.MediaFingerprint.id).limit(1))
+        s.execute(m.MediaFingerprint.__table__.delete().where(m.MediaFingerprint.post_id == a_post))
+        expected = whole(s)
+        with caplog.at_level("INFO", logger="resurface.detect"):
+            assert content_overlaps(s, around=around, media_links=kept) == expected
+        assert "every image is searched again" in caplog.text
