@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from detect import textsig
@@ -327,6 +327,14 @@ def _texts(session: Session, acc: _Accumulator, threshold: float) -> None:
     _propagate(acc, posts_by_item, links, infos, lambda _a, _b: "text", "text_matches")
 
 
+def forwarded_posts() -> Select[int, int, datetime, str, str | None, str | None, str | None, str | None]:
+    """Every forwarded post, with where it was forwarded from (read through the partial index of them)."""
+    when = func.coalesce(m.Post.created_at, m.Post.fetched_at)
+    return (select(m.Post.id, m.Post.community_id, when, m.Post.url, m.Post.fwd_platform, m.Post.fwd_native_id,
+                   m.Post.fwd_handle, m.Post.fwd_post_id)
+            .where(or_(m.Post.fwd_native_id.is_not(None), m.Post.fwd_handle.is_not(None))))
+
+
 def _forwards(session: Session, acc: _Accumulator) -> None:
     by_native: dict[tuple[str | None, str], int] = {}
     by_handle: dict[tuple[str | None, str], int] = {}
@@ -337,12 +345,7 @@ def _forwards(session: Session, acc: _Accumulator) -> None:
             by_native[(platform, native_id)] = int(cid)
         if handle:
             by_handle[(platform, handle.lower())] = int(cid)
-    when = func.coalesce(m.Post.created_at, m.Post.fetched_at)
-    rows = session.execute(
-        select(m.Post.id, m.Post.community_id, when, m.Post.url, m.Post.fwd_platform, m.Post.fwd_native_id,
-               m.Post.fwd_handle, m.Post.fwd_post_id)
-        .where(or_(m.Post.fwd_native_id.is_not(None), m.Post.fwd_handle.is_not(None)))
-    ).all()
+    rows = session.execute(forwarded_posts()).all()
     for pid, cid, at, url, fwd_platform, fwd_native, fwd_handle, fwd_post in rows:
         source: int | None = by_native.get((fwd_platform, fwd_native)) if fwd_native else None
         if source is None and fwd_handle:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -143,11 +144,16 @@ class Member(Base):
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+FORWARDED = "fwd_native_id IS NOT NULL OR fwd_handle IS NOT NULL"
+
+
 class Post(Base):
     __tablename__ = "posts"
     __table_args__ = (
         UniqueConstraint("community_id", "native_post_id", name="uq_posts_community_native_post_id"),
         Index("ix_posts_community_created", "community_id", "created_at"),
+        # the forwarded posts alone (detection's forwards signal reads them all, and most posts are not)
+        Index("ix_posts_forwarded", "id", sqlite_where=text(FORWARDED), postgresql_where=text(FORWARDED)),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

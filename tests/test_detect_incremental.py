@@ -396,3 +396,12 @@ def test_images_kept_between_cycles_give_the_figures_of_a_whole_store_read(
         with caplog.at_level("INFO", logger="resurface.detect"):
             assert content_overlaps(s, around=around, media_links=kept) == expected
         assert "every image is searched again" in caplog.text
+
+
+def test_forwarded_posts_are_read_without_scanning_every_post(sqlite_store: Store) -> None:
+    from detect.content import forwarded_posts
+
+    with sqlite_store.session() as s:
+        sql = str(forwarded_posts().compile(s.get_bind(), compile_kwargs={"literal_binds": True}))
+        plan = " ".join(str(row[-1]) for row in s.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+    assert "ix_posts_forwarded" in plan
