@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from detect.content import MediaLinks
+from detect.cycle import PostPhrases
 from detect.overlap import platform_universes
 from detect.pdq_index import BYTES
 from store import models as m
@@ -47,6 +48,7 @@ from store import models as m
 WATERMARK_KEY = "detect.watermark"
 MEDIA_LINKS_KEY = "detect.media_links"
 NAME_KEYS_KEY = "detect.name_keys"
+POST_PHRASES_KEY = "detect.post_phrases"
 #: Bump when what a watermark means changes: an older one then makes the next cycle a full rebuild.
 VERSION = 2
 
@@ -142,6 +144,37 @@ def save_media_links(session: Session, links: MediaLinks) -> None:
              "pdqs": links.codes.tobytes().hex(), "odd": links.odd,
              "pairs": [[a, b, d] for (a, b), d in sorted(links.pairs.items())]}
     _put(session, MEDIA_LINKS_KEY, value)
+
+
+def load_post_phrases(session: Session, wording: str) -> PostPhrases:
+    """The successor wording earlier cycles found per post (none kept when it was found with another phrase
+    list; logged and found afresh when the row is damaged)."""
+    row = session.get(m.KeyValue, POST_PHRASES_KEY)
+    if row is None or not row.value or row.value.get("version") != VERSION or row.value.get("wording") != wording:
+        return PostPhrases(wording)
+    value = row.value
+    try:
+        ids, digests, phrases = value["ids"], value["digests"], value["phrases"]
+        if not isinstance(ids, list) or not isinstance(digests, str) or len(digests) != 16 * len(ids):
+            raise ValueError(f"{len(digests) // 16} digests for {len(ids)} posts")
+        if not isinstance(phrases, dict) or not all(isinstance(p, list) and all(isinstance(x, str) for x in p)
+                                                    for p in phrases.values()):
+            raise TypeError("phrases is not a map of posts to phrases")
+        found = {int(pid): (digests[16 * k:16 * k + 16], tuple(phrases.get(str(pid), ())))
+                 for k, pid in enumerate(ids)}
+    except (KeyError, TypeError, ValueError) as exc:
+        logging.getLogger("resurface.detect").warning("kv row %s is damaged (%s); posts' wording is found afresh",
+                                                      POST_PHRASES_KEY, exc)
+        return PostPhrases(wording)
+    return PostPhrases(wording, found)
+
+
+def save_post_phrases(session: Session, kept: PostPhrases) -> None:
+    ids = list(kept.found)
+    value = {"version": VERSION, "wording": kept.wording, "ids": ids,
+             "digests": "".join(kept.found[pid][0] for pid in ids),
+             "phrases": {str(pid): list(p) for pid, (_, p) in kept.found.items() if p}}
+    _put(session, POST_PHRASES_KEY, value)
 
 
 def load_name_keys(session: Session) -> dict[str, str]:
@@ -255,6 +288,7 @@ def dirty_since(session: Session, mark: Watermark, now: Watermark) -> Dirty:
     return Dirty(dirty, moved, mark)
 
 
-__all__ = ["MEDIA_LINKS_KEY", "NAME_KEYS_KEY", "WATERMARK_KEY", "Dirty", "Watermark", "current_watermark",
-           "dirty_since", "load_media_links", "load_name_keys", "load_watermark", "save_media_links", "save_name_keys",
-           "save_watermark", "settings_digest"]
+__all__ = ["MEDIA_LINKS_KEY", "NAME_KEYS_KEY", "POST_PHRASES_KEY", "WATERMARK_KEY", "Dirty", "Watermark",
+           "current_watermark", "dirty_since", "load_media_links", "load_name_keys", "load_post_phrases",
+           "load_watermark", "save_media_links", "save_name_keys", "save_post_phrases", "save_watermark",
+           "settings_digest"]

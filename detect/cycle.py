@@ -11,6 +11,7 @@ older one; content overlaps are already directed (first seen in A, reappearing i
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 from config.settings import Settings
 from detect import events as ev
 from detect.hold import Hold
-from detect.language import successor_phrases
+from detect.language import load_phrases, successor_phrases
 from detect.leads import COMMUNITY_LINKS, invite_handle
 from detect.names import key_similarity, normalise_name
 from detect.overlap import PairOverlap, pair_metrics, platform_universes
@@ -243,14 +244,48 @@ def _posters_around(session: Session, focus: set[int], handles: CommunityResolve
     return posters
 
 
+def _text_digest(text: str | None) -> str:
+    return hashlib.blake2b((text or "").encode(), digest_size=8).hexdigest()
+
+
+@dataclass
+class PostPhrases:
+    """The successor wording found in each post that links a community, kept between cycles (the wording of
+    the same old posts is otherwise found again each cycle): post id -> (digest of its text, phrases). A post
+    whose text changed since (edited, or purged) is read again. ``wording``: a digest of the phrase list the
+    wording was found with."""
+
+    wording: str = ""
+    found: dict[int, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    #: whether a post was read since this was loaded (the kept row is then written again)
+    changed: bool = False
+
+    def of(self, post_id: int, text: str | None) -> tuple[str, ...]:
+        digest = _text_digest(text)
+        kept = self.found.get(post_id)
+        if kept is not None and kept[0] == digest:
+            return kept[1]
+        phrases = tuple(f"{p.language}:{p.phrase}" for p in successor_phrases(text))
+        self.found[post_id] = (digest, phrases)
+        self.changed = True
+        return phrases
+
+
+def wording_digest() -> str:
+    """A digest of the successor phrase list (kept wording found with another list is found again)."""
+    return hashlib.sha256(json.dumps(load_phrases(), sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _link_announcements(session: Session, interest: set[int], handles: CommunityResolver,
-                        predecessor: Callable[[int, int], bool], focus: set[int] | None = None) -> _Links:
+                        predecessor: Callable[[int, int], bool], focus: set[int] | None = None,
+                        kept_wording: PostPhrases | None = None) -> _Links:
     """Links between communities as announcements. A post in A linking to B supports A → B; a post in B
     linking back to A with successor wording ("backup of @A") supports A → B too, but only when A is
     the predecessor (it shut down or renamed, or is the older one).
 
     With ``focus`` (an incremental cycle), only pairs with a side in it, from every link of the
-    communities posting about them (so a post's and a community's fan-out are whole)."""
+    communities posting about them (so a post's and a community's fan-out are whole). ``kept_wording``: the
+    wording kept from earlier cycles (posts read now are added)."""
     stmt = (select(m.Link.community_id, m.Link.post_id, m.Link.target_platform, m.Link.target_handle,
                    m.Link.invite_code, m.Post.url, m.Post.created_at, m.Post.text, m.Link.id)
             .join(m.Post, m.Post.id == m.Link.post_id)
@@ -274,7 +309,7 @@ def _link_announcements(session: Session, interest: set[int], handles: Community
         community_targets[cid].add(target)
         rows.append((cid, post_id, target, url, created, text))
     out = _Links()
-    phrases_of: dict[int, tuple[str, ...]] = {}
+    wording = kept_wording if kept_wording is not None else PostPhrases()
     seen: set[tuple[int, int, int]] = set()
     for cid, post_id, target, url, created, text in rows:
         if (cid, post_id, target) in seen:
@@ -282,9 +317,7 @@ def _link_announcements(session: Session, interest: set[int], handles: Community
         seen.add((cid, post_id, target))
         if focus is not None and cid not in focus and target not in focus:
             continue
-        if post_id not in phrases_of:
-            phrases_of[post_id] = tuple(f"{p.language}:{p.phrase}" for p in successor_phrases(text))
-        phrases = phrases_of[post_id]
+        phrases = wording.of(post_id, text)
         fanout, community_fanout = len(post_targets[post_id]), len(community_targets[cid])
         # A post pointing back at its own predecessor ("backup of the closed @A") is not an
         # announcement that the predecessor is where this community went.

@@ -260,8 +260,12 @@ def _leads(ctx: Context) -> None:
 
 @stage("announcements")
 def _announcements(ctx: Context) -> None:
+    wording = c.wording_digest()
+    kept = c.PostPhrases(wording) if ctx.dirty is None else ch.load_post_phrases(ctx.session, wording)
     ctx.links = c._link_announcements(ctx.session, ctx.interest, ctx.handles, ctx.predecessor,
-                                      None if ctx.dirty is None else ctx.focus)
+                                      None if ctx.dirty is None else ctx.focus, kept)
+    if kept.changed or ctx.dirty is None:
+        ch.save_post_phrases(ctx.session, kept)
     if ctx.dirty is not None:
         ctx.links.pairs = {p for p in ctx.links.pairs if ctx.touched(*p)}
     ctx.new_events = ctx.first_events + ev.persist_events(ctx.session, ctx.links.events)

@@ -405,3 +405,42 @@ def test_forwarded_posts_are_read_without_scanning_every_post(sqlite_store: Stor
         sql = str(forwarded_posts().compile(s.get_bind(), compile_kwargs={"literal_binds": True}))
         plan = " ".join(str(row[-1]) for row in s.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
     assert "ix_posts_forwarded" in plan
+
+
+def test_successor_wording_is_kept_per_post_and_found_again_when_the_text_changed(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Each post's successor wording is kept between cycles; a post whose text changed (edited, purged) is
+    read again, and a damaged row is logged and the wording found afresh, with the same candidates."""
+    from detect.changes import POST_PHRASES_KEY, load_post_phrases
+    from detect.cycle import wording_digest
+
+    settings = _settings(tmp_path)
+    store = open_store(f"sqlite:///{tmp_path / 'wording.db'}")
+    world = cases.background()
+    case = cases.explicit_announcement("it", 0.5, 1, seed=31)
+    world.seeds.extend(case.world.seeds)
+    world.batches.extend(case.world.batches)
+    load(store, world)
+    for _ in range(2):
+        with store.session() as s:
+            run_detection(s, settings)
+    with store.session() as s:
+        kept = load_post_phrases(s, wording_digest())
+        worded = {pid: phrases for pid, (_, phrases) in kept.found.items() if phrases}
+        assert worded
+        pid, phrases = next(iter(worded.items()))
+        text = s.scalar(select(m.Post.text).where(m.Post.id == pid))
+        assert kept.of(pid, text) == phrases and not kept.changed
+        assert kept.of(pid, None) == () and kept.changed  # purged: nothing said any more
+        assert load_post_phrases(s, "another phrase list").found == {}
+        row = s.get(m.KeyValue, POST_PHRASES_KEY)
+        assert row is not None
+        row.value = {**row.value, "digests": row.value["digests"][:-16]}
+    before = _state(store)
+    with store.session() as s, caplog.at_level("WARNING", logger="resurface.detect"):
+        again = run_detection(s, settings, full=False)
+    assert not again.full and "wording is found afresh" in caplog.text
+    assert _state(store) == before
+    with store.session() as s:
+        assert load_post_phrases(s, wording_digest()).found.keys() <= kept.found.keys()
+    store.close()
