@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import resource
 import shutil
@@ -370,21 +371,30 @@ def cycle_child(db_url: str, full: bool | None = None) -> None:
 
     # Loading the platform plugins (Telethon, Scrapy, ...) is paid once per process: the scheduler's detect
     # job runs where they are loaded already. It is timed apart, so a cycle's time is detection's own.
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     plugins()
-    startup = time.perf_counter() - started
+    startup, plugins_cpu = time.perf_counter() - started, time.process_time() - cpu_started
     store = open_store(db_url)
     settings = Settings(data_dir=str(Path(db_url.split("///", 1)[1]).parent))
-    started = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    started, cpu_started = time.perf_counter(), time.process_time()
     with store.session() as session:
         report = run_detection(session, settings, full=full)
         strong = {(c["source_id"], c["target_id"]): c["level"] for c in report.candidates}
         alerts = session.scalar(select(text("count(*)")).select_from(m.Alert)) or 0
         stored = sorted([c.source_id, c.target_id, c.level, round(c.score, 9)]
                         for c in session.scalars(select(m.Candidate)))
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    with store.session() as session:  # what else a cycle leaves (compared with a full rebuild's by --compare)
+        left = {"alerts": sorted([a.kind, a.dedup_key, a.level, round(a.score, 9), a.source_community_id,
+                                  a.target_community_id] for a in session.scalars(select(m.Alert))),
+                "events": sorted([e.kind, e.dedup_key, e.community_id, e.related_community_id]
+                                 for e in session.scalars(select(m.Event))),
+                "watch states": sorted([c.id, c.watch_state] for c in session.scalars(select(m.Community)))}
     store.close()
-    print(json.dumps({"seconds": seconds, "plugins_seconds": startup, "peak_rss_mb": peak_rss_mb(),
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "plugins_seconds": startup,
+                      "plugins_cpu_seconds": plugins_cpu, "load": [load_before, os.getloadavg()[0]], "left": left,
+                      "peak_rss_mb": peak_rss_mb(),
                       "levels": [[k[0], k[1], v]
                       for k, v in strong.items()], "events": len(report.events), "leads": len(report.leads),
                       "candidates": len(report.candidates), "alerts": alerts, "full": report.full,
@@ -459,6 +469,14 @@ def main() -> None:
           f"{incremental['pairs_scored']:,} pairs scored, peak RSS {incremental['peak_rss_mb']:.0f} MB; "
           f"full cycle {result['seconds']:.1f} s; "
           f"incremental / full = {incremental['seconds'] / result['seconds']:.3f} (target < 0.1)")
+    cpu = [r["cpu_seconds"] for r in (incremental, result)]
+    cpu_plugins = [r["cpu_seconds"] + r["plugins_cpu_seconds"] for r in (incremental, result)]
+    print(f"CPU time (the child's process time, which the machine's load inflates less): incremental "
+          f"{cpu[0]:.1f} s / full {cpu[1]:.1f} s = {cpu[0] / cpu[1]:.3f}; with plugin loading "
+          f"{cpu_plugins[0]:.1f} s / {cpu_plugins[1]:.1f} s = {cpu_plugins[0] / cpu_plugins[1]:.3f}")
+    print(f"load average (1 min) at the start and end of each cycle: full "
+          f"{result['load'][0]:.1f}-{result['load'][1]:.1f}, incremental "
+          f"{incremental['load'][0]:.1f}-{incremental['load'][1]:.1f}")
     with_plugins = [(r["seconds"] + r["plugins_seconds"]) for r in (incremental, result)]
     print(f"loading the platform plugins, once per process (not in the times above): "
           f"{incremental['plugins_seconds']:.1f} s (incremental run), {result['plugins_seconds']:.1f} s (full run); "
@@ -473,6 +491,8 @@ def main() -> None:
             a_set = {tuple(x) for x in incremental["stored"]}
             b_set = {tuple(x) for x in rebuilt["stored"]}
             print(f"  only incremental: {sorted(a_set - b_set)[:5]}; only full: {sorted(b_set - a_set)[:5]}")
+        for what, rows in incremental["left"].items():
+            print(f"  {what} identical: {rows == rebuilt['left'][what]}")
 
 
 if __name__ == "__main__":
