@@ -37,9 +37,8 @@ NGO_FIELDS: Mapping[str, FieldClass] = {
               "failed_observations", "confirmations_needed", "from", "to", "per_day", "usual_per_day", "factor",
               "joins", "count", "evidence_count", "recovered", "pending_leads", "leads_read"),
     **_fields(Shape.TIME, "at", "created_at", "occurred_at", "observed_at", "previous_observed_at",
-              "first_failed_at", "last_failed_at", "removed_at", "source_event_at", "target_started",
-              "target_surge", "first_seen", "last_seen", "since", "until", "date", "day", "recovered_at",
-              "held_until"),
+              "first_failed_at", "last_failed_at", "removed_at", "source_event_at", "target_started", "held_until",
+              "target_surge", "first_seen", "last_seen", "since", "until", "date", "day", "recovered_at"),
     **_fields(Shape.GROUP, "match", "counts"),
 }
 
