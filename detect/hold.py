@@ -22,13 +22,13 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from detect.events import READABLE
 from model.records import CommunityStatus, Platform
 from model.vocab import AlertDraft, CommunityInfo
 from store import models as m
 
 #: Platforms whose communities can leave an address for another while staying the same community.
 MOVABLE = frozenset({Platform.TELEGRAM.value})
-_READABLE = (CommunityStatus.ACTIVE.value, CommunityStatus.RENAMED.value, CommunityStatus.QUARANTINED.value)
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def holdable(info: CommunityInfo | None, evidence: Mapping[str, Any]) -> bool:
 def last_read(session: Session, community_id: int) -> datetime | None:
     """When the community was last read normally (its latest readable snapshot's last observation)."""
     value = session.scalar(select(func.max(m.Snapshot.last_observed_at)).where(
-        m.Snapshot.community_id == community_id, m.Snapshot.status.in_(_READABLE),
+        m.Snapshot.community_id == community_id, m.Snapshot.status.in_([str(status) for status in READABLE]),
         m.Snapshot.native_id.is_not(None)))
     return _utc(value) if value is not None else None
 
