@@ -122,6 +122,21 @@ def _id(store: Store, native_id: str) -> int:
         return cid
 
 
+
+def _announced_and_detected_twice(path: Path, settings: Settings) -> Store:
+    """A background world plus one announced successor, after two cycles (the second looks again at the
+    successor the first one started watching)."""
+    store = open_store(f"sqlite:///{path}")
+    world = cases.background()
+    case = cases.explicit_announcement("it", 0.5, 1, seed=31)
+    world.seeds.extend(case.world.seeds)
+    world.batches.extend(case.world.batches)
+    load(store, world)
+    for _ in range(2):
+        with store.session() as s:
+            run_detection(s, settings)
+    return store
+
 def test_an_incremental_cycle_after_a_crawl_equals_a_full_rebuild_of_the_same_store(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     db = tmp_path / "incremental.db"
@@ -173,15 +188,7 @@ def test_an_incremental_cycle_after_a_crawl_equals_a_full_rebuild_of_the_same_st
 
 def test_nothing_new_scores_nothing_and_changes_nothing(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    store = open_store(f"sqlite:///{tmp_path / 'quiet.db'}")
-    world = cases.background()
-    case = cases.explicit_announcement("it", 0.5, 1, seed=31)
-    world.seeds.extend(case.world.seeds)
-    world.batches.extend(case.world.batches)
-    load(store, world)
-    for _ in range(2):  # the second cycle looks again at the successor the first one started watching
-        with store.session() as s:
-            run_detection(s, settings)
+    store = _announced_and_detected_twice(tmp_path / 'quiet.db', settings)
     before = _state(store)
     with store.session() as s:
         again = run_detection(s, settings)
@@ -323,15 +330,7 @@ def test_a_damaged_name_key_row_is_rebuilt_by_the_next_cycle(tmp_path: Path, cap
     from detect.changes import NAME_KEYS_KEY, VERSION, load_name_keys
 
     settings = _settings(tmp_path)
-    store = open_store(f"sqlite:///{tmp_path / 'names.db'}")
-    world = cases.background()
-    case = cases.explicit_announcement("it", 0.5, 1, seed=31)
-    world.seeds.extend(case.world.seeds)
-    world.batches.extend(case.world.batches)
-    load(store, world)
-    for _ in range(2):
-        with store.session() as s:
-            run_detection(s, settings)
+    store = _announced_and_detected_twice(tmp_path / 'names.db', settings)
     with store.session() as s:
         kept = load_name_keys(s)
         assert kept
@@ -415,15 +414,7 @@ def test_successor_wording_is_kept_per_post_and_found_again_when_the_text_change
     from detect.cycle import wording_digest
 
     settings = _settings(tmp_path)
-    store = open_store(f"sqlite:///{tmp_path / 'wording.db'}")
-    world = cases.background()
-    case = cases.explicit_announcement("it", 0.5, 1, seed=31)
-    world.seeds.extend(case.world.seeds)
-    world.batches.extend(case.world.batches)
-    load(store, world)
-    for _ in range(2):
-        with store.session() as s:
-            run_detection(s, settings)
+    store = _announced_and_detected_twice(tmp_path / 'wording.db', settings)
     with store.session() as s:
         kept = load_post_phrases(s, wording_digest())
         worded = {pid: phrases for pid, (_, phrases) in kept.found.items() if phrases}
