@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from rapidfuzz import fuzz, process
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -29,31 +28,19 @@ from detect import events as ev
 from detect.hold import Hold
 from detect.language import load_phrases, successor_phrases
 from detect.leads import COMMUNITY_LINKS, invite_handle
-from detect.names import key_similarity, normalise_name
-from detect.overlap import PairOverlap, pair_metrics, platform_universes
+from detect.names import key_similarity
+from detect.overlap import pair_metrics
 from detect.scoring import (
     Announcement,
-    MemberEvidence,
-    PairEvidence,
     PairScore,
     Signal,
-    members_signal,
 )
-from detect.signals.members import MIN_SHARED_FOR_FULL
 from model.records import GONE_STATUSES
 from model.vocab import WATCHED_STATES, AlertDraft, CommunityInfo, level_rank
 from store import models as m
 from store.resolve import CommunityResolver
 
 log = logging.getLogger("resurface.detect")
-
-#: Pairs sharing fewer members than this are not worth a candidate on members alone.
-MIN_SHARED = 3
-#: For a community that shut down or renamed, this many of the most similar names elsewhere are scored.
-NAME_NEIGHBOURS = 10
-NAME_CUTOFF = 80.0
-#: A pair with no evidence but shared members is scored only if the members signal reaches this.
-MEMBER_ONLY_FLOOR = 0.3
 
 
 @dataclass
@@ -351,37 +338,6 @@ def _orient(a: int, b: int, interest: set[int], gone: dict[int, SourceEvent],
     return (a, b) if started.get(a, never) <= started.get(b, never) else (b, a)
 
 
-def _name_pairs(gone: Iterable[int], communities: dict[int, CommunityInfo], names: dict[int, list[str]],
-                key_of: Callable[[str], str] = normalise_name) -> set[tuple[int, int]]:
-    """For communities that shut down or renamed: the most similarly named other communities (the
-    ``NAME_NEIGHBOURS + 5`` closest names, ties to the lower community id). Distinct names are compared
-    once: many communities share a name once it is normalised."""
-    owners_of: dict[str, list[int]] = defaultdict(list)
-    for cid in sorted(names):
-        for key in sorted({key_of(n).replace(" ", "") for n in names[cid]}):
-            if key:
-                owners_of[key].append(cid)
-    pairs: set[tuple[int, int]] = set()
-    if not owners_of:
-        return pairs
-    distinct = list(owners_of)
-    limit = NAME_NEIGHBOURS + 5
-    for cid in gone:
-        platform_keys = {key_of(n).replace(" ", "") for n in names.get(cid, [])} - {""}
-        for key in platform_keys:
-            best: list[tuple[float, int]] = []
-            for _choice, score, index in process.extract(key, distinct, scorer=fuzz.ratio, score_cutoff=NAME_CUTOFF,
-                                                          limit=None):
-                if len(best) >= limit and score < best[limit - 1][0]:
-                    break
-                best.extend((score, owner) for owner in owners_of[distinct[index]][:limit])
-                best.sort(key=lambda item: (-item[0], item[1]))
-            for _score, other in best[:limit]:
-                if other != cid and other in communities:
-                    pairs.add((cid, other))
-    return pairs
-
-
 def _best_name(a: list[tuple[str, str]], b: list[tuple[str, str]]) -> tuple[float, str, str]:
     best = (0.0, "", "")
     for name_a, key_a in a:
@@ -390,122 +346,6 @@ def _best_name(a: list[tuple[str, str]], b: list[tuple[str, str]]) -> tuple[floa
             if sim > best[0]:
                 best = (sim, name_a, name_b)
     return best
-
-
-def _members_value(ov: PairOverlap) -> float:
-    """The members signal of a pair without the arrivals bonus (cheap; used to skip noise pairs)."""
-    return members_signal(PairEvidence(ov.a, ov.b, members=MemberEvidence(
-        ov.shared, ov.size_a, ov.size_b, ov.overlap_coefficient, ov.jaccard, ov.significance))).score
-
-
-def members_bound(shared: np.ndarray, size_a: np.ndarray, size_b: np.ndarray) -> np.ndarray:
-    """Per pair, an upper bound of :func:`_members_value` from the counts alone: the members signal with its
-    chance factor at its most (1), so a pair below the floor here is below it whatever its significance."""
-    smaller = np.minimum(size_a, size_b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        overlap = np.where(smaller > 0, shared / smaller, 0.0)
-    # a hair above, so that rounding never drops a pair the exact value would keep
-    return np.minimum(1.0, overlap * 1.5) * np.minimum(1.0, shared / MIN_SHARED_FOR_FULL) * (1 + 1e-9)
-
-
-def _member_ids_of(session: Session, ids: Iterable[int]) -> dict[int, set[int]]:
-    out: dict[int, set[int]] = defaultdict(set)
-    ordered = sorted(set(ids))
-    for start in range(0, len(ordered), 500):
-        for cid, mid in session.execute(select(m.Membership.community_id, m.Membership.member_id)
-                                        .where(m.Membership.community_id.in_(ordered[start:start + 500]))):
-            out[cid].add(mid)
-    return out
-
-
-def _arrivals_after_event(session: Session, pairs: list[tuple[int, int]],
-                          gone: dict[int, SourceEvent]) -> dict[tuple[int, int], int]:
-    """For each (A, B): members of A first seen in B after A's shutdown or rename. The same figure as
-    :func:`detect.overlap.members_first_seen_after`, for many pairs with one read of their memberships
-    (of B's, only those first seen after the earliest of those events)."""
-    if not pairs:
-        return {}
-    in_source = _member_ids_of(session, {s for s, _ in pairs})
-    floor = min(gone[s].at for s, _ in pairs)
-    late: dict[int, dict[int, datetime]] = defaultdict(dict)
-    targets = sorted({t for _, t in pairs})
-    for start in range(0, len(targets), 500):
-        for cid, mid, first in session.execute(
-                select(m.Membership.community_id, m.Membership.member_id, m.Membership.first_seen)
-                .where(m.Membership.community_id.in_(targets[start:start + 500]), m.Membership.first_seen > floor)):
-            late[cid][mid] = first
-    out = {}
-    for source, target in pairs:
-        since = gone[source].at
-        arrived = {mid for mid, first in late.get(target, {}).items() if first > since}
-        out[(source, target)] = len(arrived & in_source.get(source, set()))
-    return out
-
-
-def _pair_overlaps(session: Session, pairs: set[tuple[int, int]], communities: dict[int, CommunityInfo],
-                   universes: Mapping[str, int] | None = None) -> dict[tuple[int, int], PairOverlap]:
-    """Shared members of a few chosen pairs (the same statistics as :func:`member_overlaps`)."""
-    if not pairs:
-        return {}
-    members = _member_ids_of(session, {c for p in pairs for c in p})
-    chosen = []
-    for a, b in {(min(p), max(p)) for p in pairs}:
-        shared = len(members[a] & members[b])
-        if shared >= MIN_SHARED:
-            chosen.append((a, b, shared))
-    if not chosen:
-        return {}
-    known = platform_universes(session) if universes is None else universes
-
-    def universe(a: int, b: int) -> int:
-        return sum(known.get(p, 0) for p in {communities[a].platform, communities[b].platform})
-
-    shared_arr = np.asarray([c[2] for c in chosen])
-    size_a = np.asarray([len(members[c[0]]) for c in chosen])
-    size_b = np.asarray([len(members[c[1]]) for c in chosen])
-    overlap, jaccard, significance = pair_metrics(shared_arr, size_a, size_b,
-                                                  np.asarray([universe(a, b) for a, b, _ in chosen]))
-    return {(a, b): PairOverlap(a, b, shared, int(size_a[i]), int(size_b[i]), float(overlap[i]), float(jaccard[i]),
-                                float(significance[i]))
-            for i, (a, b, shared) in enumerate(chosen)}
-
-
-def _handle_overlaps(session: Session, pairs: set[tuple[int, int]],
-                     universes: Mapping[str, int] | None = None) -> dict[tuple[int, int], PairOverlap]:
-    """Shared members of directed pairs on different platforms, matched by handle pseudonym (the same
-    handle gives the same keyed pseudonym on every platform). Sizes are the members with a handle; the
-    universe is the two platforms' (reported or seen) populations, as for :func:`member_overlaps`."""
-    if not pairs:
-        return {}
-    ids = sorted({c for p in pairs for c in p})
-    handles: dict[int, set[str]] = defaultdict(set)
-    platform_of: dict[int, str] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        for cid, platform in session.execute(select(m.Community.id, m.Community.platform)
-                                             .where(m.Community.id.in_(chunk))):
-            platform_of[int(cid)] = str(platform)
-        for cid, hp in session.execute(select(m.Membership.community_id, m.Member.handle_pseudonym)
-                                       .join(m.Member, m.Member.id == m.Membership.member_id)
-                                       .where(m.Membership.community_id.in_(chunk),
-                                              m.Member.handle_pseudonym.is_not(None))):
-            handles[int(cid)].add(str(hp))
-    chosen = [(a, b, len(handles[a] & handles[b])) for a, b in sorted(pairs)]
-    chosen = [(a, b, n) for a, b, n in chosen if n >= MIN_SHARED]
-    if not chosen:
-        return {}
-    known = platform_universes(session) if universes is None else universes
-
-    def universe(a: int, b: int) -> int:
-        return sum(known.get(p, 0) for p in {platform_of.get(a, ""), platform_of.get(b, "")})
-
-    size_a = np.asarray([len(handles[a]) for a, _, _ in chosen])
-    size_b = np.asarray([len(handles[b]) for _, b, _ in chosen])
-    overlap, jaccard, significance = pair_metrics(np.asarray([n for _, _, n in chosen]), size_a, size_b,
-                                                  np.asarray([universe(a, b) for a, b, _ in chosen]))
-    return {(a, b): PairOverlap(a, b, n, int(size_a[i]), int(size_b[i]), float(overlap[i]), float(jaccard[i]),
-                                float(significance[i]))
-            for i, (a, b, n) in enumerate(chosen)}
 
 
 # --- persistence ---------------------------------------------------------------------------------

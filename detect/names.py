@@ -9,14 +9,20 @@ emoji, brackets). :func:`normalise_name` maps all of those to one plain key ("mi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 # The folding itself lives in model/names.py (search uses it too); re-exported here for detection.
 from model.names import DECORATIONS, normalise_name, skeleton
 
-__all__ = ["DECORATIONS", "best_name_match", "key_similarity", "name_similarity", "normalise_name", "skeleton"]
+#: For a community that shut down or renamed, this many of the most similar names elsewhere are scored.
+NAME_NEIGHBOURS = 10
+NAME_CUTOFF = 80.0
+
+__all__ = ["DECORATIONS", "best_name_match", "key_similarity", "name_similarity", "nearest_name_pairs",
+           "normalise_name", "skeleton"]
 
 
 def _compact(key: str) -> str:
@@ -54,3 +60,34 @@ def best_name_match(names_a: Iterable[str | None], names_b: Iterable[str | None]
             if sim > best[0]:
                 best = (sim, a, b)
     return best
+
+
+def nearest_name_pairs(gone: Iterable[int], communities: Collection[int], names: dict[int, list[str]],
+                       key_of: Callable[[str], str] = normalise_name) -> set[tuple[int, int]]:
+    """For communities that shut down or renamed: the most similarly named other communities (the
+    ``NAME_NEIGHBOURS + 5`` closest names, ties to the lower community id). Distinct names are compared
+    once: many communities share a name once it is normalised."""
+    owners_of: dict[str, list[int]] = defaultdict(list)
+    for cid in sorted(names):
+        for key in sorted({key_of(n).replace(" ", "") for n in names[cid]}):
+            if key:
+                owners_of[key].append(cid)
+    pairs: set[tuple[int, int]] = set()
+    if not owners_of:
+        return pairs
+    distinct = list(owners_of)
+    limit = NAME_NEIGHBOURS + 5
+    for cid in gone:
+        platform_keys = {key_of(n).replace(" ", "") for n in names.get(cid, [])} - {""}
+        for key in platform_keys:
+            best: list[tuple[float, int]] = []
+            for _choice, score, index in process.extract(key, distinct, scorer=fuzz.ratio, score_cutoff=NAME_CUTOFF,
+                                                          limit=None):
+                if len(best) >= limit and score < best[limit - 1][0]:
+                    break
+                best.extend((score, owner) for owner in owners_of[distinct[index]][:limit])
+                best.sort(key=lambda item: (-item[0], item[1]))
+            for _score, other in best[:limit]:
+                if other != cid and other in communities:
+                    pairs.add((cid, other))
+    return pairs

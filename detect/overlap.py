@@ -26,7 +26,8 @@ stable whatever subset of communities a query looks at.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -380,3 +381,103 @@ def members_first_seen_after(session: Session, target_id: int, source_id: int, s
     )
     return int(session.scalar(stmt) or 0)
 
+
+def member_ids_of(session: Session, ids: Iterable[int]) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = defaultdict(set)
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), 500):
+        for cid, mid in session.execute(select(m.Membership.community_id, m.Membership.member_id)
+                                        .where(m.Membership.community_id.in_(ordered[start:start + 500]))):
+            out[cid].add(mid)
+    return out
+
+
+def arrivals_after(session: Session, pairs: list[tuple[int, int]],
+                   ended: Mapping[int, datetime]) -> dict[tuple[int, int], int]:
+    """For each (A, B): members of A first seen in B after A ended (``ended[A]``: its shutdown or rename).
+    The same figure as :func:`members_first_seen_after`, for many pairs with one read of their memberships
+    (of B's, only those first seen after the earliest of those ends)."""
+    if not pairs:
+        return {}
+    in_source = member_ids_of(session, {s for s, _ in pairs})
+    floor = min(ended[s] for s, _ in pairs)
+    late: dict[int, dict[int, datetime]] = defaultdict(dict)
+    targets = sorted({t for _, t in pairs})
+    for start in range(0, len(targets), 500):
+        for cid, mid, first in session.execute(
+                select(m.Membership.community_id, m.Membership.member_id, m.Membership.first_seen)
+                .where(m.Membership.community_id.in_(targets[start:start + 500]), m.Membership.first_seen > floor)):
+            late[cid][mid] = first
+    out = {}
+    for source, target in pairs:
+        since = ended[source]
+        arrived = {mid for mid, first in late.get(target, {}).items() if first > since}
+        out[(source, target)] = len(arrived & in_source.get(source, set()))
+    return out
+
+
+def pair_overlaps(session: Session, pairs: set[tuple[int, int]], platform_of: Mapping[int, str], min_shared: int,
+                  universes: Mapping[str, int] | None = None) -> dict[tuple[int, int], PairOverlap]:
+    """Shared members of a few chosen pairs, those sharing at least ``min_shared`` (the same statistics as
+    :func:`member_overlaps`)."""
+    if not pairs:
+        return {}
+    members = member_ids_of(session, {c for p in pairs for c in p})
+    chosen = []
+    for a, b in {(min(p), max(p)) for p in pairs}:
+        shared = len(members[a] & members[b])
+        if shared >= min_shared:
+            chosen.append((a, b, shared))
+    if not chosen:
+        return {}
+    known = platform_universes(session) if universes is None else universes
+
+    def universe(a: int, b: int) -> int:
+        return sum(known.get(p, 0) for p in {platform_of[a], platform_of[b]})
+
+    shared_arr = np.asarray([c[2] for c in chosen])
+    size_a = np.asarray([len(members[c[0]]) for c in chosen])
+    size_b = np.asarray([len(members[c[1]]) for c in chosen])
+    overlap, jaccard, significance = pair_metrics(shared_arr, size_a, size_b,
+                                                  np.asarray([universe(a, b) for a, b, _ in chosen]))
+    return {(a, b): PairOverlap(a, b, shared, int(size_a[i]), int(size_b[i]), float(overlap[i]), float(jaccard[i]),
+                                float(significance[i]))
+            for i, (a, b, shared) in enumerate(chosen)}
+
+
+def handle_overlaps(session: Session, pairs: set[tuple[int, int]], min_shared: int,
+                    universes: Mapping[str, int] | None = None) -> dict[tuple[int, int], PairOverlap]:
+    """Shared members of directed pairs on different platforms, matched by handle pseudonym (the same
+    handle gives the same keyed pseudonym on every platform). Sizes are the members with a handle; the
+    universe is the two platforms' (reported or seen) populations, as for :func:`member_overlaps`."""
+    if not pairs:
+        return {}
+    ids = sorted({c for p in pairs for c in p})
+    handles: dict[int, set[str]] = defaultdict(set)
+    platform_of: dict[int, str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for cid, platform in session.execute(select(m.Community.id, m.Community.platform)
+                                             .where(m.Community.id.in_(chunk))):
+            platform_of[int(cid)] = str(platform)
+        for cid, hp in session.execute(select(m.Membership.community_id, m.Member.handle_pseudonym)
+                                       .join(m.Member, m.Member.id == m.Membership.member_id)
+                                       .where(m.Membership.community_id.in_(chunk),
+                                              m.Member.handle_pseudonym.is_not(None))):
+            handles[int(cid)].add(str(hp))
+    chosen = [(a, b, len(handles[a] & handles[b])) for a, b in sorted(pairs)]
+    chosen = [(a, b, n) for a, b, n in chosen if n >= min_shared]
+    if not chosen:
+        return {}
+    known = platform_universes(session) if universes is None else universes
+
+    def universe(a: int, b: int) -> int:
+        return sum(known.get(p, 0) for p in {platform_of.get(a, ""), platform_of.get(b, "")})
+
+    size_a = np.asarray([len(handles[a]) for a, _, _ in chosen])
+    size_b = np.asarray([len(handles[b]) for _, b, _ in chosen])
+    overlap, jaccard, significance = pair_metrics(np.asarray([n for _, _, n in chosen]), size_a, size_b,
+                                                  np.asarray([universe(a, b) for a, b, _ in chosen]))
+    return {(a, b): PairOverlap(a, b, n, int(size_a[i]), int(size_b[i]), float(overlap[i]), float(jaccard[i]),
+                                float(significance[i]))
+            for i, (a, b, n) in enumerate(chosen)}

@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
@@ -39,12 +37,12 @@ from detect import changes as ch
 from detect import cycle as c
 from detect import events as ev
 from detect import hold
-from detect.content import MediaLinks, content_overlaps
 from detect.hashlists import hash_match_drafts
 from detect.leads import NameSearch, discover_leads, follow_site_links, search_similar
 from detect.names import normalise_name
-from detect.overlap import PairOverlap, member_overlaps, overlaps_from_counts, shared_between, shared_with_all
 from detect.scoring import ContentEvidence, MemberEvidence, PairEvidence, PairScore, score_pair
+from detect.signals import signals
+from detect.signals.base import PairFinder
 from detect.textsig import signature_missing_posts
 from model.vocab import WATCHED_STATES, AlertDraft, CommunityInfo
 from store import models as m
@@ -164,6 +162,8 @@ class Context:
     pairs: set[tuple[int, int]] = field(default_factory=set)
     content: dict[tuple[int, int], ContentEvidence] = field(default_factory=dict)
     members: dict[tuple[int, int], MemberEvidence] = field(default_factory=dict)
+    #: what plugin signals found for their pairs (``PairFinder``), by signal name and pair
+    found: dict[str, dict[tuple[int, int], Any]] = field(default_factory=dict)
     scores: list[PairScore] = field(default_factory=list)
 
     def reload_communities(self) -> None:
@@ -185,6 +185,11 @@ class Context:
 
     def predecessor(self, a: int, b: int) -> bool:
         return c._orient(a, b, {a, b}, self.gone, self.started) == (a, b)
+
+    def orient(self, a: int, b: int) -> tuple[int, int] | None:
+        """The pair as (source, target): the side of interest, else the one that ended, else the older;
+        None when neither side is of interest."""
+        return c._orient(a, b, self.interest, self.gone, self.started)
 
     def key_of(self, name: str) -> str:
         key = self.name_keys.get(name)
@@ -307,96 +312,10 @@ def _hash_lists(ctx: Context) -> None:
 
 @stage("pair discovery")
 def _pair_discovery(ctx: Context) -> None:
-    interest, communities = ctx.interest, ctx.communities
-    ctx.pairs = set(ctx.links.pairs)
-    # Near-duplicate images found by earlier cycles are kept (kv), so only new images are range-searched.
-    media_links = ch.load_media_links(ctx.session) if ctx.dirty is not None else MediaLinks()
-    if ctx.dirty is None:
-        use_all = len(interest) * 2 > len(communities)
-        found = content_overlaps(ctx.session, None if use_all else interest, media_links=media_links)
-    else:
-        found = content_overlaps(ctx.session, around=ctx.focus, media_links=media_links)
-    ch.save_media_links(ctx.session, media_links)
-    for (s, t), co in found.items():
-        if s not in interest or not ctx.touched(s, t):
-            continue
-        ctx.content[(s, t)] = ContentEvidence(co.media_matches, co.text_matches, co.forwards, tuple(co.examples[:10]))
-        ctx.pairs.add((s, t))
-    ctx.pairs |= {p for p in c._name_pairs([cid for cid in ctx.gone if cid in communities], communities, ctx.names,
-                                           ctx.key_of) if ctx.touched(*p)}
-    for cid, origin in ctx.session.execute(select(m.Community.id, m.Community.origin_community_id).where(
-            m.Community.watch_state == "candidate", m.Community.origin_community_id.is_not(None))):
-        if origin is not None and ctx.touched(origin, cid):
-            ctx.pairs.add((origin, cid))
-    # Members: every neighbour of a community that shut down or renamed; for live watched ones only
-    # pairs that already have an announcement with successor wording or shared content (members
-    # alone cannot make a live community's neighbour a migration, and the significance of every
-    # pair of a busy platform is the expensive part).
-    gone_ids = sorted(cid for cid in ctx.gone if cid in communities)
-    overlaps = _gone_overlaps(ctx, gone_ids, {(min(p), max(p)) for p in ctx.pairs})
-    extra = set(ctx.content) | {p for p, anns in ctx.links.announcements.items()
-                                if any(a.phrases for a in anns) and ctx.touched(*p)}
-    extra = {p for p in extra if (min(p), max(p)) not in overlaps}
-    overlaps.update(c._pair_overlaps(ctx.session, extra, communities, ctx.universes))
-    # Across platforms, member pseudonyms differ by design; the same handle (a platform-independent
-    # pseudonym) on both sides is the shared member (issue 15, class 5: a banned subreddit's usernames
-    # checking in on its forum).
-    cross = {p for p in ctx.pairs if p[0] in communities and p[1] in communities
-             and communities[p[0]].platform != communities[p[1]].platform}
-    for cross_pair, ov in c._handle_overlaps(ctx.session, cross, ctx.universes).items():
-        if cross_pair not in ctx.members:
-            ctx.members[cross_pair] = MemberEvidence(ov.shared, ov.size_a, ov.size_b, ov.overlap_coefficient,
-                                                     ov.jaccard, ov.significance, None)
-    # A pair seen only through shared members is scored when that evidence alone is substantial (before
-    # the bonus for arrivals after the event): on a busy platform popular accounts put most
-    # communities a few members apart, and most of those pairs are noise.
-    other_evidence = {(min(p), max(p)) for p in ctx.pairs}
-    ctx.post_times.prefetch({cid for pair in (*overlaps, *ctx.pairs) for cid in pair})
-    oriented: list[tuple[tuple[int, int], PairOverlap]] = []
-    for ab, ov in overlaps.items():
-        if ab not in other_evidence and c._members_value(ov) < c.MEMBER_ONLY_FLOOR:
-            continue
-        pair = c._orient(ab[0], ab[1], interest, ctx.gone, ctx.started)
-        if pair is not None:
-            oriented.append((pair, ov))
-    arrivals = c._arrivals_after_event(ctx.session, [p for p, _ in oriented if p[0] in ctx.gone], ctx.gone)
-    for pair, ov in oriented:
-        size_s, size_t = (ov.size_a, ov.size_b) if pair[0] == ov.a else (ov.size_b, ov.size_a)
-        ctx.members[pair] = MemberEvidence(ov.shared, size_s, size_t, ov.overlap_coefficient, ov.jaccard,
-                                           ov.significance, arrivals.get(pair))
-        ctx.pairs.add(pair)
-
-
-def _gone_overlaps(ctx: Context, gone_ids: list[int], other_evidence: set[tuple[int, int]],
-                   ) -> dict[tuple[int, int], PairOverlap]:
-    """Shared members of every pair with a side that shut down or renamed (those this cycle scores).
-    ``other_evidence``: the pairs (min id, max id) with evidence besides members."""
-    if not gone_ids:
-        return {}
-    if ctx.dirty is None:
-        return member_overlaps(ctx.session, gone_ids, min_shared=c.MIN_SHARED, universes=ctx.universes)
-    # Incremental: a gone community that changed, with everyone (counted by the database); a changed
-    # community with every gone one; and the extra pairs (whose member universe moved) one by one. A pair
-    # seen through members only whose members signal cannot reach the floor whatever its significance is
-    # dropped before the significance is computed (the scoring would drop it; see c.members_bound).
-    gone = set(gone_ids)
-    changed_gone = sorted(gone & ctx.dirty)
-    counts = shared_with_all(ctx.session, changed_gone, c.MIN_SHARED) if changed_gone else {}
-    live = (ctx.dirty - gone) & ctx.communities.keys()
-    counts.update(shared_between(ctx.session, live, gone_ids, c.MIN_SHARED)[0])
-    sizes = ctx.member_counts
-    counts = {p: n for p, n in counts.items() if ctx.touched(*p)}
-    keys = list(counts)
-    bound = c.members_bound(np.asarray([counts[p] for p in keys], dtype=np.float64),
-                            np.asarray([sizes[a] for a, _ in keys], dtype=np.float64),
-                            np.asarray([sizes[b] for _, b in keys], dtype=np.float64))
-    counts = {p: counts[p] for p, high in zip(keys, bound.tolist(), strict=True)
-              if p in other_evidence or high >= c.MEMBER_ONLY_FLOOR}
-    overlaps = overlaps_from_counts(counts, sizes, {cid: info.platform for cid, info in ctx.communities.items()},
-                                    ctx.universes or {})
-    overlaps.update(c._pair_overlaps(ctx.session, {p for p in ctx.extra if p[0] in gone or p[1] in gone},
-                                     ctx.communities, ctx.universes))
-    return {p: ov for p, ov in overlaps.items() if ctx.touched(*p)}
+    """Each signal that finds pairs adds its own, with their evidence, in its discovery order."""
+    finders = [s for s in signals() if isinstance(s, PairFinder)]
+    for finder in sorted(finders, key=lambda f: f.discovery_order):
+        finder.discover(ctx)
 
 
 @stage("signals and scoring")
@@ -421,6 +340,8 @@ def _scoring(ctx: Context) -> None:
             target_surges=tuple(ctx.surges.get(target_id, ())),
             target_surge_details=tuple(ctx.surge_details.get(target_id, ())),
             target_invite=invites.get(target_id),
+            found={name: found[(source_id, target_id)] for name, found in ctx.found.items()
+                   if (source_id, target_id) in found},
         )
         ctx.scores.append(score_pair(evidence, ctx.settings.detect))
     ctx.report.pairs_scored = len(ctx.scores)

@@ -6,7 +6,8 @@
 - A signal's declaration and the NGO allow-list (alerts/privacy.py) never disagree, and what a signal
   declares investigator-only (post URLs, invite details ...) really is dropped for an NGO.
 - Adding a signal is one module and one registration: a signal registered here, and nowhere else, is
-  scored and its evidence reaches the pair's score.
+  scored and its evidence reaches the pair's score; one that finds pairs of its own makes candidates of
+  pairs no built-in signal finds, through the normal detection path.
 """
 
 from __future__ import annotations
@@ -19,17 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 import detect.signals as registry
 from alerts.privacy import field_class, ngo_scalar_ok
 from alerts.render import for_audience
 from config.settings import CrawlSettings, DetectSettings, Settings
+from detect.pipeline import Context
 from detect.scoring import Announcement, PairEvidence, Signal, score_pair
-from detect.signals.base import MigrationSignal
+from detect.signals.base import MigrationSignal, PairFinder
 from model import records as r
 from model.privacy import FieldClass, Privacy, Shape
+from store import models as m
 from store.db import open_store
-from tests.detect_scenarios.builder import Chan, World, detect, load
+from tests.detect_scenarios.builder import Chan, World, candidate_level, community_id, detect, load
 from tests.detect_scenarios.cases import SHUTDOWN
 from tests.detect_scenarios.evaluate import run
 
@@ -55,6 +59,14 @@ class Recording:
     @property
     def evidence_fields(self) -> Mapping[str, FieldClass]:
         return self.inner.evidence_fields
+
+    @property
+    def discovery_order(self) -> int:
+        return self.inner.discovery_order if isinstance(self.inner, PairFinder) else 0
+
+    def discover(self, ctx: Context) -> None:
+        if isinstance(self.inner, PairFinder):
+            self.inner.discover(ctx)
 
     def score(self, ev: PairEvidence, settings: DetectSettings) -> Signal | None:
         found = self.inner.score(ev, settings)
@@ -265,3 +277,60 @@ def test_unregistering_restores_the_built_in_signals(test_signal: EchoNames) -> 
     registry.unregister(test_signal.name)
     assert registry.signals() == list(SIGNALS.values())
     registry.register(test_signal)  # the fixture unregisters it again
+
+
+@dataclass(frozen=True)
+class TipOffs:
+    """A test signal that finds pairs of its own: successors an outside partner named (handle of the gone
+    community → handle of its successor), which no built-in signal would pair: no link, name, member or
+    picture joins them."""
+
+    tips: Mapping[str, str]
+    name: str = "tip_off"
+    weighted: bool = True
+    discovery_order: int = 0
+    evidence_fields: Mapping[str, FieldClass] = field(
+        default_factory=lambda: {"named_by": FieldClass(Privacy.NGO, Shape.NAME)})
+
+    def discover(self, ctx: Context) -> None:
+        by_handle = {info.handle: cid for cid, info in ctx.communities.items() if info.handle}
+        found = ctx.found.setdefault(self.name, {})
+        for gone, successor in self.tips.items():
+            a, b = by_handle.get(gone), by_handle.get(successor)
+            if a is not None and b is not None and a in ctx.gone and ctx.touched(a, b):
+                ctx.pairs.add((a, b))
+                found[(a, b)] = "partner list"
+
+    def score(self, ev: PairEvidence, settings: DetectSettings) -> Signal | None:
+        named_by = ev.found.get(self.name)
+        return Signal(self.name, 1.0, [{"named_by": named_by}]) if named_by else None
+
+
+def test_a_registered_signal_finds_its_own_pairs_and_detection_scores_them(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'tips.db'}")
+    settings = Settings(data_dir=str(tmp_path), crawl=CrawlSettings(allow_private_addresses=True),
+                        detect=DetectSettings(weights={"tip_off": 1.0}))
+    a = Chan("t-1", "circolo_vecchio", "Il Circolo")
+    b = Chan("t-2", "pagine_gialle_x", "Annunci Vari")
+    world = World(seeds=[a, b])
+    world.add(a.snap(SHUTDOWN - timedelta(days=1), members=300))
+    world.add(b.snap(SHUTDOWN - timedelta(days=3), members=40))
+    world.add(a.down(SHUTDOWN, status=r.CommunityStatus.BANNED))
+    try:
+        load(store, world)
+        source, target = community_id(store, "t-1"), community_id(store, "t-2")
+        assert candidate_level(detect(store, settings), source, target) is None  # nothing pairs them
+        plugin = registry.register(TipOffs({"circolo_vecchio": "pagine_gialle_x"}))
+        try:
+            report = detect(store, settings.model_copy(update={"detect": DetectSettings(weights={"tip_off": 1.0},
+                                                                                        full_every_hours=0)}))
+        finally:
+            registry.unregister(plugin.name)
+        (row,) = [c for c in report.candidates if (c["source_id"], c["target_id"]) == (source, target)]
+        assert row["signals"]["tip_off"] == 1.0 and row["level"] is not None
+        with store.session() as session:
+            stored = session.scalars(select(m.Candidate).where(m.Candidate.source_id == source,
+                                                               m.Candidate.target_id == target)).one()
+            assert {"name": "tip_off", "score": 1.0, "evidence": [{"named_by": "partner list"}]} in stored.signals
+    finally:
+        store.close()

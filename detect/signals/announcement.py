@@ -6,14 +6,23 @@ counts a little less. An announcement far from A's end (its shutdown or rename, 
 counts less, down to half. A directory channel that links to dozens of communities must not make all
 of them successors, so the value is divided by how many distinct communities the post, and the posting
 community, link to.
+
+Its pairs (:func:`find_linked_pairs`): every pair a link joins (the announcements stage read the posts),
+and every community first found through a link in another (a lead, a private invite among them).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
 
 from detect.signals.base import PairEvidence, Signal, SignalPlugin, investigator, iso, ngo
 from model.privacy import Shape
+from store import models as m
+
+if TYPE_CHECKING:
+    from detect.pipeline import Context
 
 POST_FANOUT_FREE = 2  # a post may name a main and a backup group without being a directory
 COMMUNITY_FANOUT_FREE = 8
@@ -44,6 +53,14 @@ def announcement_signal(ev: PairEvidence, window_days: int) -> Signal:
     return Signal("announcement", best, items[:MAX_ITEMS])
 
 
+def find_linked_pairs(ctx: Context) -> None:
+    ctx.pairs |= ctx.links.pairs
+    for cid, origin in ctx.session.execute(select(m.Community.id, m.Community.origin_community_id).where(
+            m.Community.watch_state == "candidate", m.Community.origin_community_id.is_not(None))):
+        if origin is not None and ctx.touched(origin, cid):
+            ctx.pairs.add((origin, cid))
+
+
 SIGNAL = SignalPlugin(
     name="announcement", weighted=True,
     evidence_fields={
@@ -53,4 +70,5 @@ SIGNAL = SignalPlugin(
         **investigator(Shape.NAME, "post_url", "phrases", "posted_in"),
     },
     compute=lambda ev, settings: announcement_signal(ev, settings.timing_window_days),
+    find=find_linked_pairs,
 )

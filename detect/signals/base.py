@@ -5,8 +5,11 @@ A signal plugin has a ``name`` (the signal's name in alerts and in ``detect.weig
 is ``weighted`` (counted in the weighted mean of :func:`detect.scoring.score_pair`; an unweighted one
 only names something for the person reading the alert), declares ``evidence_fields`` (every key its
 evidence items may carry, with its privacy class and value shape from :mod:`model.privacy`) and computes
-``score(evidence, settings)``. Declaring a field here does not make it visible to an NGO: the allow-list
-in :mod:`alerts.privacy` decides, and ``tests/test_signal_plugins.py`` checks that the two agree.
+``score(evidence, settings)``. A signal that finds pairs of its own also satisfies :class:`PairFinder`:
+the pipeline's pair discovery stage asks every such signal, in ``discovery_order``, to add the pairs it has
+evidence for (and that evidence) to the cycle's context. Declaring a field here does not make it visible
+to an NGO: the allow-list in :mod:`alerts.privacy` decides, and ``tests/test_signal_plugins.py`` checks that
+the two agree.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from config.settings import DetectSettings
 from model.privacy import FieldClass, Privacy, Shape
+
+if TYPE_CHECKING:
+    from detect.pipeline import Context
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +72,8 @@ class PairEvidence:
     target_surge_details: tuple[dict[str, Any], ...] = ()
     #: B is a private invite: what its public page shows (title, description, members), never joined
     target_invite: dict[str, Any] | None = None
+    #: what a plugin signal found for this pair while discovering pairs (``Context.found``), by signal name
+    found: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,17 +105,43 @@ class MigrationSignal(Protocol):
         ...
 
 
+@runtime_checkable
+class PairFinder(Protocol):
+    """A signal that finds its own pairs. ``discover`` adds to ``ctx.pairs`` every pair (A → B, or either
+    way round where it cannot tell, as shared members) it has evidence for, with that evidence: in the
+    context's typed fields for the built-in signals, or under its name in ``ctx.found`` for any other (the
+    pair's :class:`PairEvidence` then carries it in ``found``). In an incremental cycle it keeps to pairs
+    :meth:`Context.touched <detect.pipeline.Context.touched>` accepts and gathers *all* their evidence.
+    Finders run in ``discovery_order`` (lower first; a tie keeps registry order) and may read the pairs the
+    earlier ones found."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def discovery_order(self) -> int: ...
+
+    def discover(self, ctx: Context) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SignalPlugin:
-    """A signal made of a function: what the built-in signal modules export as ``SIGNAL``."""
+    """A signal made of functions: what the built-in signal modules export as ``SIGNAL``. With ``find``
+    it is also a :class:`PairFinder`."""
 
     name: str
     weighted: bool
     evidence_fields: Mapping[str, FieldClass]
     compute: Callable[[PairEvidence, DetectSettings], Signal | None]
+    find: Callable[[Context], None] | None = None
+    discovery_order: int = 0
 
     def score(self, ev: PairEvidence, settings: DetectSettings) -> Signal | None:
         return self.compute(ev, settings)
+
+    def discover(self, ctx: Context) -> None:
+        if self.find is not None:
+            self.find(ctx)
 
 
 def ngo(shape: Shape, *names: str) -> dict[str, FieldClass]:
@@ -124,5 +158,5 @@ def iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
 
-__all__ = ["Announcement", "ContentEvidence", "MemberEvidence", "MigrationSignal", "PairEvidence", "Signal",
-           "SignalPlugin", "investigator", "iso", "ngo"]
+__all__ = ["Announcement", "ContentEvidence", "MemberEvidence", "MigrationSignal", "PairEvidence", "PairFinder",
+           "Signal", "SignalPlugin", "investigator", "iso", "ngo"]
