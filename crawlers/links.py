@@ -417,6 +417,10 @@ class LinkRecogniser:
     #: followed by a path is a link candidate, as ``t.me/x`` is. Dotted host names only (``e.g.`` or a lone
     #: ``txt`` is refused); a ``www.`` host needs no entry, and ``match`` still decides what the link names.
     hosts: tuple[str, ...] = ()
+    #: The platform lets a community give up its address for another and stay the same community (a Telegram
+    #: channel changing its username): "does not exist" at the old address may be a move, so detection holds
+    #: such a shutdown at "likely" while links to the platform found since are unread (:mod:`detect.hold`).
+    addresses_move: bool = False
 
     def __post_init__(self) -> None:
         for host in self.hosts:

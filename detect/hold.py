@@ -22,13 +22,17 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from crawlers.registry import link_recognisers
 from detect.events import READABLE
-from model.records import CommunityStatus, Platform
+from model.records import CommunityStatus
 from model.vocab import AlertDraft, CommunityInfo
 from store import models as m
 
-#: Platforms whose communities can leave an address for another while staying the same community.
-MOVABLE = frozenset({Platform.TELEGRAM.value})
+
+def movable_platforms() -> frozenset[str]:
+    """Platforms whose communities can leave an address for another while staying the same community: their
+    plugins say so (``LinkRecogniser.addresses_move``; Telegram's)."""
+    return frozenset(r.platform for r in link_recognisers() if r.addresses_move)
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ def _utc(value: datetime) -> datetime:
 
 def holdable(info: CommunityInfo | None, evidence: Mapping[str, Any]) -> bool:
     """A definitive "deleted" answer for a community that has a handle on a platform where handles move."""
-    return (info is not None and info.platform in MOVABLE and bool(info.handle)
+    return (info is not None and info.platform in movable_platforms() and bool(info.handle)
             and evidence.get("status") == CommunityStatus.DELETED.value
             and evidence.get("definitive", True) is not False)
 
@@ -68,15 +72,16 @@ def last_read(session: Session, community_id: int) -> datetime | None:
     return _utc(value) if value is not None else None
 
 
-def unread_leads(session: Session, source_id: int, since: datetime, until: datetime) -> list[str]:
-    """Public Telegram leads being followed, found in ``[since, until]``, not yet crawled since found."""
+def unread_leads(session: Session, source_id: int, platform: str, since: datetime, until: datetime) -> list[str]:
+    """Public leads to the source's platform being followed, found in ``[since, until]``, not yet crawled
+    since found."""
     # read: its community row, or a community observed under its handle (a channel read under a new
     # handle may be stored on the row of its old one, found by its stable id), answered since it was found
     crawled = exists().where(or_(m.Snapshot.community_id == m.Lead.community_id,
                                  func.lower(m.Snapshot.handle) == func.lower(m.Lead.handle)),
                              m.Snapshot.last_observed_at >= m.Lead.found_at)
     rows = session.scalars(select(m.Lead.url).where(
-        m.Lead.platform == Platform.TELEGRAM.value, m.Lead.state == "watching", m.Lead.handle.is_not(None),
+        m.Lead.platform == platform, m.Lead.state == "watching", m.Lead.handle.is_not(None),
         m.Lead.is_private.is_(False), m.Lead.community_id.is_not(None), m.Lead.community_id != source_id,
         m.Lead.found_at >= since, m.Lead.found_at <= until,
         ~crawled).order_by(m.Lead.id))
@@ -95,7 +100,7 @@ def hold_for(session: Session, info: CommunityInfo | None, evidence: Mapping[str
             return None
         since = _utc(datetime.fromisoformat(first_failed))
     now = _utc(now)
-    urls = unread_leads(session, info.id, since, now)
+    urls = unread_leads(session, info.id, info.platform, since, now)
     return Hold(tuple(urls), since, now, now + timedelta(hours=hours)) if urls else None
 
 
@@ -132,7 +137,8 @@ def released_drafts(session: Session, now: datetime, skip: Collection[str] = ())
         back = last_read(session, source_id)
         if back is not None and back > confirmed:
             continue
-        pending = unread_leads(session, source_id, since, confirmed)
+        platform = session.scalar(select(m.Community.platform).where(m.Community.id == source_id))
+        pending = unread_leads(session, source_id, str(platform), since, confirmed)
         if pending and now < until:
             continue
         released = {k: v for k, v in item.items() if k not in HOLD_KEYS}

@@ -17,8 +17,10 @@ import copy
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
+import crawlers.registry as registry
 from alerts.render import redact_for_ngo
 from alerts.summary import summarise
 from config.settings import AudienceSettings, DetectSettings, Settings
@@ -250,6 +252,18 @@ def test_without_a_hold_or_off_platform_a_gone_handle_is_strong_at_once(sqlite_s
     settings.detect.shutdown_hold_hours = 0
     chan, hub = Chan("9011", "senza_attesa", "Senza Attesa"), Chan("9012", "piazza_quattro", "La Piazza Quattro")
     load(sqlite_store, _moved_world(chan, hub, "nuovo_posto"))
+    detect(sqlite_store, settings)
+    assert _shutdown(sqlite_store).level == "strong"
+
+
+def test_the_hold_follows_the_platform_plugin_saying_its_addresses_move(sqlite_store: Store, settings: Settings,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the same world as the held one above, but Telegram's recogniser no longer says a channel can move
+    settings = _with_audiences(settings)
+    fixed = tuple(replace(rec, addresses_move=False) for rec in registry.link_recognisers())
+    monkeypatch.setattr(registry, "_links", fixed)
+    chan, hub = Chan("9013", "non_si_sposta", "Non Si Sposta"), Chan("9014", "piazza_cinque", "La Piazza Cinque")
+    load(sqlite_store, _moved_world(chan, hub, "altro_posto"))
     detect(sqlite_store, settings)
     assert _shutdown(sqlite_store).level == "strong"
 

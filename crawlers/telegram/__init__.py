@@ -28,7 +28,7 @@ def _link(url: UrlParts) -> LinkVerdict:
     return None
 
 
-LINKS = LinkRecogniser(Platform.TELEGRAM, _link)
+LINKS = LinkRecogniser(Platform.TELEGRAM, _link, addresses_move=True)
 
 
 def _name_search(settings: Settings) -> NameSearchFn:
