@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, or_, select
+from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
@@ -75,16 +75,25 @@ def _communities_where(session: Session, where: Any) -> dict[int, CommunityInfo]
     stmt = select(m.Community.id, m.Community.platform, m.Community.handle, m.Community.title, m.Community.status,
                   m.Community.kind, m.Community.watch_state, m.Community.member_count, m.Community.depth,
                   m.Community.created_at_platform, m.Community.first_seen, m.Community.last_seen,
-                  m.Community.case_name, m.Community.labels, m.Community.url, m.Community.removed_at)
+                  m.Community.case_name, cast(m.Community.labels, String).label("labels"), m.Community.url,
+                  m.Community.removed_at)
     if where is not None:
         stmt = stmt.where(where)
     return {row.id: CommunityInfo(id=row.id, platform=row.platform, handle=row.handle, title=row.title,
                                   status=row.status, kind=row.kind, watch_state=row.watch_state,
                                   member_count=row.member_count, case_name=row.case_name,
-                                  labels=tuple(row.labels or ()), url=row.url, first_seen=row.first_seen,
+                                  labels=_labels(row.labels), url=row.url, first_seen=row.first_seen,
                                   last_seen=row.last_seen, created_at_platform=row.created_at_platform,
                                   removed_at=row.removed_at, depth=row.depth or 0)
             for row in session.execute(stmt)}
+
+
+def _labels(text: str | None) -> tuple[str, ...]:
+    """A community's labels from the database's text of the JSON column: most communities have none, and
+    decoding ten thousand empty lists was a tenth of reading every community."""
+    if not text or text in ("[]", "null"):
+        return ()
+    return tuple(str(label) for label in json.loads(text) or ())
 
 
 #: Per community, the handle and title of each snapshot and whether it was read normally (a native id and
@@ -478,14 +487,32 @@ def candidate_drafts(session: Session, scores: Sequence[PairScore], communities:
     return drafts
 
 
-def stored_candidates(session: Session, skip: set[tuple[int, int]],
+@dataclass(frozen=True, slots=True)
+class StoredCandidate:
+    source_id: int
+    target_id: int
+    score: float
+    level: str | None
+    state: str
+    signals: list[dict[str, Any]]
+
+
+def read_candidates(session: Session) -> list[StoredCandidate]:
+    """Every stored candidate as an incremental cycle reads it, once: its start (the pairs whose member
+    universe moved) and its report (the pairs it did not score again, which nothing in the cycle changes)."""
+    stmt = select(m.Candidate.source_id, m.Candidate.target_id, m.Candidate.score, m.Candidate.level,
+                  m.Candidate.state, m.Candidate.signals)
+    return [StoredCandidate(int(source), int(target), float(score), level, str(state), list(signals or ()))
+            for source, target, score, level, state, signals in session.execute(stmt)]
+
+
+def stored_candidates(rows: Iterable[StoredCandidate], skip: set[tuple[int, int]],
                       communities: dict[int, CommunityInfo]) -> list[dict[str, Any]]:
     """Report rows for the stored candidates an incremental cycle did not score again (nothing about
     them changed), in the shape :func:`candidate_drafts` reports."""
     out = []
-    stmt = select(m.Candidate.source_id, m.Candidate.target_id, m.Candidate.score, m.Candidate.level,
-                  m.Candidate.state, m.Candidate.signals)
-    for source, target, score, level, state, signals in session.execute(stmt):
+    for source, target, score, level, state, signals in (
+            (r.source_id, r.target_id, r.score, r.level, r.state, r.signals) for r in rows):
         if (source, target) in skip:
             continue
         out.append({"source_id": source, "target_id": target,
@@ -495,7 +522,7 @@ def stored_candidates(session: Session, skip: set[tuple[int, int]],
     return out
 
 
-def pairs_with_members(session: Session, platforms: set[str], communities: dict[int, CommunityInfo],
+def pairs_with_members(rows: Iterable[StoredCandidate], platforms: set[str], communities: dict[int, CommunityInfo],
                        universes: Mapping[str, int], dirty: set[int]
                        ) -> tuple[set[tuple[int, int]], list[PairScore]]:
     """Stored candidates with shared members on a side in ``platforms``, whose member significance is
@@ -508,12 +535,11 @@ def pairs_with_members(session: Session, platforms: set[str], communities: dict[
       stored counts, exactly as the overlap computes it);
     - otherwise the pair (min id, max id) is returned to be scored again with all its evidence."""
     rescore: set[tuple[int, int]] = set()
-    stmt = select(m.Candidate.source_id, m.Candidate.target_id, m.Candidate.score, m.Candidate.level,
-                  m.Candidate.signals)
     #: the pairs whose new significance is computed (all at once, below), with their counts and stored figure
     moved: list[tuple[int, int, float, str | None, Any, dict[str, Any], dict[str, Any], tuple[int, int, int, int],
                       float]] = []
-    for source, target, score, level, signals in session.execute(stmt):
+    for source, target, score, level, signals in ((r.source_id, r.target_id, r.score, r.level, r.signals)
+                                                  for r in rows):
         if source in dirty or target in dirty or source not in communities or target not in communities:
             continue
         sides = [communities[source].platform, communities[target].platform]

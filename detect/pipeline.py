@@ -121,6 +121,8 @@ class Context:
     search: NameSearch | None = None
     changes: Changes = field(default_factory=Changes)
     full: bool = True
+    #: an incremental cycle: the stored candidates, when read at its start (else read for the report)
+    stored: list[c.StoredCandidate] | None = None
     #: an incremental cycle: the communities with anything new since the last cycle (None: full)
     dirty: set[int] | None = None
     #: an incremental cycle: further pairs (min id, max id) to score again (their member universe moved)
@@ -367,7 +369,8 @@ def _candidates(ctx: Context) -> None:
                                          ctx.report))
     if ctx.dirty is not None:  # the pairs not scored again keep their stored rows: the report lists them too
         scored = {(s.source_id, s.target_id) for s in ctx.scores}
-        ctx.report.candidates.extend(c.stored_candidates(ctx.session, scored, ctx.communities))
+        stored = ctx.stored if ctx.stored is not None else c.read_candidates(ctx.session)
+        ctx.report.candidates.extend(c.stored_candidates(stored, scored, ctx.communities))
         ctx.report.candidates.sort(key=lambda row: -row["score"])
 
 
@@ -424,7 +427,8 @@ def _run(session: Session, settings: Settings, *, search: NameSearch | None, cha
         dirty = ch.dirty_since(session, ctx.mark, now_mark)
         ctx.dirty = dirty.communities | set(ctx.changes.changed_community_ids or ())
         if dirty.universe_moved:
-            ctx.extra, ctx.patched = c.pairs_with_members(session, dirty.universe_moved, ctx.communities,
+            ctx.stored = c.read_candidates(session)
+            ctx.extra, ctx.patched = c.pairs_with_members(ctx.stored, dirty.universe_moved, ctx.communities,
                                                           now_mark.universe, ctx.dirty)
         ctx.focus = ctx.dirty | {cid for pair in ctx.extra for cid in pair}
         log.info("incremental detection: %d changed communities; member universe moved: %d pairs scored again, "
