@@ -6,8 +6,9 @@ Each built-in signal is one module of this package exporting ``SIGNAL``, an obje
 A signal defined elsewhere (a test's, say) calls :func:`register`, and :func:`unregister` when done.
 
 Adding a signal: a module here with its ``SIGNAL`` (name, whether it is weighted, the privacy class of
-every evidence field, ``score``), one line in :data:`BUILTIN_SIGNALS`, and for a weighted signal its
-default weight in ``config.settings.DetectSettings.weights`` (docs/architecture.md, "Adding a signal").
+every evidence field, ``score``, and ``find`` when it finds pairs no other signal finds), one line in
+:data:`BUILTIN_SIGNALS`, and for a weighted signal its default weight in
+``config.settings.DetectSettings.weights`` (docs/architecture.md, "Adding a signal").
 """
 
 from __future__ import annotations
