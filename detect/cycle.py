@@ -1,5 +1,6 @@
-"""The building blocks of a detection cycle (loading, pair discovery, candidates, alert drafts); the
-stages that call them in order are in :mod:`detect.pipeline`.
+"""The building blocks of a detection cycle (loading, links and announcements, candidates, alert drafts);
+the stages that call them in order are in :mod:`detect.pipeline`, and each signal finds its own pairs
+(``find`` in its module under :mod:`detect.signals`).
 
 Which pairs are scored: every pair (A, B) where A is *of interest* (watched, or shut down / renamed)
 and B is reached from A by a link, by shared members, by reposted content, by a similar name (only
@@ -510,16 +511,10 @@ def stored_candidates(rows: Iterable[StoredCandidate], skip: set[tuple[int, int]
                       communities: dict[int, CommunityInfo]) -> list[dict[str, Any]]:
     """Report rows for the stored candidates an incremental cycle did not score again (nothing about
     them changed), in the shape :func:`candidate_drafts` reports."""
-    out = []
-    for source, target, score, level, state, signals in (
-            (r.source_id, r.target_id, r.score, r.level, r.state, r.signals) for r in rows):
-        if (source, target) in skip:
-            continue
-        out.append({"source_id": source, "target_id": target,
-                    "source": _label(communities.get(source)), "target": _label(communities.get(target)),
-                    "score": round(score, 4), "level": level, "state": state, "new": False,
-                    "signals": {s["name"]: round(float(s["score"]), 3) for s in signals or ()}})
-    return out
+    return [{"source_id": r.source_id, "target_id": r.target_id, "source": _label(communities.get(r.source_id)),
+             "target": _label(communities.get(r.target_id)), "score": round(r.score, 4), "level": r.level,
+             "state": r.state, "new": False, "signals": {s["name"]: round(float(s["score"]), 3) for s in r.signals}}
+            for r in rows if (r.source_id, r.target_id) not in skip]
 
 
 def pairs_with_members(rows: Iterable[StoredCandidate], platforms: set[str], communities: dict[int, CommunityInfo],
@@ -538,8 +533,8 @@ def pairs_with_members(rows: Iterable[StoredCandidate], platforms: set[str], com
     #: the pairs whose new significance is computed (all at once, below), with their counts and stored figure
     moved: list[tuple[int, int, float, str | None, Any, dict[str, Any], dict[str, Any], tuple[int, int, int, int],
                       float]] = []
-    for source, target, score, level, signals in ((r.source_id, r.target_id, r.score, r.level, r.signals)
-                                                  for r in rows):
+    for row in rows:
+        source, target, score, level, signals = row.source_id, row.target_id, row.score, row.level, row.signals
         if source in dirty or target in dirty or source not in communities or target not in communities:
             continue
         sides = [communities[source].platform, communities[target].platform]

@@ -383,6 +383,7 @@ def members_first_seen_after(session: Session, target_id: int, source_id: int, s
 
 
 def member_ids_of(session: Session, ids: Iterable[int]) -> dict[int, set[int]]:
+    """The member ids of each of the given communities."""
     out: dict[int, set[int]] = defaultdict(set)
     ordered = sorted(set(ids))
     for start in range(0, len(ordered), 500):
