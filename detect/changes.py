@@ -5,7 +5,7 @@ memory is lost by the time detection runs. Each cycle therefore leaves a waterma
 (``detect.watermark``): the highest post, link, media fingerprint, crawl run and event id it saw, the
 time, a digest per community of everything about it that detection reads (its row, its snapshots, its
 memberships), the member universe per platform (the population member overlaps are judged against)
-and a digest of the detect settings.
+and a digest of the detect settings and the registered signals.
 
 The next cycle compares the store with it. A community is *dirty* when it has rows above the
 watermark (posts, links, fingerprints, crawl runs, events naming it on either side), or its digest
@@ -43,6 +43,7 @@ from detect.content import MediaLinks
 from detect.cycle import PostPhrases
 from detect.overlap import platform_universes
 from detect.pdq_index import BYTES
+from detect.signals import signals
 from store import models as m
 
 WATERMARK_KEY = "detect.watermark"
@@ -80,7 +81,13 @@ class Dirty:
 
 
 def settings_digest(settings: Settings) -> str:
-    return hashlib.sha256(json.dumps(settings.detect.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+    """What the last cycle's results depend on besides the store: the detect settings and the registered
+    signals (a signal added or removed changes every pair's score, and may find pairs of its own), so a
+    change of either makes the next cycle a full rebuild."""
+    registered = [[s.name, s.weighted, getattr(s, "discovery_order", None), sorted(s.evidence_fields),
+                   f"{type(s).__module__}.{type(s).__qualname__}"] for s in signals()]
+    basis = {"detect": settings.detect.model_dump(mode="json"), "signals": registered}
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _put(session: Session, key: str, value: dict[str, Any]) -> None:

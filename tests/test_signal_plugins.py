@@ -320,12 +320,14 @@ def test_a_registered_signal_finds_its_own_pairs_and_detection_scores_them(tmp_p
         load(store, world)
         source, target = community_id(store, "t-1"), community_id(store, "t-2")
         assert candidate_level(detect(store, settings), source, target) is None  # nothing pairs them
+        assert not detect(store, settings).full  # nothing changed: the next cycle is incremental
         plugin = registry.register(TipOffs({"circolo_vecchio": "pagine_gialle_x"}))
         try:
-            report = detect(store, settings.model_copy(update={"detect": DetectSettings(weights={"tip_off": 1.0},
-                                                                                        full_every_hours=0)}))
+            # the store did not change, the registered signals did: every pair is looked at again
+            report = detect(store, settings)
         finally:
             registry.unregister(plugin.name)
+        assert report.full
         (row,) = [c for c in report.candidates if (c["source_id"], c["target_id"]) == (source, target)]
         assert row["signals"]["tip_off"] == 1.0 and row["level"] is not None
         with store.session() as session:
