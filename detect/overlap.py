@@ -419,34 +419,19 @@ def arrivals_after(session: Session, pairs: list[tuple[int, int]],
 
 def pair_overlaps(session: Session, pairs: set[tuple[int, int]], platform_of: Mapping[int, str], min_shared: int,
                   universes: Mapping[str, int] | None = None) -> dict[tuple[int, int], PairOverlap]:
-    """Shared members of a few chosen pairs, those sharing at least ``min_shared`` (the same statistics as
-    :func:`member_overlaps`)."""
+    """Shared members of a few chosen pairs, keyed ``(min_id, max_id)``, those sharing at least
+    ``min_shared`` (the same statistics as :func:`member_overlaps`)."""
     if not pairs:
         return {}
     members = member_ids_of(session, {c for p in pairs for c in p})
-    chosen = []
-    for a, b in {(min(p), max(p)) for p in pairs}:
-        shared = len(members[a] & members[b])
-        if shared >= min_shared:
-            chosen.append((a, b, shared))
-    if not chosen:
-        return {}
+    counts = {(a, b): n for a, b in {(min(p), max(p)) for p in pairs}
+              if (n := len(members[a] & members[b])) >= min_shared}
+    sizes = {cid: len(ids) for cid, ids in members.items()}
     known = platform_universes(session) if universes is None else universes
-
-    def universe(a: int, b: int) -> int:
-        return sum(known.get(p, 0) for p in {platform_of[a], platform_of[b]})
-
-    shared_arr = np.asarray([c[2] for c in chosen])
-    size_a = np.asarray([len(members[c[0]]) for c in chosen])
-    size_b = np.asarray([len(members[c[1]]) for c in chosen])
-    overlap, jaccard, significance = pair_metrics(shared_arr, size_a, size_b,
-                                                  np.asarray([universe(a, b) for a, b, _ in chosen]))
-    return {(a, b): PairOverlap(a, b, shared, int(size_a[i]), int(size_b[i]), float(overlap[i]), float(jaccard[i]),
-                                float(significance[i]))
-            for i, (a, b, shared) in enumerate(chosen)}
+    return overlaps_from_counts(counts, sizes, platform_of, known)
 
 
-def handle_overlaps(session: Session, pairs: set[tuple[int, int]], min_shared: int,
+def handle_overlaps(session: Session, pairs: set[tuple[int, int]], platform_of: Mapping[int, str], min_shared: int,
                     universes: Mapping[str, int] | None = None) -> dict[tuple[int, int], PairOverlap]:
     """Shared members of directed pairs on different platforms, matched by handle pseudonym (the same
     handle gives the same keyed pseudonym on every platform). Sizes are the members with a handle; the
@@ -455,30 +440,13 @@ def handle_overlaps(session: Session, pairs: set[tuple[int, int]], min_shared: i
         return {}
     ids = sorted({c for p in pairs for c in p})
     handles: dict[int, set[str]] = defaultdict(set)
-    platform_of: dict[int, str] = {}
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        for cid, platform in session.execute(select(m.Community.id, m.Community.platform)
-                                             .where(m.Community.id.in_(chunk))):
-            platform_of[int(cid)] = str(platform)
         for cid, hp in session.execute(select(m.Membership.community_id, m.Member.handle_pseudonym)
                                        .join(m.Member, m.Member.id == m.Membership.member_id)
-                                       .where(m.Membership.community_id.in_(chunk),
+                                       .where(m.Membership.community_id.in_(ids[start:start + 500]),
                                               m.Member.handle_pseudonym.is_not(None))):
             handles[int(cid)].add(str(hp))
-    chosen = [(a, b, len(handles[a] & handles[b])) for a, b in sorted(pairs)]
-    chosen = [(a, b, n) for a, b, n in chosen if n >= min_shared]
-    if not chosen:
-        return {}
+    counts = {(a, b): n for a, b in sorted(pairs) if (n := len(handles[a] & handles[b])) >= min_shared}
+    sizes = {cid: len(handles[cid]) for cid in ids}
     known = platform_universes(session) if universes is None else universes
-
-    def universe(a: int, b: int) -> int:
-        return sum(known.get(p, 0) for p in {platform_of.get(a, ""), platform_of.get(b, "")})
-
-    size_a = np.asarray([len(handles[a]) for a, _, _ in chosen])
-    size_b = np.asarray([len(handles[b]) for _, b, _ in chosen])
-    overlap, jaccard, significance = pair_metrics(np.asarray([n for _, _, n in chosen]), size_a, size_b,
-                                                  np.asarray([universe(a, b) for a, b, _ in chosen]))
-    return {(a, b): PairOverlap(a, b, n, int(size_a[i]), int(size_b[i]), float(overlap[i]), float(jaccard[i]),
-                                float(significance[i]))
-            for i, (a, b, n) in enumerate(chosen)}
+    return overlaps_from_counts(counts, sizes, platform_of, known)

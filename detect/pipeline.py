@@ -12,8 +12,9 @@ or repeated observations, members, events, their own row), and a stage narrows i
 side there (:meth:`Context.touched`), gathering *all* the evidence of those pairs, so each is scored as
 a whole-store cycle would score it. Pairs not touched keep their stored candidate rows. ``full=True``
 (``resurface detect --full``), the first cycle, a change of the detect settings or of the registered
-signals, or a watermark older than ``detect.full_every_hours`` rebuild everything. A caller may also pass :class:`Changes` (what
-ingest reported in the same process); their communities are added to the dirty ones.
+signals, or a watermark older than ``detect.full_every_hours`` rebuild everything. A caller may also
+pass :class:`Changes` (what ingest reported in the same process); their communities are added to the
+dirty ones.
 
 It runs in the caller's transaction and is idempotent: events are deduplicated by key, leads by URL,
 candidates by (source, target), and alerts by the lifecycle's dedup key.

@@ -11,6 +11,7 @@ evidence another signal found (members alone cannot make a live community's neig
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -84,14 +85,14 @@ def find_member_pairs(ctx: Context) -> None:
     platform_of = {cid: info.platform for cid, info in communities.items()}
     gone_ids = sorted(cid for cid in ctx.gone if cid in communities)
     found_by_others = {(min(p), max(p)) for p in ctx.pairs}
-    overlaps = _gone_overlaps(ctx, gone_ids, found_by_others)
+    overlaps = _gone_overlaps(ctx, gone_ids, found_by_others, platform_of)
     extra = set(ctx.content) | {p for p, anns in ctx.links.announcements.items()
                                 if any(a.phrases for a in anns) and ctx.touched(*p)}
     extra = {p for p in extra if (min(p), max(p)) not in overlaps}
     overlaps.update(pair_overlaps(ctx.session, extra, platform_of, MIN_SHARED, ctx.universes))
     cross = {p for p in ctx.pairs if p[0] in communities and p[1] in communities
              and platform_of[p[0]] != platform_of[p[1]]}
-    for cross_pair, ov in handle_overlaps(ctx.session, cross, MIN_SHARED, ctx.universes).items():
+    for cross_pair, ov in handle_overlaps(ctx.session, cross, platform_of, MIN_SHARED, ctx.universes).items():
         if cross_pair not in ctx.members:
             ctx.members[cross_pair] = MemberEvidence(ov.shared, ov.size_a, ov.size_b, ov.overlap_coefficient,
                                                      ov.jaccard, ov.significance, None)
@@ -113,7 +114,7 @@ def find_member_pairs(ctx: Context) -> None:
 
 
 def _gone_overlaps(ctx: Context, gone_ids: list[int], other_evidence: set[tuple[int, int]],
-                   ) -> dict[tuple[int, int], PairOverlap]:
+                   platform_of: Mapping[int, str]) -> dict[tuple[int, int], PairOverlap]:
     """Shared members of every pair with a side that shut down or renamed (those this cycle scores).
     ``other_evidence``: the pairs (min id, max id) with evidence besides members."""
     if not gone_ids:
@@ -137,7 +138,6 @@ def _gone_overlaps(ctx: Context, gone_ids: list[int], other_evidence: set[tuple[
                           np.asarray([sizes[b] for _, b in keys], dtype=np.float64))
     counts = {p: counts[p] for p, high in zip(keys, bound.tolist(), strict=True)
               if p in other_evidence or high >= MEMBER_ONLY_FLOOR}
-    platform_of = {cid: info.platform for cid, info in ctx.communities.items()}
     overlaps = overlaps_from_counts(counts, sizes, platform_of, ctx.universes or {})
     overlaps.update(pair_overlaps(ctx.session, {p for p in ctx.extra if p[0] in gone or p[1] in gone},
                                   platform_of, MIN_SHARED, ctx.universes))
