@@ -138,7 +138,8 @@ def released_drafts(session: Session, now: datetime, skip: Collection[str] = ())
         if back is not None and back > confirmed:
             continue
         platform = session.scalar(select(m.Community.platform).where(m.Community.id == source_id))
-        pending = unread_leads(session, source_id, str(platform), since, confirmed)
+        # (a source row gone from the store has nothing left to wait for)
+        pending = unread_leads(session, source_id, platform, since, confirmed) if platform is not None else []
         if pending and now < until:
             continue
         released = {k: v for k, v in item.items() if k not in HOLD_KEYS}
